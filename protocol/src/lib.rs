@@ -1,0 +1,30 @@
+//! The pure core of hukou-ledger.
+//!
+//! Everything here is deterministic: no I/O, no clock, no randomness, no threads. The node, the
+//! witness and the auditor all call this crate, so a rule written here holds everywhere and a
+//! rule written anywhere else is a bug. Modules, one concept each:
+//!
+//! - [`types`]: bureau codes, person tags, hashes, sequence numbers, references
+//! - [`vocabulary`]: migration categories, refusal and cancellation reasons, relations
+//! - [`id`]: citizen ID numbers (GB 11643-1999) and person tags
+//! - [`encoding`]: the canonical encoding and domain-separation tags
+//! - [`entry`]: entries, bodies, signing
+//! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs
+//! - [`checkpoint`]: checkpoints, cosignatures, certificates
+//! - [`membership`]: members and quorum
+//! - [`rules`]: the rulebook (`Ledger::apply`), violations and fraud proofs
+//! - [`calendar`]: working days and deadlines
+//! - [`limits`]: every limit, in one place
+
+pub mod encoding;
+pub mod entry;
+pub mod limits;
+pub mod membership;
+pub mod merkle;
+pub mod types;
+pub mod vocabulary;
+
+pub use entry::{Body, BodyKind, Entry, Placement, Signature, SignedEntry};
+pub use membership::{Member, Membership, quorum_for};
+pub use types::{BureauCode, Digest, EntryHash, EntryRef, HouseholdId, NetworkId, PersonTag, Seq};
+pub use vocabulary::{CancellationReason, Category, RefusalReason, Relation};

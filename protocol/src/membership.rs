@@ -1,0 +1,162 @@
+//! The members of a network as the rulebook sees them: bureau code, name and public key, and the
+//! quorum of cosignatures that makes a certificate.
+//!
+//! The genesis file that carries this (and its administrator signature) lives in the `keys`
+//! crate; this is the pure, already-verified view the rulebook, witness and auditor use.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::types::{BureauCode, NetworkId};
+
+/// One member bureau.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub code: BureauCode,
+    pub name: String,
+    pub key: VerifyingKey,
+}
+
+/// Why a membership cannot be formed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    #[error("a network needs at least one member")]
+    NoMembers,
+    #[error("too many members: {count} (at most {max})")]
+    TooManyMembers { count: usize, max: usize },
+    #[error("bureau {0} is listed twice")]
+    DuplicateBureau(BureauCode),
+    #[error("bureau {0} has an invalid code")]
+    InvalidBureau(BureauCode),
+    #[error("bureaus {first} and {second} share one public key")]
+    DuplicateKey {
+        first: BureauCode,
+        second: BureauCode,
+    },
+    #[error("bureau {0} has a weak (small-order) public key, which could sign anything")]
+    WeakKey(BureauCode),
+    #[error(
+        "quorum {quorum} is not allowed for {members} members: it must be at least floor(2n/3)+1 = {min} and at most n"
+    )]
+    BadQuorum {
+        quorum: usize,
+        members: usize,
+        min: usize,
+    },
+}
+
+/// The verified membership of a network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    network: NetworkId,
+    network_name: String,
+    members: BTreeMap<BureauCode, Member>,
+    quorum: usize,
+}
+
+/// The smallest safe quorum for `n` members: floor(2n/3) + 1. Any two quorums of this size share
+/// at least floor(n/3) + 1 members, so at least one honest member while fewer than n/3 are faulty:
+/// two conflicting checkpoints of one log can then never both be certified.
+pub fn quorum_for(n: usize) -> usize {
+    2 * n / 3 + 1
+}
+
+impl Membership {
+    /// Forms a membership, refusing duplicates, weak keys and an unsafe quorum.
+    pub fn new(
+        network_name: &str,
+        members: impl IntoIterator<Item = Member>,
+        quorum: usize,
+    ) -> Result<Membership, MembershipError> {
+        let mut map: BTreeMap<BureauCode, Member> = BTreeMap::new();
+        let mut keys: BTreeMap<[u8; 32], BureauCode> = BTreeMap::new();
+        for m in members {
+            if !m.code.is_valid() {
+                return Err(MembershipError::InvalidBureau(m.code));
+            }
+            if m.key.is_weak() {
+                return Err(MembershipError::WeakKey(m.code));
+            }
+            if let Some(first) = keys.insert(m.key.to_bytes(), m.code) {
+                return Err(MembershipError::DuplicateKey {
+                    first,
+                    second: m.code,
+                });
+            }
+            let code = m.code;
+            if map.insert(code, m).is_some() {
+                return Err(MembershipError::DuplicateBureau(code));
+            }
+        }
+        let n = map.len();
+        if n == 0 {
+            return Err(MembershipError::NoMembers);
+        }
+        if n > crate::limits::MEMBERS_MAX {
+            return Err(MembershipError::TooManyMembers {
+                count: n,
+                max: crate::limits::MEMBERS_MAX,
+            });
+        }
+        let min = quorum_for(n);
+        if quorum < min || quorum > n {
+            return Err(MembershipError::BadQuorum {
+                quorum,
+                members: n,
+                min,
+            });
+        }
+        Ok(Membership {
+            network: NetworkId::from_name(network_name),
+            network_name: network_name.to_string(),
+            members: map,
+            quorum,
+        })
+    }
+
+    /// The network's id.
+    pub fn network(&self) -> NetworkId {
+        self.network
+    }
+
+    /// The network's name.
+    pub fn network_name(&self) -> &str {
+        &self.network_name
+    }
+
+    /// Cosignatures needed for a certificate.
+    pub fn quorum(&self) -> usize {
+        self.quorum
+    }
+
+    /// A member by code.
+    pub fn member(&self, code: BureauCode) -> Option<&Member> {
+        self.members.get(&code)
+    }
+
+    /// A member's public key.
+    pub fn key(&self, code: BureauCode) -> Option<&VerifyingKey> {
+        self.members.get(&code).map(|m| &m.key)
+    }
+
+    /// Whether `code` is a member.
+    pub fn contains(&self, code: BureauCode) -> bool {
+        self.members.contains_key(&code)
+    }
+
+    /// All members, by code.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Never true for a formed membership.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
