@@ -1,1 +1,1 @@
-//! keys
+//! Key files, the genesis and membership (placeholder: being written).

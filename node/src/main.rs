@@ -1,1 +1,5 @@
-fn main() {}
+//! The `hukou` binary.
+
+fn main() {
+    std::process::exit(hukou_node::cli::main());
+}

@@ -44,8 +44,6 @@ pub const DOMAIN_CHECKPOINT_SIGNATURE: &[u8] = b"hukou-ledger/v1/checkpoint-sign
 pub const DOMAIN_COSIGNATURE: &[u8] = b"hukou-ledger/v1/cosignature\0";
 /// Domain tag before a genesis document in the message the administrator signs.
 pub const DOMAIN_GENESIS_SIGNATURE: &[u8] = b"hukou-ledger/v1/genesis-signature\0";
-/// Domain tag of the person-tag HMAC input.
-pub const DOMAIN_PERSON_TAG: &[u8] = b"hukou-ledger/v1/person-tag\0";
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

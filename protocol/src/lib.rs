@@ -16,11 +16,15 @@
 //! - [`calendar`]: working days and deadlines
 //! - [`limits`]: every limit, in one place
 
+pub mod calendar;
+pub mod checkpoint;
 pub mod encoding;
 pub mod entry;
+pub mod id;
 pub mod limits;
 pub mod membership;
 pub mod merkle;
+pub mod rules;
 pub mod types;
 pub mod vocabulary;
 

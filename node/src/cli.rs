@@ -1,0 +1,2 @@
+//! The command-line interface (placeholder: being written).
+pub fn main() -> i32 { 0 }

@@ -1,0 +1,1 @@
+//! The private libp2p network (placeholder: being written).

@@ -1,0 +1,1 @@
+//! Checkpoints, cosignatures and certificates (placeholder: being written).
