@@ -1,0 +1,523 @@
+//! The rulebook over random multi-bureau histories: invariants on every prefix, independence
+//! from delivery order, and every adversarial entry refused by the rule that names its fault.
+
+mod common;
+
+use common::*;
+use hukou_protocol::entry::{Body, Entry, Placement};
+use hukou_protocol::rules::{CausalBuffer, PermitStatus, SignatureCheck};
+use hukou_protocol::{
+    Category, Digest, EntryHash, FraudProof, HouseholdId, Ledger, NetworkId, Relation, Seq,
+    Signature, SignedEntry, Violation,
+};
+use proptest::prelude::*;
+
+fn head(h: u64) -> Placement {
+    Placement {
+        household: HouseholdId(h),
+        relation: Relation::Head,
+    }
+}
+
+/// Checks I1 and I2 on a ledger state.
+fn assert_invariants(ledger: &Ledger) {
+    // I1: nobody is registered at two bureaus (histories here are admitted by their authors).
+    assert_eq!(
+        ledger.duplicates().count(),
+        0,
+        "I1: a person registered twice"
+    );
+    // I2: each registration consumes one deregistration, which consumes one permit of the same
+    // person, origin and destination.
+    for r in ledger.registrations() {
+        let d = ledger
+            .deregistration(&r.deregistration)
+            .expect("I2: registration names a deregistration");
+        assert_eq!(
+            d.consumed_by,
+            Some(r.reference),
+            "I2: deregistration consumed by this registration"
+        );
+        assert_eq!(d.person, r.person, "I2: same person");
+        assert_eq!(d.destination, r.reference.author, "I2: same destination");
+        let p = ledger
+            .permit(&d.permit)
+            .expect("I2: deregistration names a permit");
+        assert_eq!(
+            p.status,
+            PermitStatus::Consumed { by: d.reference },
+            "I2: permit consumed by it"
+        );
+        assert_eq!(p.person, r.person);
+        assert_eq!(p.origin, d.reference.author, "I2: same origin");
+        assert_eq!(p.destination(), r.reference.author);
+    }
+    for d in ledger.deregistrations() {
+        let p = ledger.permit(&d.permit).unwrap();
+        assert_eq!(p.status, PermitStatus::Consumed { by: d.reference });
+    }
+}
+
+/// Delivers entries in the given order through a causal buffer; checks invariants after each
+/// applied entry; returns the final ledger.
+fn deliver(n: usize, entries: &[SignedEntry]) -> Ledger {
+    let mut ledger = Ledger::new(membership(n));
+    let mut buffer = CausalBuffer::new();
+    for e in entries {
+        for judged in buffer.offer(&mut ledger, e.clone(), SignatureCheck::Verify) {
+            match judged.result {
+                Ok(_) => assert_invariants(&ledger),
+                Err(v) if v.is_duplicate() => {}
+                Err(v) => panic!("honest entry refused: {v}"),
+            }
+        }
+    }
+    assert!(
+        buffer.is_empty(),
+        "every honest entry is eventually applied"
+    );
+    ledger
+}
+
+/// A permutation of `0..len` from a seed (xorshift; deterministic).
+fn permutation(len: usize, mut seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..len).collect();
+    seed |= 1;
+    for i in (1..len).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+fn world_from(choices: &[u32]) -> World {
+    let mut w = World::new(4);
+    for b in 0..4 {
+        w.enrol_new(b);
+        w.enrol_new(b);
+    }
+    for c in choices {
+        w.step(*c);
+    }
+    w
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// I1–I3 hold on every prefix of random delivery orders, and the final state does not
+    /// depend on the order.
+    #[test]
+    fn state_is_independent_of_delivery_order(
+        choices in proptest::collection::vec(any::<u32>(), 10..120),
+        seed_a in any::<u64>(),
+        seed_b in any::<u64>(),
+        replay in any::<bool>(),
+    ) {
+        let w = world_from(&choices);
+        let mut order_a: Vec<SignedEntry> = permutation(w.history.len(), seed_a).into_iter().map(|i| w.history[i].clone()).collect();
+        let order_b: Vec<SignedEntry> = permutation(w.history.len(), seed_b).into_iter().map(|i| w.history[i].clone()).collect();
+        if replay {
+            // Replayed entries are harmless duplicates.
+            let again: Vec<SignedEntry> = order_a.iter().step_by(3).cloned().collect();
+            order_a.extend(again);
+        }
+        let a = deliver(4, &order_a);
+        let b = deliver(4, &order_b);
+        prop_assert_eq!(&a, &w.ledger);
+        prop_assert_eq!(&b, &w.ledger);
+        // I3: every log is the chain its author signed.
+        for bureau in &w.bureaus {
+            prop_assert_eq!(a.log_len(bureau.code), bureau.seq);
+            prop_assert_eq!(a.log(bureau.code).map(|l| l.tip()).unwrap_or(EntryHash::ZERO), bureau.prev);
+        }
+    }
+
+    /// At random points of random histories, each kind of adversarial entry is refused by the
+    /// rule that names its fault, and refusing it changes nothing.
+    #[test]
+    fn adversarial_entries_are_refused_by_the_right_rule(
+        choices in proptest::collection::vec(any::<u32>(), 10..120),
+        which in any::<u64>(),
+    ) {
+        let mut w = world_from(&choices);
+        // Make sure there is a completed transfer and a consumed deregistration to attack.
+        let origin = 0;
+        let dest = 1;
+        let p = w.enrol_new(origin);
+        let permit = w.act(dest, Body::Permit {
+            person: p, origin: w.code(origin), category: Category::Spouse,
+            valid_until_ms: w.bureaus[dest].time_ms + 10 * DAY_MS, materials: Digest([1; 32]), corrects: None,
+        }).unwrap().reference();
+        let dereg = w.act(origin, Body::Deregistration { permit, person: p, new_head: None }).unwrap().reference();
+        w.act(dest, Body::Registration { deregistration: dereg, person: p, placement: head(9_000) }).unwrap();
+
+        let before = w.ledger.clone();
+        let net = w.network;
+        let attacker = (which % 4) as usize;
+        let b = &w.bureaus[attacker];
+        let cases: Vec<(&str, SignedEntry)> = vec![
+            ("permit_not_open", w.bureaus[origin].draft(net, Body::Deregistration { permit, person: p, new_head: None })),
+            ("reference_wrong_kind", w.bureaus[dest].draft(net, Body::Registration { deregistration: permit, person: p, placement: head(9_001) })),
+            ("deregistration_consumed", w.bureaus[dest].draft(net, Body::Registration { deregistration: dereg, person: p, placement: head(9_002) })),
+            ("permit_origin_is_author", b.draft(net, Body::Permit {
+                person: p, origin: b.code, category: Category::Child, valid_until_ms: b.time_ms + DAY_MS,
+                materials: Digest([2; 32]), corrects: None })),
+            ("not_permit_origin", w.bureaus[2].draft(net, Body::Deregistration { permit, person: p, new_head: None })),
+            ("bad_signature", {
+                let good = b.draft(net, Body::Enrol { person: person(99_999), placement: head(9_003) });
+                let mut sig = good.signature().0;
+                sig[5] ^= 1;
+                SignedEntry::from_parts(good.entry().clone(), Signature(sig))
+            }),
+            ("bad_signature", {
+                // Signed by another member's key.
+                let forger = &w.bureaus[(attacker + 1) % 4];
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_998), placement: head(9_004) } };
+                e.sign(&forger.key)
+            }),
+            ("wrong_network", {
+                let e = Entry { network: NetworkId::from_name("other"), author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_997), placement: head(9_005) } };
+                e.sign(&b.key)
+            }),
+            ("duplicate_entry", w.history[(which as usize / 7) % w.history.len()].clone()),
+            ("missing_previous", {
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq + 1), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_996), placement: head(9_006) } };
+                e.sign(&b.key)
+            }),
+            ("prev_mismatch", {
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: EntryHash([9; 32]), time_ms: b.time_ms, body: Body::Enrol { person: person(99_995), placement: head(9_007) } };
+                e.sign(&b.key)
+            }),
+            ("time_went_backwards", {
+                let last = w.ledger.log(b.code).map_or(0, |l| l.last_time_ms);
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: last - 1, body: Body::Enrol { person: person(99_994), placement: head(9_008) } };
+                e.sign(&b.key)
+            }),
+            ("unknown_reference", {
+                let ghost = hukou_protocol::EntryRef { author: w.code(origin), seq: Seq(1_000_000), hash: EntryHash([3; 32]) };
+                w.bureaus[dest].draft(net, Body::Registration { deregistration: ghost, person: p, placement: head(9_009) })
+            }),
+            ("reference_hash_mismatch", {
+                let wrong = hukou_protocol::EntryRef { hash: EntryHash([4; 32]), ..dereg };
+                w.bureaus[dest].draft(net, Body::Registration { deregistration: wrong, person: p, placement: head(9_010) })
+            }),
+        ];
+        for (rule, entry) in cases {
+            let mut ledger = w.ledger.clone();
+            let got = ledger.apply(&entry, SignatureCheck::Verify);
+            let err = got.expect_err(rule);
+            prop_assert_eq!(err.name(), rule, "{}", err);
+            prop_assert_eq!(&ledger, &before, "a refusal left state unchanged");
+        }
+
+        // Equivocation: a second, different entry at a position already taken.
+        let victim = &w.history[(which as usize) % w.history.len()];
+        let author = w.index_of(victim.entry().author);
+        let forked = Entry { body: Body::Enrol { person: person(88_888), placement: head(9_999) }, ..victim.entry().clone() }
+            .sign(&w.bureaus[author].key);
+        let mut ledger = w.ledger.clone();
+        let err = ledger.apply(&forked, SignatureCheck::Verify).unwrap_err();
+        prop_assert_eq!(err.name(), "equivocation");
+        prop_assert_eq!(&err, &Violation::Equivocation { existing: victim.reference(), conflicting: forked.reference() });
+        let proof = FraudProof::new(victim.clone(), forked.clone());
+        prop_assert!(proof.verify(w.ledger.membership()).is_ok());
+        let decoded = FraudProof::decode(&proof.encode()).unwrap();
+        prop_assert_eq!(&decoded, &proof);
+        prop_assert!(decoded.verify(&membership(4)).is_ok(), "verifiable with the membership alone");
+        prop_assert_eq!(&ledger, &before);
+    }
+
+    /// Decoding arbitrary bytes never panics, and decoding a valid entry with one byte changed
+    /// either fails or yields a different hash.
+    #[test]
+    fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600), flip in any::<usize>()) {
+        let _ = SignedEntry::decode(&bytes);
+        let _ = FraudProof::decode(&bytes);
+        let mut framed = b"HKE\x01".to_vec();
+        framed.extend_from_slice(&bytes);
+        let _ = SignedEntry::decode(&framed);
+
+        let w = world_from(&[]);
+        let good = w.history[0].encode();
+        let mut bad = good.clone();
+        let i = flip % bad.len();
+        bad[i] ^= 0x40;
+        if let Ok(decoded) = SignedEntry::decode(&bad) {
+            let changed_content = decoded.hash() != w.history[0].hash();
+            let changed_signature = decoded.signature() != w.history[0].signature();
+            prop_assert!(changed_content || changed_signature);
+            let mut ledger = Ledger::new(membership(4));
+            prop_assert!(ledger.apply(&decoded, SignatureCheck::Verify).is_err() || !changed_content);
+        }
+    }
+}
+
+#[test]
+fn a_whole_transfer_with_household_succession() {
+    let mut w = World::new(3);
+    let (sh, zj) = (0, 1);
+    // A household at Shanghai: head and spouse.
+    let head_p = person(1);
+    let spouse = person(2);
+    w.act(
+        sh,
+        Body::Enrol {
+            person: head_p,
+            placement: head(1),
+        },
+    )
+    .unwrap();
+    w.act(
+        sh,
+        Body::Enrol {
+            person: spouse,
+            placement: Placement {
+                household: HouseholdId(1),
+                relation: Relation::Spouse,
+            },
+        },
+    )
+    .unwrap();
+    let t = w.bureaus[zj].time_ms;
+    let permit = w
+        .act(
+            zj,
+            Body::Permit {
+                person: head_p,
+                origin: w.code(sh),
+                category: Category::Parent,
+                valid_until_ms: t + 30 * DAY_MS,
+                materials: Digest([0; 32]),
+                corrects: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    assert_eq!(w.ledger.awaiting_origin(w.code(sh)).count(), 1);
+    // The head cannot leave without naming a successor.
+    let err = w
+        .act(
+            sh,
+            Body::Deregistration {
+                permit,
+                person: head_p,
+                new_head: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Violation::HeadLeavingWithoutSuccessor {
+            entry: w.bureaus[sh]
+                .draft(
+                    w.network,
+                    Body::Deregistration {
+                        permit,
+                        person: head_p,
+                        new_head: None
+                    }
+                )
+                .reference(),
+            household: HouseholdId(1),
+            members_left: 1
+        }
+    );
+    let dereg = w
+        .act(
+            sh,
+            Body::Deregistration {
+                permit,
+                person: head_p,
+                new_head: Some(spouse),
+            },
+        )
+        .unwrap()
+        .reference();
+    assert_eq!(
+        w.ledger.household(w.code(sh), HouseholdId(1)).unwrap().head,
+        spouse
+    );
+    assert_eq!(w.ledger.person(&head_p).unwrap().in_transit, vec![dereg]);
+    assert_eq!(w.ledger.awaiting_destination(w.code(zj)).count(), 1);
+    let reg = w
+        .act(
+            zj,
+            Body::Registration {
+                deregistration: dereg,
+                person: head_p,
+                placement: head(7),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        w.ledger.person(&head_p).unwrap().registered_at(),
+        Some(w.code(zj))
+    );
+    assert_eq!(w.ledger.awaiting_destination(w.code(zj)).count(), 0);
+    assert_invariants(&w.ledger);
+
+    // Wrong migration reversed: Shanghai issues a return-after-error permit naming the
+    // erroneous registration; Zhejiang deregisters, Shanghai registers.
+    let t = w.bureaus[sh].time_ms;
+    let back = w
+        .act(
+            sh,
+            Body::Permit {
+                person: head_p,
+                origin: w.code(zj),
+                category: Category::ReturnAfterError,
+                valid_until_ms: t + DAY_MS,
+                materials: Digest([0; 32]),
+                corrects: Some(reg.reference()),
+            },
+        )
+        .unwrap()
+        .reference();
+    let d2 = w
+        .act(
+            zj,
+            Body::Deregistration {
+                permit: back,
+                person: head_p,
+                new_head: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    w.act(
+        sh,
+        Body::Registration {
+            deregistration: d2,
+            person: head_p,
+            placement: Placement {
+                household: HouseholdId(1),
+                relation: Relation::Spouse,
+            },
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.ledger.person(&head_p).unwrap().registered_at(),
+        Some(w.code(sh))
+    );
+    assert_invariants(&w.ledger);
+}
+
+#[test]
+fn admission_refuses_what_apply_tolerates_from_racing_logs() {
+    let mut w = World::new(2);
+    let p = person(1);
+    w.act(
+        0,
+        Body::Enrol {
+            person: p,
+            placement: head(1),
+        },
+    )
+    .unwrap();
+    // Bureau 1 may not enrol someone it can see registered at bureau 0 ...
+    let err = w
+        .act(
+            1,
+            Body::Enrol {
+                person: p,
+                placement: head(1),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.name(), "person_already_registered");
+    // ... but if it did so concurrently (without seeing bureau 0's entry), every node applies
+    // both and reports the duplicate, whatever the arrival order.
+    let racing = w.bureaus[1].draft(
+        w.network,
+        Body::Enrol {
+            person: p,
+            placement: head(1),
+        },
+    );
+    let a = deliver_any(&[w.history[0].clone(), racing.clone()]);
+    let b = deliver_any(&[racing, w.history[0].clone()]);
+    assert_eq!(a, b);
+    assert_eq!(a.duplicates().count(), 1);
+}
+
+fn deliver_any(entries: &[SignedEntry]) -> Ledger {
+    let mut ledger = Ledger::new(membership(2));
+    for e in entries {
+        ledger.apply(e, SignatureCheck::Verify).unwrap();
+    }
+    ledger
+}
+
+#[test]
+fn expired_permit_and_revocation_race() {
+    let mut w = World::new(2);
+    let p = w.enrol_new(0);
+    let t = w.bureaus[1].time_ms;
+    let permit = w
+        .act(
+            1,
+            Body::Permit {
+                person: p,
+                origin: w.code(0),
+                category: Category::Talent,
+                valid_until_ms: t + 60_001,
+                materials: Digest([0; 32]),
+                corrects: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    w.bureaus[0].time_ms = t + DAY_MS;
+    let err = w
+        .act(
+            0,
+            Body::Deregistration {
+                permit,
+                person: p,
+                new_head: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.name(), "permit_expired");
+
+    // A revocation and a deregistration racing: both apply in either order.
+    let t = w.bureaus[1].time_ms.max(w.bureaus[0].time_ms);
+    let permit = w
+        .act(
+            1,
+            Body::Permit {
+                person: p,
+                origin: w.code(0),
+                category: Category::Talent,
+                valid_until_ms: t + 30 * DAY_MS,
+                materials: Digest([0; 32]),
+                corrects: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    let revoke = w.bureaus[1].draft(w.network, Body::Revocation { permit });
+    let mut origin = w.bureaus[0].clone();
+    origin.time_ms = t + 1000;
+    let dereg = origin.draft(
+        w.network,
+        Body::Deregistration {
+            permit,
+            person: p,
+            new_head: None,
+        },
+    );
+    for order in [[revoke.clone(), dereg.clone()], [dereg, revoke]] {
+        let mut ledger = w.ledger.clone();
+        for e in order {
+            ledger.apply(&e, SignatureCheck::Verify).unwrap();
+        }
+        let state = ledger.permit(&permit).unwrap();
+        assert!(matches!(state.status, PermitStatus::Consumed { .. }));
+        assert!(state.revoked_by.is_some());
+    }
+}
