@@ -16,6 +16,7 @@
 //! - [`calendar`]: working days and deadlines
 //! - [`limits`]: every limit, in one place
 
+pub mod batch;
 pub mod calendar;
 pub mod checkpoint;
 pub mod encoding;

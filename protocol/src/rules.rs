@@ -36,6 +36,10 @@
 //! consumes exactly one deregistration, which consumes exactly one permit of the same person,
 //! origin and destination) and I3 (each log a single chain) are enforced by `apply` itself.
 
+// A violation carries the entries that prove it (a few references, ~200 bytes); refusals are
+// the rare path, so returning it unboxed costs nothing that matters.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::entry::{Body, BodyKind, Placement, SignedEntry};

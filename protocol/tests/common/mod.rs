@@ -1,7 +1,7 @@
 //! A small simulated world for rulebook tests: member bureaus that sign entries into their own
 //! logs, and a generator of random honest histories driven by a list of choices.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use ed25519_dalek::SigningKey;
 use hukou_protocol::entry::{Body, Entry, Placement};
@@ -300,14 +300,10 @@ impl World {
         let code = self.code(b);
         let mut out = vec![];
         for p in (1..self.next_person).map(person) {
-            if let Some(r) = self.ledger.person(&p).and_then(|s| s.record_at(code)) {
-                if self
-                    .ledger
-                    .household(code, r.household)
-                    .is_some_and(|h| h.head == p)
-                {
-                    out.push((p, r.household));
-                }
+            if let Some(r) = self.ledger.person(&p).and_then(|s| s.record_at(code))
+                && self.ledger.household(code, r.household).is_some_and(|h| h.head == p)
+            {
+                out.push((p, r.household));
             }
         }
         out

@@ -1,0 +1,978 @@
+//! The HTTP/JSON API (axum): clerk writes, look-ups, the inbox, logs and proofs, health and
+//! metrics. `docs/API.md` documents every route with examples.
+//!
+//! - Write calls, and look-ups by ID number, need `Authorization: Bearer <token>`.
+//! - ID numbers travel only in request bodies (POST), never in URLs, which end up in logs.
+//! - Every error is JSON `{"error": NAME, "message": ...}`: the rulebook's rule name for a
+//!   refused entry (409), a request fault for bad input (400/404), `unauthorized` (401),
+//!   `recovering` (503). Bad input is never a 500.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::body::{Body as HttpBody, Bytes};
+use axum::extract::{FromRequest, Path, Query, Request, State as AxumState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use hukou_protocol::calendar::{china_date, Calendar};
+use hukou_protocol::entry::{Body, Placement};
+use hukou_protocol::id::CitizenId;
+use hukou_protocol::rules::PermitStatus;
+use hukou_protocol::{
+    BodyKind, BureauCode, CancellationReason, Category, Digest, EntryRef, HouseholdId, Ledger, PersonTag,
+    RefusalReason, Relation, Seq, SignedEntry,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::service::{Service, State, WriteError, Written, now_ms, resolve_ref};
+
+/// Largest JSON request body.
+const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
+/// Lines enrolled per write in a bulk import: one flush per batch.
+const BULK_BATCH_LINES: usize = 2_000;
+/// Longest accepted line of a bulk import.
+const BULK_LINE_BYTES_MAX: usize = 4 * 1024;
+/// Most entries one log-range call returns.
+const RANGE_ENTRIES_MAX: u64 = hukou_protocol::limits::BATCH_ENTRIES_MAX as u64 * 8;
+/// Default validity of a permit, in days. 准迁证 are typically valid for 40 days.
+const PERMIT_VALID_DAYS_DEFAULT: u64 = 40;
+/// Working days the origin has to answer a permit, and the destination to register after a
+/// removal (Shanghai–Zhejiang practice, DOMAIN.md).
+pub const ANSWER_WORKING_DAYS: u32 = 1;
+const DAY_MS: u64 = 86_400_000;
+
+/// Shared state of the API handlers.
+#[derive(Clone)]
+pub struct Api {
+    pub service: Service,
+    pub token: Arc<String>,
+    pub metrics: Arc<ApiMetrics>,
+    pub peers: Arc<dyn Fn() -> Vec<BureauCode> + Send + Sync>,
+}
+
+/// Latency histogram of API requests.
+pub struct ApiMetrics {
+    /// Upper bounds of the buckets, in seconds.
+    pub bounds_s: Vec<f64>,
+    pub buckets: Vec<AtomicU64>,
+    pub count: AtomicU64,
+    pub sum_us: AtomicU64,
+}
+
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        let bounds_s = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+        let buckets = bounds_s.iter().map(|_| AtomicU64::new(0)).collect();
+        ApiMetrics { bounds_s, buckets, count: AtomicU64::new(0), sum_us: AtomicU64::new(0) }
+    }
+}
+
+/// An API error: status, stable name, message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { status, error: error.into(), message: message.into() }
+    }
+    fn bad(error: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, error, message)
+    }
+    fn not_found(error: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, error, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.error, "message": self.message}))).into_response()
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> ApiError {
+        match e {
+            WriteError::Rule(v) => ApiError::new(StatusCode::CONFLICT, v.name(), v.to_string()),
+            WriteError::BadRequest { error, message } => {
+                let status = if error == "unknown_reference" { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+                ApiError::new(status, error, message)
+            }
+            WriteError::Syncing => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "recovering", e.to_string()),
+            WriteError::Store(s) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", s.to_string()),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body whose rejections are JSON errors naming the fault.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad("bad_body", format!("could not read the request body: {e}")))?;
+        if bytes.len() > JSON_BODY_BYTES_MAX {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body is {} bytes; at most {JSON_BODY_BYTES_MAX}", bytes.len()),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad("bad_json", format!("request body is not valid JSON for this call: {e}")))
+    }
+}
+
+/// Builds the router.
+pub fn router(api: Api) -> Router {
+    let writes = Router::new()
+        .route("/v1/enrol", post(enrol))
+        .route("/v1/enrol/bulk", post(enrol_bulk))
+        .route("/v1/birth", post(birth))
+        .route("/v1/permits", post(issue_permit))
+        .route("/v1/permits/revoke", post(revoke_permit))
+        .route("/v1/deregister", post(deregister))
+        .route("/v1/refuse", post(refuse))
+        .route("/v1/register", post(register))
+        .route("/v1/cancel", post(cancel))
+        .route("/v1/head-change", post(head_change))
+        .route("/v1/person", post(person_show))
+        .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
+    let reads = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/inbox", get(inbox))
+        .route("/v1/transfers/{reference}", get(transfer_show))
+        .route("/v1/logs", get(logs))
+        .route("/v1/logs/{code}/entries", get(log_entries))
+        .route("/v1/logs/{code}/raw", get(log_raw))
+        .route("/v1/logs/{code}/inclusion", get(inclusion))
+        .route("/v1/logs/{code}/consistency", get(consistency))
+        .route("/v1/fraud-proofs", get(fraud_proofs))
+        .route("/v1/refusals", get(refusals));
+    writes
+        .merge(reads)
+        .fallback(|| async { ApiError::not_found("no_such_route", "no such route; see docs/API.md") })
+        .layer(middleware::from_fn_with_state(api.clone(), observe))
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
+        .with_state(api)
+}
+
+async fn observe(AxumState(api): AxumState<Api>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let elapsed = started.elapsed();
+    let m = &api.metrics;
+    let s = elapsed.as_secs_f64();
+    if let Some(i) = m.bounds_s.iter().position(|b| s <= *b) {
+        m.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+    m.count.fetch_add(1, Ordering::Relaxed);
+    m.sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    response
+}
+
+async fn require_token(AxumState(api): AxumState<Api>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(t) if constant_time_eq(t.as_bytes(), api.token.as_bytes()) => next.run(req).await,
+        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong bearer token").into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this call needs the node's clerk token: Authorization: Bearer <token>",
+        )
+        .into_response(),
+    }
+}
+
+/// Compares without leaking, through timing, how many leading bytes matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn parse_id(text: &str) -> ApiResult<CitizenId> {
+    CitizenId::parse(text).map_err(|e| ApiError::bad(e.name(), format!("{text:?}: {e}")))
+}
+
+fn parse_vocab<T>(text: &str, parse: fn(&str) -> Result<T, String>) -> ApiResult<T> {
+    parse(text).map_err(|m| ApiError::bad("bad_vocabulary", m))
+}
+
+fn written_json(w: &Written) -> Value {
+    let e = w.entry.entry();
+    json!({
+        "ref": w.entry.reference().to_string(),
+        "kind": e.body.kind(),
+        "bureau": e.author,
+        "seq": e.seq.0,
+        "time_ms": e.time_ms,
+        "person_tag": w.effects.person.map(|p| p.to_hex()),
+        "acted_on": w.effects.acted_on.map(|r| r.to_string()),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrolRequest {
+    person: String,
+    household: Option<u64>,
+    relation: Option<String>,
+}
+
+/// The placement of a person joining this bureau: a new household headed by them, or an
+/// existing household with a relation.
+fn placement(state: &mut State, household: Option<u64>, relation: Option<&str>) -> Result<Placement, WriteError> {
+    let relation = match relation {
+        Some(r) => Relation::parse(r).map_err(|m| WriteError::bad("bad_vocabulary", m))?,
+        None if household.is_some() => {
+            return Err(WriteError::bad("missing_relation", "joining an existing household needs a relation (e.g. spouse, child)"));
+        }
+        None => Relation::Head,
+    };
+    let household = match (household, relation) {
+        (Some(h), _) => HouseholdId(h),
+        (None, Relation::Head) => Service::new_household(state),
+        (None, _) => {
+            return Err(WriteError::bad("missing_household", "a member other than the head joins an existing household: give its number"));
+        }
+    };
+    Ok(Placement { household, relation })
+}
+
+async fn enrol(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<EnrolRequest>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&req.person)?;
+    let person = api.service.tag(&id);
+    let w = api
+        .service
+        .write_one(|s| Ok(Body::Enrol { person, placement: placement(s, req.household, req.relation.as_deref())? }))
+        .await?;
+    let mut v = written_json(&w);
+    if let Body::Enrol { placement, .. } = &w.entry.entry().body {
+        v["household"] = json!(placement.household.0);
+    }
+    Ok(Json(v))
+}
+
+async fn birth(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<EnrolRequest>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&req.person)?;
+    let person = api.service.tag(&id);
+    let w = api
+        .service
+        .write_one(|s| Ok(Body::Birth { person, placement: placement(s, req.household, req.relation.as_deref())? }))
+        .await?;
+    Ok(Json(written_json(&w)))
+}
+
+/// Bulk import: NDJSON lines `{"person": ID, "household"?: N, "relation"?: NAME}` in; NDJSON
+/// out: a `progress` line per batch, an `error` line per refused line (with its line number),
+/// and a final `done` line with the totals.
+async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let send = |v: Value| {
+            let tx = tx.clone();
+            async move {
+                let mut line = serde_json::to_vec(&v).unwrap_or_default();
+                line.push(b'\n');
+                let _ = tx.send(Ok(Bytes::from(line))).await;
+            }
+        };
+        let mut stream = body.into_data_stream();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut batch: Vec<(u64, Result<EnrolRequest, ApiError>)> = Vec::new();
+        let (mut line_no, mut enrolled, mut refused) = (0u64, 0u64, 0u64);
+        let started = Instant::now();
+        let mut finished = false;
+        while !finished {
+            match stream.next().await {
+                Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    send(json!({"error": "bad_body", "message": format!("request body broke off: {e}")})).await;
+                    return;
+                }
+                None => {
+                    finished = true;
+                    if !pending.is_empty() {
+                        pending.push(b'\n');
+                    }
+                }
+            }
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                line_no += 1;
+                let line = &line[..line.len() - 1];
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let parsed = if line.len() > BULK_LINE_BYTES_MAX {
+                    Err(ApiError::bad("line_too_long", format!("line is {} bytes; at most {BULK_LINE_BYTES_MAX}", line.len())))
+                } else {
+                    serde_json::from_slice::<EnrolRequest>(line)
+                        .map_err(|e| ApiError::bad("bad_json", format!("not an enrolment line: {e}")))
+                };
+                batch.push((line_no, parsed));
+            }
+            if pending.len() > BULK_LINE_BYTES_MAX {
+                line_no += 1;
+                batch.push((line_no, Err(ApiError::bad("line_too_long", "line exceeds the limit"))));
+                pending.clear();
+            }
+            if batch.len() >= BULK_BATCH_LINES || (finished && !batch.is_empty()) {
+                let (ok, errors) = enrol_batch(&api, std::mem::take(&mut batch)).await;
+                enrolled += ok;
+                refused += errors.len() as u64;
+                for e in errors {
+                    send(e).await;
+                }
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                send(json!({"progress": {"lines": line_no, "enrolled": enrolled, "refused": refused,
+                    "per_s": (enrolled as f64 / secs).round()}}))
+                .await;
+            }
+        }
+        send(json!({"done": true, "lines": line_no, "enrolled": enrolled, "refused": refused,
+            "seconds": started.elapsed().as_secs_f64()}))
+        .await;
+    });
+    let stream = tokio_stream_from(rx);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(HttpBody::from_stream(stream))
+        .expect("valid response")
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+async fn enrol_batch(api: &Api, batch: Vec<(u64, Result<EnrolRequest, ApiError>)>) -> (u64, Vec<Value>) {
+    let mut errors = Vec::new();
+    let mut lines = Vec::new();
+    let mut requests = Vec::new();
+    for (line, parsed) in batch {
+        let checked = parsed.and_then(|r| parse_id(&r.person).map(|id| (id, r)));
+        match checked {
+            Ok((id, r)) => {
+                lines.push(line);
+                requests.push((api.service.tag(&id), r));
+            }
+            Err(e) => errors.push(json!({"line": line, "error": e.error, "message": e.message})),
+        }
+    }
+    if requests.is_empty() {
+        return (0, errors);
+    }
+    let mut placement_errors: Vec<(usize, WriteError)> = Vec::new();
+    let kept_lines = std::sync::Mutex::new(Vec::new());
+    let result = api
+        .service
+        .write(|s| {
+            let mut bodies = Vec::new();
+            for (i, (person, r)) in requests.into_iter().enumerate() {
+                match placement(s, r.household, r.relation.as_deref()) {
+                    Ok(placement) => {
+                        kept_lines.lock().expect("not poisoned").push(lines[i]);
+                        bodies.push(Body::Enrol { person, placement });
+                    }
+                    Err(e) => placement_errors.push((i, e)),
+                }
+            }
+            Ok(bodies)
+        })
+        .await;
+    for (i, e) in placement_errors {
+        let e = ApiError::from(e);
+        errors.push(json!({"line": lines[i], "error": e.error, "message": e.message}));
+    }
+    let kept_lines = kept_lines.into_inner().expect("not poisoned");
+    match result {
+        Ok(results) => {
+            let mut ok = 0;
+            for (line, r) in kept_lines.iter().zip(results) {
+                match r {
+                    Ok(_) => ok += 1,
+                    Err(e) => {
+                        let e = ApiError::from(e);
+                        errors.push(json!({"line": line, "error": e.error, "message": e.message}));
+                    }
+                }
+            }
+            errors.sort_by_key(|v| v["line"].as_u64());
+            (ok, errors)
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            for line in kept_lines {
+                errors.push(json!({"line": line, "error": e.error, "message": e.message}));
+            }
+            (0, errors)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermitRequest {
+    person: String,
+    origin: String,
+    category: String,
+    valid_days: Option<u64>,
+    materials: Option<String>,
+    corrects: Option<String>,
+}
+
+async fn issue_permit(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<PermitRequest>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&req.person)?;
+    let person = api.service.tag(&id);
+    let origin: BureauCode = req.origin.parse().map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
+    let category = parse_vocab(&req.category, Category::parse)?;
+    let valid_days = req.valid_days.unwrap_or(PERMIT_VALID_DAYS_DEFAULT);
+    if valid_days == 0 || valid_days > 366 {
+        return Err(ApiError::bad("bad_validity", "valid_days must be between 1 and 366"));
+    }
+    let materials = match &req.materials {
+        Some(h) => h.parse::<Digest>().map_err(|e| ApiError::bad("bad_digest", format!("materials: {e}")))?,
+        None => Digest::ZERO,
+    };
+    let w = api
+        .service
+        .write_one(|s| {
+            if !s.ledger.membership().contains(origin) {
+                return Err(WriteError::bad("unknown_bureau", format!("origin {origin} is not a member of this network")));
+            }
+            let corrects = req.corrects.as_deref().map(|r| resolve_ref(&s.ledger, r)).transpose()?;
+            Ok(Body::Permit {
+                person,
+                origin,
+                category,
+                valid_until_ms: now_ms() + valid_days * DAY_MS,
+                materials,
+                corrects,
+            })
+        })
+        .await?;
+    let mut v = written_json(&w);
+    v["valid_days"] = json!(valid_days);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermitRef {
+    permit: String,
+}
+
+async fn revoke_permit(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<PermitRef>) -> ApiResult<Json<Value>> {
+    let w = api
+        .service
+        .write_one(|s| Ok(Body::Revocation { permit: resolve_ref(&s.ledger, &req.permit)? }))
+        .await?;
+    Ok(Json(written_json(&w)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeregisterRequest {
+    permit: String,
+    new_head: Option<String>,
+}
+
+async fn deregister(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<DeregisterRequest>) -> ApiResult<Json<Value>> {
+    let new_head = req.new_head.as_deref().map(parse_id).transpose()?.map(|id| api.service.tag(&id));
+    let w = api
+        .service
+        .write_one(|s| {
+            let permit = resolve_ref(&s.ledger, &req.permit)?;
+            let person = permit_person(&s.ledger, permit)?;
+            Ok(Body::Deregistration { permit, person, new_head })
+        })
+        .await?;
+    Ok(Json(written_json(&w)))
+}
+
+fn permit_person(ledger: &Ledger, permit: EntryRef) -> Result<PersonTag, WriteError> {
+    ledger
+        .permit(&permit)
+        .map(|p| p.person)
+        .ok_or_else(|| WriteError::bad("not_a_permit", format!("{permit} is not a permit")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefuseRequest {
+    permit: String,
+    reason: String,
+}
+
+async fn refuse(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<RefuseRequest>) -> ApiResult<Json<Value>> {
+    let reason = parse_vocab(&req.reason, RefusalReason::parse)?;
+    let w = api
+        .service
+        .write_one(|s| Ok(Body::Refusal { permit: resolve_ref(&s.ledger, &req.permit)?, reason }))
+        .await?;
+    Ok(Json(written_json(&w)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterRequest {
+    deregistration: String,
+    household: Option<u64>,
+    relation: Option<String>,
+}
+
+async fn register(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<RegisterRequest>) -> ApiResult<Json<Value>> {
+    let w = api
+        .service
+        .write_one(|s| {
+            let deregistration = resolve_ref(&s.ledger, &req.deregistration)?;
+            let person = s
+                .ledger
+                .deregistration(&deregistration)
+                .map(|d| d.person)
+                .ok_or_else(|| WriteError::bad("not_a_deregistration", format!("{deregistration} is not a deregistration")))?;
+            let placement = placement(s, req.household, req.relation.as_deref())?;
+            Ok(Body::Registration { deregistration, person, placement })
+        })
+        .await?;
+    let mut v = written_json(&w);
+    if let Body::Registration { placement, .. } = &w.entry.entry().body {
+        v["household"] = json!(placement.household.0);
+    }
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelRequest {
+    person: String,
+    reason: String,
+    new_head: Option<String>,
+}
+
+async fn cancel(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<CancelRequest>) -> ApiResult<Json<Value>> {
+    let person = api.service.tag(&parse_id(&req.person)?);
+    let reason = parse_vocab(&req.reason, CancellationReason::parse)?;
+    let new_head = req.new_head.as_deref().map(parse_id).transpose()?.map(|id| api.service.tag(&id));
+    let w = api.service.write_one(|_| Ok(Body::Cancellation { person, reason, new_head })).await?;
+    Ok(Json(written_json(&w)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadChangeRequest {
+    household: u64,
+    new_head: String,
+}
+
+async fn head_change(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<HeadChangeRequest>) -> ApiResult<Json<Value>> {
+    let new_head = api.service.tag(&parse_id(&req.new_head)?);
+    let w = api
+        .service
+        .write_one(|_| Ok(Body::HeadChange { household: HouseholdId(req.household), new_head }))
+        .await?;
+    Ok(Json(written_json(&w)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonRequest {
+    person: String,
+}
+
+async fn person_show(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<PersonRequest>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&req.person)?;
+    let tag = api.service.tag(&id);
+    let state = api.service.state().await;
+    let p = state.ledger.person(&tag);
+    let records: Vec<Value> = p
+        .map(|p| {
+            p.records
+                .iter()
+                .map(|r| json!({"bureau": r.bureau, "household": r.household.0, "since": r.since.to_string(),
+                    "head": state.ledger.household(r.bureau, r.household).is_some_and(|h| h.head == tag)}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let in_transit: Vec<Value> = p
+        .map(|p| {
+            p.in_transit
+                .iter()
+                .filter_map(|d| state.ledger.deregistration(d))
+                .map(|d| json!({"deregistration": d.reference.to_string(), "from": d.reference.author, "to": d.destination}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let cancelled = p.and_then(|p| p.cancelled).map(|(r, reason)| json!({"by": r.to_string(), "reason": reason}));
+    drop(state);
+    let mut history = Vec::new();
+    for r in api.service.store().person_history(&tag).map_err(store_error)? {
+        if let Ok(Some(e)) = api.service.store().entry(r.author, r.seq.0) {
+            history.push(json!({"ref": r.to_string(), "kind": e.entry().body.kind(), "bureau": r.author,
+                "time_ms": e.entry().time_ms}));
+        }
+    }
+    let registered_at = match records.as_slice() {
+        [one] => one["bureau"].clone(),
+        _ => Value::Null,
+    };
+    Ok(Json(json!({
+        "person_tag": tag.to_hex(),
+        "registered_at": registered_at,
+        "records": records,
+        "duplicate": records.len() > 1,
+        "in_transit": in_transit,
+        "cancelled": cancelled,
+        "history": history,
+    })))
+}
+
+fn store_error(e: crate::store::StoreError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", e.to_string())
+}
+
+/// Deadline facts for something received at `received_ms` with `working_days` to answer.
+fn deadline_json(calendar: &Calendar, received_ms: u64, working_days: u32, now: u64) -> Value {
+    let deadline_ms = calendar.deadline_ms(received_ms, working_days);
+    let overdue = calendar.overdue_working_days(received_ms, working_days, now);
+    json!({
+        "received": china_date(received_ms).to_string(),
+        "working_days": working_days,
+        "deadline": china_date(deadline_ms).to_string(),
+        "deadline_ms": deadline_ms,
+        "overdue": now > deadline_ms,
+        "working_days_overdue": overdue.max(0),
+    })
+}
+
+async fn inbox(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let me = api.service.me();
+    let now = now_ms();
+    let calendar = api.service.calendar();
+    let state = api.service.state().await;
+    let mut permits: Vec<Value> = state
+        .ledger
+        .awaiting_origin(me)
+        .map(|p| {
+            json!({"permit": p.reference.to_string(), "destination": p.destination(), "category": p.category,
+                "person_tag": p.person.to_hex(), "issued_ms": p.issued_ms, "valid_until_ms": p.valid_until_ms,
+                "expired": now > p.valid_until_ms,
+                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, now)})
+        })
+        .collect();
+    let mut removals: Vec<Value> = state
+        .ledger
+        .awaiting_destination(me)
+        .map(|d| {
+            let revoked = state.ledger.permit(&d.permit).and_then(|p| p.revoked_by).map(|r| r.to_string());
+            json!({"deregistration": d.reference.to_string(), "origin": d.reference.author, "permit": d.permit.to_string(),
+                "person_tag": d.person.to_hex(), "time_ms": d.time_ms, "permit_revoked_by": revoked,
+                "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, now)})
+        })
+        .collect();
+    // Overdue first, then oldest first.
+    let key = |v: &Value| (!v["deadline"]["overdue"].as_bool().unwrap_or(false), v["deadline"]["deadline_ms"].as_u64());
+    permits.sort_by_key(key);
+    removals.sort_by_key(key);
+    Json(json!({"bureau": me, "permits_awaiting_removal": permits, "removals_awaiting_registration": removals}))
+}
+
+async fn transfer_show(AxumState(api): AxumState<Api>, Path(reference): Path<String>) -> ApiResult<Json<Value>> {
+    let state = api.service.state().await;
+    let r = resolve_ref(&state.ledger, &reference)?;
+    Ok(Json(transfer_json(&state.ledger, api.service.calendar(), r, now_ms())?))
+}
+
+/// The progress of the transfer that `r` belongs to (its permit, deregistration or registration).
+pub fn transfer_json(ledger: &Ledger, calendar: &Calendar, r: EntryRef, now: u64) -> ApiResult<Value> {
+    let permit_ref = if let Some(p) = ledger.permit(&r) {
+        p.reference
+    } else if let Some(d) = ledger.deregistration(&r) {
+        d.permit
+    } else if let Some(reg) = ledger.registration(&r) {
+        ledger.deregistration(&reg.deregistration).map(|d| d.permit).expect("a registration's deregistration exists")
+    } else {
+        return Err(ApiError::not_found("not_a_transfer", format!("{r} is not a permit, deregistration or registration")));
+    };
+    let p = ledger.permit(&permit_ref).expect("resolved");
+    let mut steps = vec![json!({"step": "permit", "bureau": p.destination(), "ref": p.reference.to_string(),
+        "time_ms": p.issued_ms, "category": p.category})];
+    let mut status = "awaiting-origin";
+    match p.status {
+        PermitStatus::Open => {
+            steps.push(json!({"step": "deregistration", "bureau": p.origin, "pending": true,
+                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, now)}));
+        }
+        PermitStatus::Refused { by } => {
+            status = "refused";
+            steps.push(json!({"step": "refusal", "bureau": p.origin, "ref": by.to_string(),
+                "time_ms": entry_time(ledger, by)}));
+        }
+        PermitStatus::Consumed { by } => {
+            let d = ledger.deregistration(&by).expect("consumed by a deregistration");
+            steps.push(json!({"step": "deregistration", "bureau": p.origin, "ref": by.to_string(), "time_ms": d.time_ms,
+                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, d.time_ms)}));
+            match d.consumed_by {
+                Some(reg) => {
+                    status = "registered";
+                    let t = entry_time(ledger, reg);
+                    steps.push(json!({"step": "registration", "bureau": p.destination(), "ref": reg.to_string(),
+                        "time_ms": t, "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, t.unwrap_or(now))}));
+                }
+                None => {
+                    status = "awaiting-registration";
+                    steps.push(json!({"step": "registration", "bureau": p.destination(), "pending": true,
+                        "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, now)}));
+                }
+            }
+        }
+    }
+    if let Some(rev) = p.revoked_by {
+        steps.push(json!({"step": "revocation", "bureau": p.destination(), "ref": rev.to_string(),
+            "time_ms": entry_time(ledger, rev)}));
+        if status == "awaiting-origin" {
+            status = "revoked";
+        }
+    }
+    Ok(json!({"permit": p.reference.to_string(), "origin": p.origin, "destination": p.destination(),
+        "category": p.category, "status": status, "steps": steps}))
+}
+
+/// The time of an entry the ledger holds, when the ledger tracks it (permits, deregistrations);
+/// other entries' times come from the store.
+fn entry_time(ledger: &Ledger, r: EntryRef) -> Option<u64> {
+    ledger.permit(&r).map(|p| p.issued_ms).or_else(|| ledger.deregistration(&r).map(|d| d.time_ms))
+}
+
+async fn healthz(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let state = api.service.state().await;
+    let peers = (api.peers)();
+    Json(json!({
+        "status": if api.service.is_recovering() { "recovering" } else { "ok" },
+        "bureau": api.service.me(),
+        "network": state.ledger.membership().network_name(),
+        "members": state.ledger.membership().len(),
+        "peers_connected": peers,
+        "entries": state.ledger.entries_applied(),
+        "own_log_length": state.ledger.log_len(api.service.me()),
+        "fraud_proofs": state.fraud_proofs.len(),
+        "uptime_s": api.service.uptime_s(),
+    }))
+}
+
+async fn metrics(AxumState(api): AxumState<Api>) -> Response {
+    use std::fmt::Write;
+    let c = api.service.counters();
+    let state = api.service.state().await;
+    let mut out = String::new();
+    let me = api.service.me();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    };
+    counter("hukou_entries_written_total", "Entries this bureau signed into its own log.", c.entries_written.load(Ordering::Relaxed));
+    counter("hukou_entries_replicated_total", "Entries of any log applied from peers.", c.entries_replicated.load(Ordering::Relaxed));
+    counter("hukou_entries_refused_total", "Replicated entries the rulebook refused.", c.entries_refused.load(Ordering::Relaxed));
+    counter("hukou_entries_duplicate_total", "Replicated entries already held.", c.entries_duplicate.load(Ordering::Relaxed));
+    counter("hukou_decode_errors_total", "Replicated entries that did not decode.", c.decode_errors.load(Ordering::Relaxed));
+    counter("hukou_equivocations_total", "Equivocations detected (fraud proofs stored).", c.equivocations.load(Ordering::Relaxed));
+    counter("hukou_writes_refused_total", "Clerk writes the rulebook refused.", c.writes_refused.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP hukou_peers_connected Member peers connected.\n# TYPE hukou_peers_connected gauge\nhukou_peers_connected {}", (api.peers)().len());
+    let _ = writeln!(out, "# HELP hukou_log_length Entries held of each member's log.\n# TYPE hukou_log_length gauge");
+    let mut lag_lines = String::new();
+    for m in state.ledger.membership().members() {
+        let len = state.ledger.log_len(m.code);
+        let _ = writeln!(out, "hukou_log_length{{bureau=\"{}\"}} {len}", m.code);
+        let peer = state.peer_lengths.get(&m.code).copied().unwrap_or(len);
+        if m.code != me {
+            let _ = writeln!(lag_lines, "hukou_replication_lag_entries{{bureau=\"{}\"}} {}", m.code, peer.saturating_sub(len));
+        }
+    }
+    let _ = writeln!(out, "# HELP hukou_replication_lag_entries Entries peers report that this node does not hold yet.\n# TYPE hukou_replication_lag_entries gauge\n{lag_lines}# HELP hukou_pending_entries Entries waiting for what they reference.\n# TYPE hukou_pending_entries gauge\nhukou_pending_entries {}", state.buffer.len());
+    drop(state);
+    let m = &api.metrics;
+    let _ = writeln!(out, "# HELP hukou_api_request_seconds API request latency.\n# TYPE hukou_api_request_seconds histogram");
+    let mut cumulative = 0;
+    for (i, b) in m.bounds_s.iter().enumerate() {
+        cumulative += m.buckets[i].load(Ordering::Relaxed);
+        let _ = writeln!(out, "hukou_api_request_seconds_bucket{{le=\"{b}\"}} {cumulative}");
+    }
+    let count = m.count.load(Ordering::Relaxed);
+    let _ = writeln!(out, "hukou_api_request_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "hukou_api_request_seconds_sum {}", m.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+    let _ = writeln!(out, "hukou_api_request_seconds_count {count}");
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+fn parse_code(text: &str) -> ApiResult<BureauCode> {
+    text.parse().map_err(|e| ApiError::bad("bad_bureau", format!("{e}")))
+}
+
+async fn logs(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let state = api.service.state().await;
+    let logs: Vec<Value> = state
+        .ledger
+        .membership()
+        .members()
+        .map(|m| {
+            let tree = state.trees.get(&m.code);
+            json!({"bureau": m.code, "name": m.name, "length": state.ledger.log_len(m.code),
+                "root": hex::encode(tree.map_or(hukou_protocol::merkle::empty_root(), |t| t.root()))})
+        })
+        .collect();
+    Json(json!({"network": state.ledger.membership().network_name(), "logs": logs}))
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    from: Option<u64>,
+    max: Option<u64>,
+}
+
+async fn log_entries(
+    AxumState(api): AxumState<Api>,
+    Path(code): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<Json<Value>> {
+    let code = parse_code(&code)?;
+    let from = q.from.unwrap_or(0);
+    let max = q.max.unwrap_or(100).min(RANGE_ENTRIES_MAX);
+    let entries = api.service.store().range(code, from, max as usize).map_err(store_error)?;
+    let out: Vec<Value> = entries.iter().map(entry_json).collect();
+    Ok(Json(json!({"bureau": code, "from": from, "entries": out})))
+}
+
+/// A JSON view of an entry (person tags only).
+pub fn entry_json(e: &SignedEntry) -> Value {
+    let x = e.entry();
+    json!({"ref": e.reference().to_string(), "seq": x.seq.0, "time_ms": x.time_ms, "kind": x.body.kind(),
+        "prev": x.prev.to_hex(), "body": body_json(&x.body), "signature": hex::encode(e.signature().0)})
+}
+
+fn body_json(b: &Body) -> Value {
+    match b {
+        Body::Enrol { person, placement } | Body::Birth { person, placement } => {
+            json!({"person_tag": person.to_hex(), "household": placement.household.0, "relation": placement.relation})
+        }
+        Body::Permit { person, origin, category, valid_until_ms, materials, corrects } => json!({
+            "person_tag": person.to_hex(), "origin": origin, "category": category, "valid_until_ms": valid_until_ms,
+            "materials": materials.to_hex(), "corrects": corrects.map(|c| c.to_string())}),
+        Body::Refusal { permit, reason } => json!({"permit": permit.to_string(), "reason": reason}),
+        Body::Deregistration { permit, person, new_head } => json!({"permit": permit.to_string(),
+            "person_tag": person.to_hex(), "new_head_tag": new_head.map(|h| h.to_hex())}),
+        Body::Registration { deregistration, person, placement } => json!({"deregistration": deregistration.to_string(),
+            "person_tag": person.to_hex(), "household": placement.household.0, "relation": placement.relation}),
+        Body::Revocation { permit } => json!({"permit": permit.to_string()}),
+        Body::Cancellation { person, reason, new_head } => json!({"person_tag": person.to_hex(), "reason": reason,
+            "new_head_tag": new_head.map(|h| h.to_hex())}),
+        Body::HeadChange { household, new_head } => json!({"household": household.0, "new_head_tag": new_head.to_hex()}),
+    }
+}
+
+/// Raw entries for exporters: `application/octet-stream`, each entry as a u32 big-endian length
+/// followed by its wire bytes.
+async fn log_raw(
+    AxumState(api): AxumState<Api>,
+    Path(code): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<Response> {
+    let code = parse_code(&code)?;
+    let from = q.from.unwrap_or(0);
+    let max = q.max.unwrap_or(RANGE_ENTRIES_MAX).min(RANGE_ENTRIES_MAX);
+    let raw = api.service.store().raw_range(code, from, max as usize).map_err(store_error)?;
+    let mut out = Vec::with_capacity(raw.iter().map(|r| r.len() + 4).sum());
+    for r in raw {
+        out.extend_from_slice(&(r.len() as u32).to_be_bytes());
+        out.extend_from_slice(&r);
+    }
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], out).into_response())
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    seq: u64,
+    size: Option<u64>,
+}
+
+async fn inclusion(
+    AxumState(api): AxumState<Api>,
+    Path(code): Path<String>,
+    Query(q): Query<InclusionQuery>,
+) -> ApiResult<Json<Value>> {
+    let code = parse_code(&code)?;
+    let state = api.service.state().await;
+    let tree = state.trees.get(&code).ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
+    let size = q.size.unwrap_or(tree.len());
+    let proof = tree
+        .inclusion_proof(q.seq, size)
+        .map_err(|e| ApiError::bad(e.name(), e.to_string()))?;
+    let leaf = tree.leaf(q.seq).expect("proof exists, so the leaf does");
+    Ok(Json(json!({"bureau": code, "seq": q.seq, "size": size, "leaf": hex::encode(leaf),
+        "root": hex::encode(tree.root_at(size).map_err(|e| ApiError::bad(e.name(), e.to_string()))?),
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+async fn consistency(
+    AxumState(api): AxumState<Api>,
+    Path(code): Path<String>,
+    Query(q): Query<ConsistencyQuery>,
+) -> ApiResult<Json<Value>> {
+    let code = parse_code(&code)?;
+    let state = api.service.state().await;
+    let tree = state.trees.get(&code).ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
+    let to = q.to.unwrap_or(tree.len());
+    let proof = tree.consistency_proof(q.from, to).map_err(|e| ApiError::bad(e.name(), e.to_string()))?;
+    let root = |s| tree.root_at(s).map(hex::encode).map_err(|e| ApiError::bad(e.name(), e.to_string()));
+    Ok(Json(json!({"bureau": code, "from": q.from, "to": to, "from_root": root(q.from)?, "to_root": root(to)?,
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()})))
+}
+
+async fn fraud_proofs(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let state = api.service.state().await;
+    let proofs: Vec<Value> = state
+        .fraud_proofs
+        .values()
+        .map(|p| json!({"author": p.author(), "seq": p.seq().0, "first": p.first.reference().to_string(),
+            "second": p.second.reference().to_string(), "proof": hex::encode(p.encode())}))
+        .collect();
+    Json(json!({"fraud_proofs": proofs}))
+}
+
+async fn refusals(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let state = api.service.state().await;
+    let list: Vec<Value> = state
+        .recent_refusals
+        .iter()
+        .map(|(t, rule, message)| json!({"time_ms": t, "error": rule, "message": message}))
+        .collect();
+    Json(json!({"refusals": list}))
+}

@@ -1,0 +1,494 @@
+//! The bureau node's core: the ledger state in memory, its own log, and the two ways entries
+//! come in — written by this bureau's clerks, or replicated from other bureaus.
+//!
+//! Invariants:
+//! - Every entry passes the rulebook (`hukou_protocol::rules`) before it is stored; the node has
+//!   no validity rule of its own.
+//! - Durable before acknowledged: a write is answered only after the group-commit flush that
+//!   covers it. Entries are handed to the committer in the order they were applied, under the
+//!   state lock, so the store always receives each log contiguously.
+//! - The state in memory is derived from the store: on start it is rebuilt by replaying every
+//!   stored entry through the rulebook, so entries and state can never disagree after a crash.
+//! - A node whose own log is behind what its peers hold (a lost store) writes nothing until it
+//!   has pulled its own log back, so it can never sign a second entry at a position it already
+//!   signed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use hukou_protocol::calendar::Calendar;
+use hukou_protocol::entry::{Body, Entry};
+use hukou_protocol::id::{CitizenId, PersonKey};
+use hukou_protocol::merkle::Tree;
+use hukou_protocol::rules::{CausalBuffer, Effects, SignatureCheck};
+use hukou_protocol::{
+    BureauCode, EntryHash, EntryRef, FraudProof, HouseholdId, Ledger, Membership, PersonTag, Seq, SignedEntry,
+    Violation,
+};
+use tokio::sync::{Mutex, MutexGuard, mpsc};
+
+use crate::store::{Committer, Store, StoreError};
+
+/// Milliseconds since the Unix epoch, from the system clock (the only clock the node reads).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why a write was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The rulebook refused it.
+    #[error(transparent)]
+    Rule(#[from] Violation),
+    /// The request itself is wrong (a malformed reference, an unknown entry).
+    #[error("{message}")]
+    BadRequest { error: &'static str, message: String },
+    /// The node is still recovering its own log from peers.
+    #[error("this node is recovering its own log from its peers; try again shortly")]
+    Syncing,
+    /// The store failed; the node stops writing.
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl WriteError {
+    /// A request error.
+    pub fn bad(error: &'static str, message: impl Into<String>) -> WriteError {
+        WriteError::BadRequest { error, message: message.into() }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    pub entries_written: AtomicU64,
+    pub entries_replicated: AtomicU64,
+    pub entries_refused: AtomicU64,
+    pub entries_duplicate: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub equivocations: AtomicU64,
+    pub writes_refused: AtomicU64,
+}
+
+/// The in-memory state, behind one lock.
+pub struct State {
+    pub ledger: Ledger,
+    pub buffer: CausalBuffer,
+    pub trees: HashMap<BureauCode, Tree>,
+    /// Next household id this bureau assigns.
+    pub next_household: u64,
+    /// Fraud proofs seen, by (author, seq).
+    pub fraud_proofs: HashMap<(BureauCode, Seq), FraudProof>,
+    /// The most recent refusals, newest last (bounded), for operators.
+    pub recent_refusals: std::collections::VecDeque<(u64, String, String)>,
+    /// Highest length of each log any peer has reported (replication lag).
+    pub peer_lengths: HashMap<BureauCode, u64>,
+}
+
+const RECENT_REFUSALS_MAX: usize = 256;
+
+/// What a write recorded.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub entry: SignedEntry,
+    pub effects: Effects,
+}
+
+/// The node's core. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    me: BureauCode,
+    key: SigningKey,
+    person_key: PersonKey,
+    calendar: Calendar,
+    store: Store,
+    committer: Committer,
+    state: Mutex<State>,
+    counters: Counters,
+    /// Entries to push to peers, after they are durable.
+    outbound: mpsc::Sender<SignedEntry>,
+    /// True until the node has confirmed with a peer that its own log is complete.
+    recovering: AtomicBool,
+    started: Instant,
+}
+
+/// What the caller needs to run the service: the outbound gossip queue.
+pub struct ServiceParts {
+    pub service: Service,
+    pub outbound: mpsc::Receiver<SignedEntry>,
+}
+
+/// Bound of the outbound gossip queue; when full, entries are not pushed but peers still pull
+/// them (anti-entropy), so nothing is lost.
+const OUTBOUND_QUEUE_MAX: usize = 65_536;
+
+impl Service {
+    /// Opens the service over an opened store: replays every stored entry through the rulebook.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        me: BureauCode,
+        key: SigningKey,
+        person_key: PersonKey,
+        membership: Membership,
+        calendar: Calendar,
+        store: Store,
+        committer: Committer,
+        recovering: bool,
+    ) -> Result<ServiceParts, StoreError> {
+        let state = replay(&store, membership, me)?;
+        let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE_MAX);
+        let service = Service {
+            inner: Arc::new(Inner {
+                me,
+                key,
+                person_key,
+                calendar,
+                store,
+                committer,
+                state: Mutex::new(state),
+                counters: Counters::default(),
+                outbound: outbound_tx,
+                recovering: AtomicBool::new(recovering),
+                started: Instant::now(),
+            }),
+        };
+        Ok(ServiceParts { service, outbound: outbound_rx })
+    }
+
+    /// This node's bureau.
+    pub fn me(&self) -> BureauCode {
+        self.inner.me
+    }
+
+    /// The working-day calendar.
+    pub fn calendar(&self) -> &Calendar {
+        &self.inner.calendar
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Seconds since start.
+    pub fn uptime_s(&self) -> u64 {
+        self.inner.started.elapsed().as_secs()
+    }
+
+    /// Whether writes wait for the own log to be recovered from peers.
+    pub fn is_recovering(&self) -> bool {
+        self.inner.recovering.load(Ordering::Acquire)
+    }
+
+    /// Marks the own log as complete (a peer confirmed it holds no more of it, or there are no
+    /// peers to ask).
+    pub fn finish_recovery(&self) {
+        if self.inner.recovering.swap(false, Ordering::AcqRel) {
+            tracing::info!("own log confirmed complete; accepting writes");
+        }
+    }
+
+    /// The person tag of an ID number.
+    pub fn tag(&self, id: &CitizenId) -> PersonTag {
+        self.inner.person_key.tag(id)
+    }
+
+    /// The state, locked.
+    pub async fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().await
+    }
+
+    /// Writes entries of this bureau's own log. `build` sees the current state and returns the
+    /// bodies to sign (one, or many for a bulk import); each is admitted and applied in turn.
+    /// With `partial`, a refused body is reported in its slot and the rest still go in; without,
+    /// the first refusal aborts the write (nothing earlier in the call is kept either, since
+    /// nothing is applied until every body passed).
+    ///
+    /// Returns after the flush that makes every written entry durable.
+    pub async fn write<F>(&self, build: F) -> Result<Vec<Result<Written, WriteError>>, WriteError>
+    where
+        F: FnOnce(&mut State) -> Result<Vec<Body>, WriteError>,
+    {
+        self.write_inner(build, true).await
+    }
+
+    /// Writes exactly one entry; a refusal is an error.
+    pub async fn write_one<F>(&self, build: F) -> Result<Written, WriteError>
+    where
+        F: FnOnce(&mut State) -> Result<Body, WriteError>,
+    {
+        let mut out = self.write_inner(|s| build(s).map(|b| vec![b]), false).await?;
+        out.pop().expect("one body, one result")
+    }
+
+    async fn write_inner<F>(&self, build: F, partial: bool) -> Result<Vec<Result<Written, WriteError>>, WriteError>
+    where
+        F: FnOnce(&mut State) -> Result<Vec<Body>, WriteError>,
+    {
+        if self.is_recovering() {
+            return Err(WriteError::Syncing);
+        }
+        let inner = &self.inner;
+        let mut state = inner.state.lock().await;
+        let bodies = build(&mut state)?;
+        let network = state.ledger.membership().network();
+        let mut results = Vec::with_capacity(bodies.len());
+        let mut accepted = Vec::with_capacity(bodies.len());
+        let now = now_ms();
+        for body in bodies {
+            let log = state.ledger.log(inner.me);
+            let (seq, prev, last_time) =
+                log.map_or((0, EntryHash::ZERO, 0), |l| (l.len(), l.tip(), l.last_time_ms));
+            let entry = Entry { network, author: inner.me, seq: Seq(seq), prev, time_ms: now.max(last_time), body }
+                .sign(&inner.key);
+            // The entry was just signed with our key: skip re-verifying it.
+            match state.ledger.admit(&entry, SignatureCheck::AlreadyVerified) {
+                Ok(()) => {
+                    let effects = state
+                        .ledger
+                        .apply(&entry, SignatureCheck::AlreadyVerified)
+                        .expect("an admitted entry applies");
+                    state.trees.entry(inner.me).or_default().push(entry.hash().0);
+                    accepted.push(entry.clone());
+                    results.push(Ok(Written { entry, effects }));
+                }
+                Err(v) => {
+                    inner.counters.writes_refused.fetch_add(1, Ordering::Relaxed);
+                    if !partial {
+                        return Err(WriteError::Rule(v));
+                    }
+                    results.push(Err(WriteError::Rule(v)));
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(results);
+        }
+        let count = accepted.len() as u64;
+        let done = inner.committer.submit(accepted.clone()).await?;
+        drop(state);
+        done.await.map_err(|_| StoreError::CommitterStopped)??;
+        inner.counters.entries_written.fetch_add(count, Ordering::Relaxed);
+        for entry in accepted {
+            // A full queue only delays propagation: peers pull what they miss.
+            let _ = inner.outbound.try_send(entry);
+        }
+        Ok(results)
+    }
+
+    /// Takes entries received from a peer (wire bytes), verifies their signatures in a batch,
+    /// judges each through the causal buffer, and stores those that apply. Returns how many were
+    /// applied.
+    pub async fn ingest(&self, raw: Vec<Vec<u8>>) -> Result<usize, StoreError> {
+        let inner = &self.inner;
+        let mut entries = Vec::with_capacity(raw.len());
+        for bytes in &raw {
+            match SignedEntry::decode(bytes) {
+                Ok(e) => entries.push(e),
+                Err(err) => {
+                    inner.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%err, "refused undecodable entry from a peer");
+                }
+            }
+        }
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let membership = self.inner.state.lock().await.ledger.membership().clone();
+        let (entries, verdicts) = tokio::task::spawn_blocking(move || {
+            let verdicts = crate::verify::verify_entries(&membership, &entries);
+            (entries, verdicts)
+        })
+        .await
+        .expect("verification does not panic");
+
+        let mut state = inner.state.lock().await;
+        let mut to_store = Vec::new();
+        for (entry, verified) in entries.into_iter().zip(verdicts) {
+            let check = if verified { SignatureCheck::AlreadyVerified } else { SignatureCheck::Verify };
+            let judged = {
+                let State { ledger, buffer, .. } = &mut *state;
+                buffer.offer(ledger, entry, check)
+            };
+            for j in judged {
+                match j.result {
+                    Ok(_) => {
+                        state.trees.entry(j.entry.entry().author).or_default().push(j.entry.hash().0);
+                        if j.entry.entry().author == inner.me {
+                            note_household(&mut state.next_household, j.entry.entry());
+                        }
+                        to_store.push(j.entry);
+                    }
+                    Err(v) if v.is_duplicate() => {
+                        inner.counters.entries_duplicate.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(Violation::Equivocation { existing, conflicting }) => {
+                        self.record_equivocation(&mut state, existing, j.entry, conflicting);
+                    }
+                    Err(v) => {
+                        inner.counters.entries_refused.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(rule = v.name(), "refused replicated entry: {v}");
+                        state.recent_refusals.push_back((now_ms(), v.name().to_string(), v.to_string()));
+                        if state.recent_refusals.len() > RECENT_REFUSALS_MAX {
+                            state.recent_refusals.pop_front();
+                        }
+                    }
+                }
+            }
+        }
+        let applied = to_store.len();
+        if applied == 0 {
+            return Ok(0);
+        }
+        let done = inner.committer.submit(to_store).await?;
+        drop(state);
+        done.await.map_err(|_| StoreError::CommitterStopped)??;
+        inner.counters.entries_replicated.fetch_add(applied as u64, Ordering::Relaxed);
+        Ok(applied)
+    }
+
+    fn record_equivocation(&self, state: &mut State, existing: EntryRef, conflicting: SignedEntry, _c: EntryRef) {
+        let inner = &self.inner;
+        let key = (existing.author, existing.seq);
+        if state.fraud_proofs.contains_key(&key) {
+            return;
+        }
+        let Ok(Some(original)) = inner.store.entry(existing.author, existing.seq.0) else {
+            // Not yet flushed; the conflicting entry will arrive again.
+            return;
+        };
+        let proof = FraudProof::new(original, conflicting);
+        if proof.verify(state.ledger.membership()).is_err() {
+            return;
+        }
+        inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            author = %existing.author, seq = existing.seq.0,
+            "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
+            existing.author, existing.seq.0
+        );
+        if let Err(e) = inner.store.put_fraud_proof(&proof.encode()) {
+            tracing::error!("could not store fraud proof: {e}");
+        }
+        state.fraud_proofs.insert(key, proof);
+    }
+
+    /// Resolves a reference given as `CODE:SEQ:HASH` or the short `CODE:SEQ`.
+    pub fn resolve(&self, state: &State, text: &str) -> Result<EntryRef, WriteError> {
+        resolve_ref(&state.ledger, text)
+    }
+
+    /// Allocates a new household id of this bureau.
+    pub fn new_household(state: &mut State) -> HouseholdId {
+        let id = HouseholdId(state.next_household);
+        state.next_household += 1;
+        id
+    }
+}
+
+/// Resolves `CODE:SEQ:HASH` (checked against the ledger) or `CODE:SEQ`.
+pub fn resolve_ref(ledger: &Ledger, text: &str) -> Result<EntryRef, WriteError> {
+    let text = text.trim();
+    if let Ok(full) = text.parse::<EntryRef>() {
+        return match ledger.reference_at(full.author, full.seq) {
+            Some(found) if found == full => Ok(full),
+            Some(found) => Err(WriteError::bad(
+                "reference_hash_mismatch",
+                format!("{text}: the entry at {}:{} has hash {}", full.author, full.seq, found.hash),
+            )),
+            None => Err(WriteError::bad("unknown_reference", format!("no entry {text} on this node"))),
+        };
+    }
+    let mut parts = text.split(':');
+    let (Some(a), Some(q), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(WriteError::bad(
+            "bad_reference",
+            format!("{text:?} is not a reference: expected CODE:SEQ or CODE:SEQ:HASH (e.g. 330502:7)"),
+        ));
+    };
+    let author: BureauCode = a.parse().map_err(|e| WriteError::bad("bad_reference", format!("{e}")))?;
+    let seq: u64 = q
+        .parse()
+        .map_err(|_| WriteError::bad("bad_reference", format!("{q:?} is not a sequence number")))?;
+    ledger
+        .reference_at(author, Seq(seq))
+        .ok_or_else(|| WriteError::bad("unknown_reference", format!("no entry {author}:{seq} on this node")))
+}
+
+/// Rebuilds the state by replaying the store through the rulebook (signatures were verified
+/// when the entries were first accepted, and the store's integrity is checked on open).
+fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State, StoreError> {
+    let mut state = State {
+        ledger: Ledger::new(membership),
+        buffer: CausalBuffer::new(),
+        trees: HashMap::new(),
+        next_household: 1,
+        fraud_proofs: HashMap::new(),
+        recent_refusals: Default::default(),
+        peer_lengths: HashMap::new(),
+    };
+    let started = Instant::now();
+    let mut count = 0u64;
+    for (log, _len) in store.logs()? {
+        for entry in store.iter_log(log) {
+            let entry = entry?;
+            count += 1;
+            let State { ledger, buffer, trees, next_household, .. } = &mut state;
+            for j in buffer.offer(ledger, entry, SignatureCheck::AlreadyVerified) {
+                match j.result {
+                    Ok(effects) => {
+                        trees.entry(effects.entry.author).or_default().push(effects.entry.hash.0);
+                        if effects.entry.author == me {
+                            note_household(next_household, j.entry.entry());
+                        }
+                    }
+                    Err(v) => {
+                        return Err(StoreError::Damaged {
+                            log: v.entry().author,
+                            seq: v.entry().seq.0,
+                            reason: format!("stored entry does not pass the rulebook on replay: {v}"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if let Some((position, entry)) = state.buffer.waiting().next() {
+        return Err(StoreError::Damaged {
+            log: entry.entry().author,
+            seq: entry.entry().seq.0,
+            reason: format!("stored entry waits for {}:{} which is not stored", position.0, position.1),
+        });
+    }
+    for raw in store.fraud_proofs()? {
+        if let Ok(p) = FraudProof::decode(&raw) {
+            state.fraud_proofs.insert((p.author(), p.seq()), p);
+        }
+    }
+    if count > 0 {
+        tracing::info!(entries = count, ms = started.elapsed().as_millis() as u64, "replayed the store");
+    }
+    Ok(state)
+}
+
+fn note_household(next: &mut u64, entry: &Entry) {
+    let placement = match &entry.body {
+        Body::Enrol { placement, .. } | Body::Birth { placement, .. } | Body::Registration { placement, .. } => {
+            placement
+        }
+        _ => return,
+    };
+    *next = (*next).max(placement.household.0 + 1);
+}
