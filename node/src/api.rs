@@ -19,13 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
-use hukou_protocol::calendar::{china_date, Calendar};
+use hukou_protocol::calendar::{Calendar, china_date};
 use hukou_protocol::entry::{Body, Placement};
 use hukou_protocol::id::CitizenId;
 use hukou_protocol::rules::PermitStatus;
 use hukou_protocol::{
-    BodyKind, BureauCode, CancellationReason, Category, Digest, EntryRef, HouseholdId, Ledger, PersonTag,
-    RefusalReason, Relation, Seq, SignedEntry,
+    BureauCode, CancellationReason, Category, Digest, EntryRef, HouseholdId, Ledger, PersonTag,
+    RefusalReason, Relation, SignedEntry,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -67,9 +67,16 @@ pub struct ApiMetrics {
 
 impl Default for ApiMetrics {
     fn default() -> Self {
-        let bounds_s = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+        let bounds_s = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
         let buckets = bounds_s.iter().map(|_| AtomicU64::new(0)).collect();
-        ApiMetrics { bounds_s, buckets, count: AtomicU64::new(0), sum_us: AtomicU64::new(0) }
+        ApiMetrics {
+            bounds_s,
+            buckets,
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
     }
 }
 
@@ -82,8 +89,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError { status, error: error.into(), message: message.into() }
+    pub fn new(
+        status: StatusCode,
+        error: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            error: error.into(),
+            message: message.into(),
+        }
     }
     fn bad(error: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, error, message)
@@ -95,7 +110,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.error, "message": self.message}))).into_response()
+        (
+            self.status,
+            Json(json!({"error": self.error, "message": self.message})),
+        )
+            .into_response()
     }
 }
 
@@ -104,11 +123,21 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::Rule(v) => ApiError::new(StatusCode::CONFLICT, v.name(), v.to_string()),
             WriteError::BadRequest { error, message } => {
-                let status = if error == "unknown_reference" { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+                let status = if error == "unknown_reference" {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
                 ApiError::new(status, error, message)
             }
-            WriteError::Syncing => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "recovering", e.to_string()),
-            WriteError::Store(s) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", s.to_string()),
+            WriteError::Syncing => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "recovering", e.to_string())
+            }
+            WriteError::Store(s) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_failed",
+                s.to_string(),
+            ),
         }
     }
 }
@@ -121,19 +150,25 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad("bad_body", format!("could not read the request body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::bad("bad_body", format!("could not read the request body: {e}"))
+        })?;
         if bytes.len() > JSON_BODY_BYTES_MAX {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("request body is {} bytes; at most {JSON_BODY_BYTES_MAX}", bytes.len()),
+                format!(
+                    "request body is {} bytes; at most {JSON_BODY_BYTES_MAX}",
+                    bytes.len()
+                ),
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::bad("bad_json", format!("request body is not valid JSON for this call: {e}")))
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            ApiError::bad(
+                "bad_json",
+                format!("request body is not valid JSON for this call: {e}"),
+            )
+        })
     }
 }
 
@@ -166,7 +201,9 @@ pub fn router(api: Api) -> Router {
         .route("/v1/refusals", get(refusals));
     writes
         .merge(reads)
-        .fallback(|| async { ApiError::not_found("no_such_route", "no such route; see docs/API.md") })
+        .fallback(|| async {
+            ApiError::not_found("no_such_route", "no such route; see docs/API.md")
+        })
         .layer(middleware::from_fn_with_state(api.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
         .with_state(api)
@@ -182,11 +219,17 @@ async fn observe(AxumState(api): AxumState<Api>, req: Request, next: Next) -> Re
         m.buckets[i].fetch_add(1, Ordering::Relaxed);
     }
     m.count.fetch_add(1, Ordering::Relaxed);
-    m.sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    m.sum_us
+        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     response
 }
 
-async fn require_token(AxumState(api): AxumState<Api>, headers: HeaderMap, req: Request, next: Next) -> Response {
+async fn require_token(
+    AxumState(api): AxumState<Api>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -194,7 +237,12 @@ async fn require_token(AxumState(api): AxumState<Api>, headers: HeaderMap, req: 
         .map(str::trim);
     match presented {
         Some(t) if constant_time_eq(t.as_bytes(), api.token.as_bytes()) => next.run(req).await,
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong bearer token").into_response(),
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong bearer token",
+        )
+        .into_response(),
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -243,11 +291,18 @@ struct EnrolRequest {
 
 /// The placement of a person joining this bureau: a new household headed by them, or an
 /// existing household with a relation.
-fn placement(state: &mut State, household: Option<u64>, relation: Option<&str>) -> Result<Placement, WriteError> {
+fn placement(
+    state: &mut State,
+    household: Option<u64>,
+    relation: Option<&str>,
+) -> Result<Placement, WriteError> {
     let relation = match relation {
         Some(r) => Relation::parse(r).map_err(|m| WriteError::bad("bad_vocabulary", m))?,
         None if household.is_some() => {
-            return Err(WriteError::bad("missing_relation", "joining an existing household needs a relation (e.g. spouse, child)"));
+            return Err(WriteError::bad(
+                "missing_relation",
+                "joining an existing household needs a relation (e.g. spouse, child)",
+            ));
         }
         None => Relation::Head,
     };
@@ -255,18 +310,32 @@ fn placement(state: &mut State, household: Option<u64>, relation: Option<&str>) 
         (Some(h), _) => HouseholdId(h),
         (None, Relation::Head) => Service::new_household(state),
         (None, _) => {
-            return Err(WriteError::bad("missing_household", "a member other than the head joins an existing household: give its number"));
+            return Err(WriteError::bad(
+                "missing_household",
+                "a member other than the head joins an existing household: give its number",
+            ));
         }
     };
-    Ok(Placement { household, relation })
+    Ok(Placement {
+        household,
+        relation,
+    })
 }
 
-async fn enrol(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<EnrolRequest>) -> ApiResult<Json<Value>> {
+async fn enrol(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&req.person)?;
     let person = api.service.tag(&id);
     let w = api
         .service
-        .write_one(|s| Ok(Body::Enrol { person, placement: placement(s, req.household, req.relation.as_deref())? }))
+        .write_one(|s| {
+            Ok(Body::Enrol {
+                person,
+                placement: placement(s, req.household, req.relation.as_deref())?,
+            })
+        })
         .await?;
     let mut v = written_json(&w);
     if let Body::Enrol { placement, .. } = &w.entry.entry().body {
@@ -275,12 +344,20 @@ async fn enrol(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<EnrolReques
     Ok(Json(v))
 }
 
-async fn birth(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<EnrolRequest>) -> ApiResult<Json<Value>> {
+async fn birth(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&req.person)?;
     let person = api.service.tag(&id);
     let w = api
         .service
-        .write_one(|s| Ok(Body::Birth { person, placement: placement(s, req.household, req.relation.as_deref())? }))
+        .write_one(|s| {
+            Ok(Body::Birth {
+                person,
+                placement: placement(s, req.household, req.relation.as_deref())?,
+            })
+        })
         .await?;
     Ok(Json(written_json(&w)))
 }
@@ -327,16 +404,26 @@ async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response 
                     continue;
                 }
                 let parsed = if line.len() > BULK_LINE_BYTES_MAX {
-                    Err(ApiError::bad("line_too_long", format!("line is {} bytes; at most {BULK_LINE_BYTES_MAX}", line.len())))
+                    Err(ApiError::bad(
+                        "line_too_long",
+                        format!(
+                            "line is {} bytes; at most {BULK_LINE_BYTES_MAX}",
+                            line.len()
+                        ),
+                    ))
                 } else {
-                    serde_json::from_slice::<EnrolRequest>(line)
-                        .map_err(|e| ApiError::bad("bad_json", format!("not an enrolment line: {e}")))
+                    serde_json::from_slice::<EnrolRequest>(line).map_err(|e| {
+                        ApiError::bad("bad_json", format!("not an enrolment line: {e}"))
+                    })
                 };
                 batch.push((line_no, parsed));
             }
             if pending.len() > BULK_LINE_BYTES_MAX {
                 line_no += 1;
-                batch.push((line_no, Err(ApiError::bad("line_too_long", "line exceeds the limit"))));
+                batch.push((
+                    line_no,
+                    Err(ApiError::bad("line_too_long", "line exceeds the limit")),
+                ));
                 pending.clear();
             }
             if batch.len() >= BULK_BATCH_LINES || (finished && !batch.is_empty()) {
@@ -347,13 +434,17 @@ async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response 
                     send(e).await;
                 }
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
-                send(json!({"progress": {"lines": line_no, "enrolled": enrolled, "refused": refused,
-                    "per_s": (enrolled as f64 / secs).round()}}))
+                send(
+                    json!({"progress": {"lines": line_no, "enrolled": enrolled, "refused": refused,
+                    "per_s": (enrolled as f64 / secs).round()}}),
+                )
                 .await;
             }
         }
-        send(json!({"done": true, "lines": line_no, "enrolled": enrolled, "refused": refused,
-            "seconds": started.elapsed().as_secs_f64()}))
+        send(
+            json!({"done": true, "lines": line_no, "enrolled": enrolled, "refused": refused,
+            "seconds": started.elapsed().as_secs_f64()}),
+        )
         .await;
     });
     let stream = tokio_stream_from(rx);
@@ -369,7 +460,10 @@ fn tokio_stream_from<T: Send + 'static>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-async fn enrol_batch(api: &Api, batch: Vec<(u64, Result<EnrolRequest, ApiError>)>) -> (u64, Vec<Value>) {
+async fn enrol_batch(
+    api: &Api,
+    batch: Vec<(u64, Result<EnrolRequest, ApiError>)>,
+) -> (u64, Vec<Value>) {
     let mut errors = Vec::new();
     let mut lines = Vec::new();
     let mut requests = Vec::new();
@@ -445,26 +539,44 @@ struct PermitRequest {
     corrects: Option<String>,
 }
 
-async fn issue_permit(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<PermitRequest>) -> ApiResult<Json<Value>> {
+async fn issue_permit(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<PermitRequest>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&req.person)?;
     let person = api.service.tag(&id);
-    let origin: BureauCode = req.origin.parse().map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
+    let origin: BureauCode = req
+        .origin
+        .parse()
+        .map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
     let category = parse_vocab(&req.category, Category::parse)?;
     let valid_days = req.valid_days.unwrap_or(PERMIT_VALID_DAYS_DEFAULT);
     if valid_days == 0 || valid_days > 366 {
-        return Err(ApiError::bad("bad_validity", "valid_days must be between 1 and 366"));
+        return Err(ApiError::bad(
+            "bad_validity",
+            "valid_days must be between 1 and 366",
+        ));
     }
     let materials = match &req.materials {
-        Some(h) => h.parse::<Digest>().map_err(|e| ApiError::bad("bad_digest", format!("materials: {e}")))?,
+        Some(h) => h
+            .parse::<Digest>()
+            .map_err(|e| ApiError::bad("bad_digest", format!("materials: {e}")))?,
         None => Digest::ZERO,
     };
     let w = api
         .service
         .write_one(|s| {
             if !s.ledger.membership().contains(origin) {
-                return Err(WriteError::bad("unknown_bureau", format!("origin {origin} is not a member of this network")));
+                return Err(WriteError::bad(
+                    "unknown_bureau",
+                    format!("origin {origin} is not a member of this network"),
+                ));
             }
-            let corrects = req.corrects.as_deref().map(|r| resolve_ref(&s.ledger, r)).transpose()?;
+            let corrects = req
+                .corrects
+                .as_deref()
+                .map(|r| resolve_ref(&s.ledger, r))
+                .transpose()?;
             Ok(Body::Permit {
                 person,
                 origin,
@@ -486,10 +598,17 @@ struct PermitRef {
     permit: String,
 }
 
-async fn revoke_permit(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<PermitRef>) -> ApiResult<Json<Value>> {
+async fn revoke_permit(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<PermitRef>,
+) -> ApiResult<Json<Value>> {
     let w = api
         .service
-        .write_one(|s| Ok(Body::Revocation { permit: resolve_ref(&s.ledger, &req.permit)? }))
+        .write_one(|s| {
+            Ok(Body::Revocation {
+                permit: resolve_ref(&s.ledger, &req.permit)?,
+            })
+        })
         .await?;
     Ok(Json(written_json(&w)))
 }
@@ -501,14 +620,26 @@ struct DeregisterRequest {
     new_head: Option<String>,
 }
 
-async fn deregister(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<DeregisterRequest>) -> ApiResult<Json<Value>> {
-    let new_head = req.new_head.as_deref().map(parse_id).transpose()?.map(|id| api.service.tag(&id));
+async fn deregister(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<DeregisterRequest>,
+) -> ApiResult<Json<Value>> {
+    let new_head = req
+        .new_head
+        .as_deref()
+        .map(parse_id)
+        .transpose()?
+        .map(|id| api.service.tag(&id));
     let w = api
         .service
         .write_one(|s| {
             let permit = resolve_ref(&s.ledger, &req.permit)?;
             let person = permit_person(&s.ledger, permit)?;
-            Ok(Body::Deregistration { permit, person, new_head })
+            Ok(Body::Deregistration {
+                permit,
+                person,
+                new_head,
+            })
         })
         .await?;
     Ok(Json(written_json(&w)))
@@ -528,11 +659,19 @@ struct RefuseRequest {
     reason: String,
 }
 
-async fn refuse(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<RefuseRequest>) -> ApiResult<Json<Value>> {
+async fn refuse(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<RefuseRequest>,
+) -> ApiResult<Json<Value>> {
     let reason = parse_vocab(&req.reason, RefusalReason::parse)?;
     let w = api
         .service
-        .write_one(|s| Ok(Body::Refusal { permit: resolve_ref(&s.ledger, &req.permit)?, reason }))
+        .write_one(|s| {
+            Ok(Body::Refusal {
+                permit: resolve_ref(&s.ledger, &req.permit)?,
+                reason,
+            })
+        })
         .await?;
     Ok(Json(written_json(&w)))
 }
@@ -545,7 +684,10 @@ struct RegisterRequest {
     relation: Option<String>,
 }
 
-async fn register(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<RegisterRequest>) -> ApiResult<Json<Value>> {
+async fn register(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<Json<Value>> {
     let w = api
         .service
         .write_one(|s| {
@@ -554,9 +696,18 @@ async fn register(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<Register
                 .ledger
                 .deregistration(&deregistration)
                 .map(|d| d.person)
-                .ok_or_else(|| WriteError::bad("not_a_deregistration", format!("{deregistration} is not a deregistration")))?;
+                .ok_or_else(|| {
+                    WriteError::bad(
+                        "not_a_deregistration",
+                        format!("{deregistration} is not a deregistration"),
+                    )
+                })?;
             let placement = placement(s, req.household, req.relation.as_deref())?;
-            Ok(Body::Registration { deregistration, person, placement })
+            Ok(Body::Registration {
+                deregistration,
+                person,
+                placement,
+            })
         })
         .await?;
     let mut v = written_json(&w);
@@ -574,11 +725,28 @@ struct CancelRequest {
     new_head: Option<String>,
 }
 
-async fn cancel(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<CancelRequest>) -> ApiResult<Json<Value>> {
+async fn cancel(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<CancelRequest>,
+) -> ApiResult<Json<Value>> {
     let person = api.service.tag(&parse_id(&req.person)?);
     let reason = parse_vocab(&req.reason, CancellationReason::parse)?;
-    let new_head = req.new_head.as_deref().map(parse_id).transpose()?.map(|id| api.service.tag(&id));
-    let w = api.service.write_one(|_| Ok(Body::Cancellation { person, reason, new_head })).await?;
+    let new_head = req
+        .new_head
+        .as_deref()
+        .map(parse_id)
+        .transpose()?
+        .map(|id| api.service.tag(&id));
+    let w = api
+        .service
+        .write_one(|_| {
+            Ok(Body::Cancellation {
+                person,
+                reason,
+                new_head,
+            })
+        })
+        .await?;
     Ok(Json(written_json(&w)))
 }
 
@@ -589,11 +757,19 @@ struct HeadChangeRequest {
     new_head: String,
 }
 
-async fn head_change(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<HeadChangeRequest>) -> ApiResult<Json<Value>> {
+async fn head_change(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<HeadChangeRequest>,
+) -> ApiResult<Json<Value>> {
     let new_head = api.service.tag(&parse_id(&req.new_head)?);
     let w = api
         .service
-        .write_one(|_| Ok(Body::HeadChange { household: HouseholdId(req.household), new_head }))
+        .write_one(|_| {
+            Ok(Body::HeadChange {
+                household: HouseholdId(req.household),
+                new_head,
+            })
+        })
         .await?;
     Ok(Json(written_json(&w)))
 }
@@ -604,7 +780,10 @@ struct PersonRequest {
     person: String,
 }
 
-async fn person_show(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<PersonRequest>) -> ApiResult<Json<Value>> {
+async fn person_show(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<PersonRequest>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&req.person)?;
     let tag = api.service.tag(&id);
     let state = api.service.state().await;
@@ -627,15 +806,25 @@ async fn person_show(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<Perso
                 .collect()
         })
         .unwrap_or_default();
-    let cancelled = p.and_then(|p| p.cancelled).map(|(r, reason)| json!({"by": r.to_string(), "reason": reason}));
+    let cancelled = p
+        .and_then(|p| p.cancelled)
+        .map(|(r, reason)| json!({"by": r.to_string(), "reason": reason}));
     drop(state);
     let mut history = Vec::new();
-    for r in api.service.store().person_history(&tag).map_err(store_error)? {
+    for r in api
+        .service
+        .store()
+        .person_history(&tag)
+        .map_err(store_error)?
+    {
         if let Ok(Some(e)) = api.service.store().entry(r.author, r.seq.0) {
-            history.push(json!({"ref": r.to_string(), "kind": e.entry().body.kind(), "bureau": r.author,
-                "time_ms": e.entry().time_ms}));
+            history.push(
+                json!({"ref": r.to_string(), "kind": e.entry().body.kind(), "bureau": r.author,
+                "time_ms": e.entry().time_ms}),
+            );
         }
     }
+    history.sort_by_key(|h| h["time_ms"].as_u64());
     let registered_at = match records.as_slice() {
         [one] => one["bureau"].clone(),
         _ => Value::Null,
@@ -652,7 +841,11 @@ async fn person_show(AxumState(api): AxumState<Api>, ApiJson(req): ApiJson<Perso
 }
 
 fn store_error(e: crate::store::StoreError) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", e.to_string())
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage_failed",
+        e.to_string(),
+    )
 }
 
 /// Deadline facts for something received at `received_ms` with `working_days` to answer.
@@ -695,45 +888,79 @@ async fn inbox(AxumState(api): AxumState<Api>) -> Json<Value> {
         })
         .collect();
     // Overdue first, then oldest first.
-    let key = |v: &Value| (!v["deadline"]["overdue"].as_bool().unwrap_or(false), v["deadline"]["deadline_ms"].as_u64());
+    let key = |v: &Value| {
+        (
+            !v["deadline"]["overdue"].as_bool().unwrap_or(false),
+            v["deadline"]["deadline_ms"].as_u64(),
+        )
+    };
     permits.sort_by_key(key);
     removals.sort_by_key(key);
-    Json(json!({"bureau": me, "permits_awaiting_removal": permits, "removals_awaiting_registration": removals}))
+    Json(
+        json!({"bureau": me, "permits_awaiting_removal": permits, "removals_awaiting_registration": removals}),
+    )
 }
 
-async fn transfer_show(AxumState(api): AxumState<Api>, Path(reference): Path<String>) -> ApiResult<Json<Value>> {
+async fn transfer_show(
+    AxumState(api): AxumState<Api>,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<Value>> {
     let state = api.service.state().await;
     let r = resolve_ref(&state.ledger, &reference)?;
-    Ok(Json(transfer_json(&state.ledger, api.service.calendar(), r, now_ms())?))
+    Ok(Json(transfer_json(
+        &state.ledger,
+        api.service.calendar(),
+        r,
+        now_ms(),
+    )?))
 }
 
 /// The progress of the transfer that `r` belongs to (its permit, deregistration or registration).
-pub fn transfer_json(ledger: &Ledger, calendar: &Calendar, r: EntryRef, now: u64) -> ApiResult<Value> {
+pub fn transfer_json(
+    ledger: &Ledger,
+    calendar: &Calendar,
+    r: EntryRef,
+    now: u64,
+) -> ApiResult<Value> {
     let permit_ref = if let Some(p) = ledger.permit(&r) {
         p.reference
     } else if let Some(d) = ledger.deregistration(&r) {
         d.permit
     } else if let Some(reg) = ledger.registration(&r) {
-        ledger.deregistration(&reg.deregistration).map(|d| d.permit).expect("a registration's deregistration exists")
+        ledger
+            .deregistration(&reg.deregistration)
+            .map(|d| d.permit)
+            .expect("a registration's deregistration exists")
     } else {
-        return Err(ApiError::not_found("not_a_transfer", format!("{r} is not a permit, deregistration or registration")));
+        return Err(ApiError::not_found(
+            "not_a_transfer",
+            format!("{r} is not a permit, deregistration or registration"),
+        ));
     };
     let p = ledger.permit(&permit_ref).expect("resolved");
-    let mut steps = vec![json!({"step": "permit", "bureau": p.destination(), "ref": p.reference.to_string(),
-        "time_ms": p.issued_ms, "category": p.category})];
+    let mut steps = vec![
+        json!({"step": "permit", "bureau": p.destination(), "ref": p.reference.to_string(),
+        "time_ms": p.issued_ms, "category": p.category}),
+    ];
     let mut status = "awaiting-origin";
     match p.status {
         PermitStatus::Open => {
-            steps.push(json!({"step": "deregistration", "bureau": p.origin, "pending": true,
-                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, now)}));
+            steps.push(
+                json!({"step": "deregistration", "bureau": p.origin, "pending": true,
+                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, now)}),
+            );
         }
         PermitStatus::Refused { by } => {
             status = "refused";
-            steps.push(json!({"step": "refusal", "bureau": p.origin, "ref": by.to_string(),
-                "time_ms": entry_time(ledger, by)}));
+            steps.push(
+                json!({"step": "refusal", "bureau": p.origin, "ref": by.to_string(),
+                "time_ms": entry_time(ledger, by)}),
+            );
         }
         PermitStatus::Consumed { by } => {
-            let d = ledger.deregistration(&by).expect("consumed by a deregistration");
+            let d = ledger
+                .deregistration(&by)
+                .expect("consumed by a deregistration");
             steps.push(json!({"step": "deregistration", "bureau": p.origin, "ref": by.to_string(), "time_ms": d.time_ms,
                 "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, d.time_ms)}));
             match d.consumed_by {
@@ -745,27 +972,37 @@ pub fn transfer_json(ledger: &Ledger, calendar: &Calendar, r: EntryRef, now: u64
                 }
                 None => {
                     status = "awaiting-registration";
-                    steps.push(json!({"step": "registration", "bureau": p.destination(), "pending": true,
-                        "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, now)}));
+                    steps.push(
+                        json!({"step": "registration", "bureau": p.destination(), "pending": true,
+                        "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, now)}),
+                    );
                 }
             }
         }
     }
     if let Some(rev) = p.revoked_by {
-        steps.push(json!({"step": "revocation", "bureau": p.destination(), "ref": rev.to_string(),
-            "time_ms": entry_time(ledger, rev)}));
+        steps.push(
+            json!({"step": "revocation", "bureau": p.destination(), "ref": rev.to_string(),
+            "time_ms": entry_time(ledger, rev)}),
+        );
         if status == "awaiting-origin" {
             status = "revoked";
         }
     }
-    Ok(json!({"permit": p.reference.to_string(), "origin": p.origin, "destination": p.destination(),
-        "category": p.category, "status": status, "steps": steps}))
+    Ok(
+        json!({"permit": p.reference.to_string(), "origin": p.origin, "destination": p.destination(),
+        "category": p.category, "status": status, "steps": steps}),
+    )
 }
 
-/// The time of an entry the ledger holds, when the ledger tracks it (permits, deregistrations);
-/// other entries' times come from the store.
+/// The time of a permit, deregistration or registration (the ledger tracks these); other
+/// entries' times come from the store.
 fn entry_time(ledger: &Ledger, r: EntryRef) -> Option<u64> {
-    ledger.permit(&r).map(|p| p.issued_ms).or_else(|| ledger.deregistration(&r).map(|d| d.time_ms))
+    ledger
+        .permit(&r)
+        .map(|p| p.issued_ms)
+        .or_else(|| ledger.deregistration(&r).map(|d| d.time_ms))
+        .or_else(|| ledger.registration(&r).map(|x| x.time_ms))
 }
 
 async fn healthz(AxumState(api): AxumState<Api>) -> Json<Value> {
@@ -791,44 +1028,105 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
     let mut out = String::new();
     let me = api.service.me();
     let mut counter = |name: &str, help: &str, v: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
     };
-    counter("hukou_entries_written_total", "Entries this bureau signed into its own log.", c.entries_written.load(Ordering::Relaxed));
-    counter("hukou_entries_replicated_total", "Entries of any log applied from peers.", c.entries_replicated.load(Ordering::Relaxed));
-    counter("hukou_entries_refused_total", "Replicated entries the rulebook refused.", c.entries_refused.load(Ordering::Relaxed));
-    counter("hukou_entries_duplicate_total", "Replicated entries already held.", c.entries_duplicate.load(Ordering::Relaxed));
-    counter("hukou_decode_errors_total", "Replicated entries that did not decode.", c.decode_errors.load(Ordering::Relaxed));
-    counter("hukou_equivocations_total", "Equivocations detected (fraud proofs stored).", c.equivocations.load(Ordering::Relaxed));
-    counter("hukou_writes_refused_total", "Clerk writes the rulebook refused.", c.writes_refused.load(Ordering::Relaxed));
-    let _ = writeln!(out, "# HELP hukou_peers_connected Member peers connected.\n# TYPE hukou_peers_connected gauge\nhukou_peers_connected {}", (api.peers)().len());
-    let _ = writeln!(out, "# HELP hukou_log_length Entries held of each member's log.\n# TYPE hukou_log_length gauge");
+    counter(
+        "hukou_entries_written_total",
+        "Entries this bureau signed into its own log.",
+        c.entries_written.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_entries_replicated_total",
+        "Entries of any log applied from peers.",
+        c.entries_replicated.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_entries_refused_total",
+        "Replicated entries the rulebook refused.",
+        c.entries_refused.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_entries_duplicate_total",
+        "Replicated entries already held.",
+        c.entries_duplicate.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_decode_errors_total",
+        "Replicated entries that did not decode.",
+        c.decode_errors.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_equivocations_total",
+        "Equivocations detected (fraud proofs stored).",
+        c.equivocations.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_writes_refused_total",
+        "Clerk writes the rulebook refused.",
+        c.writes_refused.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hukou_peers_connected Member peers connected.\n# TYPE hukou_peers_connected gauge\nhukou_peers_connected {}",
+        (api.peers)().len()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hukou_log_length Entries held of each member's log.\n# TYPE hukou_log_length gauge"
+    );
     let mut lag_lines = String::new();
     for m in state.ledger.membership().members() {
         let len = state.ledger.log_len(m.code);
         let _ = writeln!(out, "hukou_log_length{{bureau=\"{}\"}} {len}", m.code);
         let peer = state.peer_lengths.get(&m.code).copied().unwrap_or(len);
         if m.code != me {
-            let _ = writeln!(lag_lines, "hukou_replication_lag_entries{{bureau=\"{}\"}} {}", m.code, peer.saturating_sub(len));
+            let _ = writeln!(
+                lag_lines,
+                "hukou_replication_lag_entries{{bureau=\"{}\"}} {}",
+                m.code,
+                peer.saturating_sub(len)
+            );
         }
     }
-    let _ = writeln!(out, "# HELP hukou_replication_lag_entries Entries peers report that this node does not hold yet.\n# TYPE hukou_replication_lag_entries gauge\n{lag_lines}# HELP hukou_pending_entries Entries waiting for what they reference.\n# TYPE hukou_pending_entries gauge\nhukou_pending_entries {}", state.buffer.len());
+    let _ = writeln!(
+        out,
+        "# HELP hukou_replication_lag_entries Entries peers report that this node does not hold yet.\n# TYPE hukou_replication_lag_entries gauge\n{lag_lines}# HELP hukou_pending_entries Entries waiting for what they reference.\n# TYPE hukou_pending_entries gauge\nhukou_pending_entries {}",
+        state.buffer.len()
+    );
     drop(state);
     let m = &api.metrics;
-    let _ = writeln!(out, "# HELP hukou_api_request_seconds API request latency.\n# TYPE hukou_api_request_seconds histogram");
+    let _ = writeln!(
+        out,
+        "# HELP hukou_api_request_seconds API request latency.\n# TYPE hukou_api_request_seconds histogram"
+    );
     let mut cumulative = 0;
     for (i, b) in m.bounds_s.iter().enumerate() {
         cumulative += m.buckets[i].load(Ordering::Relaxed);
-        let _ = writeln!(out, "hukou_api_request_seconds_bucket{{le=\"{b}\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "hukou_api_request_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+        );
     }
     let count = m.count.load(Ordering::Relaxed);
-    let _ = writeln!(out, "hukou_api_request_seconds_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "hukou_api_request_seconds_sum {}", m.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+    let _ = writeln!(
+        out,
+        "hukou_api_request_seconds_bucket{{le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(
+        out,
+        "hukou_api_request_seconds_sum {}",
+        m.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+    );
     let _ = writeln!(out, "hukou_api_request_seconds_count {count}");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 fn parse_code(text: &str) -> ApiResult<BureauCode> {
-    text.parse().map_err(|e| ApiError::bad("bad_bureau", format!("{e}")))
+    text.parse()
+        .map_err(|e| ApiError::bad("bad_bureau", format!("{e}")))
 }
 
 async fn logs(AxumState(api): AxumState<Api>) -> Json<Value> {
@@ -860,7 +1158,11 @@ async fn log_entries(
     let code = parse_code(&code)?;
     let from = q.from.unwrap_or(0);
     let max = q.max.unwrap_or(100).min(RANGE_ENTRIES_MAX);
-    let entries = api.service.store().range(code, from, max as usize).map_err(store_error)?;
+    let entries = api
+        .service
+        .store()
+        .range(code, from, max as usize)
+        .map_err(store_error)?;
     let out: Vec<Value> = entries.iter().map(entry_json).collect();
     Ok(Json(json!({"bureau": code, "from": from, "entries": out})))
 }
@@ -877,18 +1179,40 @@ fn body_json(b: &Body) -> Value {
         Body::Enrol { person, placement } | Body::Birth { person, placement } => {
             json!({"person_tag": person.to_hex(), "household": placement.household.0, "relation": placement.relation})
         }
-        Body::Permit { person, origin, category, valid_until_ms, materials, corrects } => json!({
+        Body::Permit {
+            person,
+            origin,
+            category,
+            valid_until_ms,
+            materials,
+            corrects,
+        } => json!({
             "person_tag": person.to_hex(), "origin": origin, "category": category, "valid_until_ms": valid_until_ms,
             "materials": materials.to_hex(), "corrects": corrects.map(|c| c.to_string())}),
         Body::Refusal { permit, reason } => json!({"permit": permit.to_string(), "reason": reason}),
-        Body::Deregistration { permit, person, new_head } => json!({"permit": permit.to_string(),
+        Body::Deregistration {
+            permit,
+            person,
+            new_head,
+        } => json!({"permit": permit.to_string(),
             "person_tag": person.to_hex(), "new_head_tag": new_head.map(|h| h.to_hex())}),
-        Body::Registration { deregistration, person, placement } => json!({"deregistration": deregistration.to_string(),
+        Body::Registration {
+            deregistration,
+            person,
+            placement,
+        } => json!({"deregistration": deregistration.to_string(),
             "person_tag": person.to_hex(), "household": placement.household.0, "relation": placement.relation}),
         Body::Revocation { permit } => json!({"permit": permit.to_string()}),
-        Body::Cancellation { person, reason, new_head } => json!({"person_tag": person.to_hex(), "reason": reason,
+        Body::Cancellation {
+            person,
+            reason,
+            new_head,
+        } => json!({"person_tag": person.to_hex(), "reason": reason,
             "new_head_tag": new_head.map(|h| h.to_hex())}),
-        Body::HeadChange { household, new_head } => json!({"household": household.0, "new_head_tag": new_head.to_hex()}),
+        Body::HeadChange {
+            household,
+            new_head,
+        } => json!({"household": household.0, "new_head_tag": new_head.to_hex()}),
     }
 }
 
@@ -902,7 +1226,11 @@ async fn log_raw(
     let code = parse_code(&code)?;
     let from = q.from.unwrap_or(0);
     let max = q.max.unwrap_or(RANGE_ENTRIES_MAX).min(RANGE_ENTRIES_MAX);
-    let raw = api.service.store().raw_range(code, from, max as usize).map_err(store_error)?;
+    let raw = api
+        .service
+        .store()
+        .raw_range(code, from, max as usize)
+        .map_err(store_error)?;
     let mut out = Vec::with_capacity(raw.iter().map(|r| r.len() + 4).sum());
     for r in raw {
         out.extend_from_slice(&(r.len() as u32).to_be_bytes());
@@ -924,15 +1252,20 @@ async fn inclusion(
 ) -> ApiResult<Json<Value>> {
     let code = parse_code(&code)?;
     let state = api.service.state().await;
-    let tree = state.trees.get(&code).ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
+    let tree = state
+        .trees
+        .get(&code)
+        .ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
     let size = q.size.unwrap_or(tree.len());
     let proof = tree
         .inclusion_proof(q.seq, size)
         .map_err(|e| ApiError::bad(e.name(), e.to_string()))?;
     let leaf = tree.leaf(q.seq).expect("proof exists, so the leaf does");
-    Ok(Json(json!({"bureau": code, "seq": q.seq, "size": size, "leaf": hex::encode(leaf),
+    Ok(Json(
+        json!({"bureau": code, "seq": q.seq, "size": size, "leaf": hex::encode(leaf),
         "root": hex::encode(tree.root_at(size).map_err(|e| ApiError::bad(e.name(), e.to_string()))?),
-        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()})))
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -948,12 +1281,23 @@ async fn consistency(
 ) -> ApiResult<Json<Value>> {
     let code = parse_code(&code)?;
     let state = api.service.state().await;
-    let tree = state.trees.get(&code).ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
+    let tree = state
+        .trees
+        .get(&code)
+        .ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
     let to = q.to.unwrap_or(tree.len());
-    let proof = tree.consistency_proof(q.from, to).map_err(|e| ApiError::bad(e.name(), e.to_string()))?;
-    let root = |s| tree.root_at(s).map(hex::encode).map_err(|e| ApiError::bad(e.name(), e.to_string()));
-    Ok(Json(json!({"bureau": code, "from": q.from, "to": to, "from_root": root(q.from)?, "to_root": root(to)?,
-        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()})))
+    let proof = tree
+        .consistency_proof(q.from, to)
+        .map_err(|e| ApiError::bad(e.name(), e.to_string()))?;
+    let root = |s| {
+        tree.root_at(s)
+            .map(hex::encode)
+            .map_err(|e| ApiError::bad(e.name(), e.to_string()))
+    };
+    Ok(Json(
+        json!({"bureau": code, "from": q.from, "to": to, "from_root": root(q.from)?, "to_root": root(to)?,
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn fraud_proofs(AxumState(api): AxumState<Api>) -> Json<Value> {
@@ -961,8 +1305,10 @@ async fn fraud_proofs(AxumState(api): AxumState<Api>) -> Json<Value> {
     let proofs: Vec<Value> = state
         .fraud_proofs
         .values()
-        .map(|p| json!({"author": p.author(), "seq": p.seq().0, "first": p.first.reference().to_string(),
-            "second": p.second.reference().to_string(), "proof": hex::encode(p.encode())}))
+        .map(|p| {
+            json!({"author": p.author(), "seq": p.seq().0, "first": p.first.reference().to_string(),
+            "second": p.second.reference().to_string(), "proof": hex::encode(p.encode())})
+        })
         .collect();
     Json(json!({"fraud_proofs": proofs}))
 }

@@ -108,33 +108,56 @@ fn default_calendar() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config file {path}: field `{field}`: {message}")]
-    Field { path: PathBuf, field: &'static str, message: String },
+    Field {
+        path: PathBuf,
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
     /// Parses configuration text as if read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        let field = |field: &'static str, message: String| ConfigError::Field { path: path.into(), field, message };
-        let bureau: BureauCode = raw.bureau.parse().map_err(|e| field("bureau", format!("{e}")))?;
-        let api_listen: SocketAddr = raw
-            .api_listen
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let field = |field: &'static str, message: String| ConfigError::Field {
+            path: path.into(),
+            field,
+            message,
+        };
+        let bureau: BureauCode = raw
+            .bureau
             .parse()
-            .map_err(|e| field("api_listen", format!("{e} (expected IP:PORT such as 127.0.0.1:8100)")))?;
+            .map_err(|e| field("bureau", format!("{e}")))?;
+        let api_listen: SocketAddr = raw.api_listen.parse().map_err(|e| {
+            field(
+                "api_listen",
+                format!("{e} (expected IP:PORT such as 127.0.0.1:8100)"),
+            )
+        })?;
         if !raw.p2p_listen.starts_with('/') {
-            return Err(field("p2p_listen", "expected a multiaddr such as /ip4/127.0.0.1/tcp/4100".into()));
+            return Err(field(
+                "p2p_listen",
+                "expected a multiaddr such as /ip4/127.0.0.1/tcp/4100".into(),
+            ));
         }
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
@@ -174,13 +197,21 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_field() {
         let p = Path::new("/x/node.toml");
-        let e = Config::parse("bureau = \"31010\"\n", p).unwrap_err().to_string();
+        let e = Config::parse("bureau = \"31010\"\n", p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/x/node.toml") && e.contains("bureau"), "{e}");
-        let e = Config::parse("bureau = \"310104\"\napi_listen = \"localhost\"\n", p).unwrap_err().to_string();
+        let e = Config::parse("bureau = \"310104\"\napi_listen = \"localhost\"\n", p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("api_listen"), "{e}");
-        let e = Config::parse("bureau = \"310104\"\nbogus = 1\n", p).unwrap_err().to_string();
+        let e = Config::parse("bureau = \"310104\"\nbogus = 1\n", p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
-        let e = Config::load(Path::new("/nonexistent/node.toml")).unwrap_err().to_string();
+        let e = Config::load(Path::new("/nonexistent/node.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/node.toml"), "{e}");
     }
 }

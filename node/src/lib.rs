@@ -1,9 +1,21 @@
 //! The `hukou` node and command-line tool, as a library so integration tests can drive it.
 //!
-//! - [`cli`]: the command-line interface
-//! - [`net`]: the private libp2p network
+//! - [`config`]: the node's configuration file
+//! - [`service`]: the node's core: ledger state, own writes, replicated entries
 //! - [`store`]: durable storage (sled) and group commit
+//! - [`net`]: the private libp2p network
+//! - [`sync`]: replication over the network (push and pull)
+//! - [`verify`]: signature verification across cores
+//! - [`api`]: the HTTP/JSON API
+//! - [`run`]: `hukou node run`
+//! - [`cli`]: the command-line interface
 
+pub mod api;
 pub mod cli;
+pub mod config;
 pub mod net;
+pub mod run;
+pub mod service;
 pub mod store;
+pub mod sync;
+pub mod verify;

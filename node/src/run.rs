@@ -51,7 +51,10 @@ pub fn load_token(path: &Path) -> anyhow::Result<String> {
         .trim()
         .to_string();
     if token.len() < 16 {
-        bail!("API token file {} holds a token shorter than 16 characters", path.display());
+        bail!(
+            "API token file {} holds a token shorter than 16 characters",
+            path.display()
+        );
     }
     Ok(token)
 }
@@ -63,13 +66,17 @@ pub async fn run(
     on_started: impl FnOnce(Started) + Send,
 ) -> anyhow::Result<()> {
     let genesis = Genesis::load(&config.genesis).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let verified = genesis
-        .verify()
-        .map_err(|e| anyhow::anyhow!("genesis {} does not verify: {e}", config.genesis.display()))?;
+    let verified = genesis.verify().map_err(|e| {
+        anyhow::anyhow!("genesis {} does not verify: {e}", config.genesis.display())
+    })?;
     let membership = verified.membership().clone();
     let me = config.bureau;
     let member = membership.member(me).with_context(|| {
-        format!("bureau {me} (config {}) is not a member of network {:?}", config.path.display(), membership.network_name())
+        format!(
+            "bureau {me} (config {}) is not a member of network {:?}",
+            config.path.display(),
+            membership.network_name()
+        )
     })?;
     let key = BureauKey::load(&config.key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
     if key.public() != member.key {
@@ -80,15 +87,18 @@ pub async fn run(
             hex::encode(member.key.to_bytes())
         );
     }
-    let person_key = load_person_key(&config.person_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let network_key = NetworkKey::load(&config.network_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let person_key =
+        load_person_key(&config.person_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let network_key =
+        NetworkKey::load(&config.network_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let token = load_token(&config.api_token_file)?;
     let calendar = match &config.calendar {
         None => Calendar::prc().clone(),
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read calendar {}", path.display()))?;
-            Calendar::parse(&text).map_err(|e| anyhow::anyhow!("calendar {}: {e}", path.display()))?
+            Calendar::parse(&text)
+                .map_err(|e| anyhow::anyhow!("calendar {}: {e}", path.display()))?
         }
     };
 
@@ -106,7 +116,7 @@ pub async fn run(
             }
         }
     };
-    let committer = Committer::spawn(store.clone(), stop());
+    let (committer, committer_task) = Committer::start(store.clone(), stop());
     let parts = Service::start(
         me,
         key.signing_key().clone(),
@@ -124,7 +134,8 @@ pub async fn run(
     let mut members = Vec::new();
     let mut by_peer = HashMap::new();
     for m in membership.members() {
-        let peer_id = net::peer_id_from_ed25519_public(&m.key.to_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let peer_id = net::peer_id_from_ed25519_public(&m.key.to_bytes())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         by_peer.insert(peer_id, m.code);
         if m.code == me {
             continue;
@@ -136,26 +147,40 @@ pub async fn run(
             .filter_map(|a| match a.parse() {
                 Ok(addr) => Some(addr),
                 Err(e) => {
-                    tracing::warn!("genesis address {a:?} of {} is not a multiaddr: {e}", m.code);
+                    tracing::warn!(
+                        "genesis address {a:?} of {} is not a multiaddr: {e}",
+                        m.code
+                    );
                     None
                 }
             })
             .collect();
         members.push(NetMember { peer_id, addresses });
     }
-    let listen = config
-        .p2p_listen
-        .parse()
-        .with_context(|| format!("config {}: p2p_listen {:?} is not a multiaddr", config.path.display(), config.p2p_listen))?;
+    let listen = config.p2p_listen.parse().with_context(|| {
+        format!(
+            "config {}: p2p_listen {:?} is not a multiaddr",
+            config.path.display(),
+            config.p2p_listen
+        )
+    })?;
     let net_config = NetConfig {
         identity: net::keypair_from_ed25519_secret(key.signing_key().to_bytes()),
         psk: network_key.to_bytes(),
         listen,
         members,
     };
-    let (net_handle, events) = net::spawn(net_config, stop()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (net_handle, events) = net::spawn(net_config, stop())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let peers = Peers::new(by_peer);
-    tokio::spawn(sync::run(service.clone(), net_handle.clone(), events, parts.outbound, peers.clone()));
+    tokio::spawn(sync::run(
+        service.clone(),
+        net_handle.clone(),
+        events,
+        parts.outbound,
+        peers.clone(),
+    ));
 
     // API.
     let listener = tokio::net::TcpListener::bind(config.api_listen)
@@ -169,7 +194,11 @@ pub async fn run(
         token: Arc::new(token),
         metrics: Arc::new(ApiMetrics::default()),
         peers: Arc::new(move || {
-            let mut v: Vec<_> = peer_net.connected_peers().iter().filter_map(|p| peer_map.bureau(p)).collect();
+            let mut v: Vec<_> = peer_net
+                .connected_peers()
+                .iter()
+                .filter_map(|p| peer_map.bureau(p))
+                .collect();
             v.sort();
             v.dedup();
             v
@@ -177,7 +206,14 @@ pub async fn run(
     };
     let pid_file = write_pid(&config.data_dir)?;
     tracing::info!(bureau = %me, api = %api_addr, "node running");
-    on_started(Started { api: api_addr, p2p: net_handle.listen_addrs().iter().map(|a| a.to_string()).collect() });
+    on_started(Started {
+        api: api_addr,
+        p2p: net_handle
+            .listen_addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+    });
     let app = crate::api::router(api);
     let server = axum::serve(listener, app).with_graceful_shutdown(stop());
     let server = tokio::spawn(async move { server.await });
@@ -185,6 +221,11 @@ pub async fn run(
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = server.await;
+    match committer_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("the committer stopped with an error: {e}"),
+        Err(e) => tracing::error!("the committer task failed: {e}"),
+    }
     let _ = std::fs::remove_file(pid_file);
     Ok(())
 }

@@ -25,8 +25,8 @@ use hukou_protocol::id::{CitizenId, PersonKey};
 use hukou_protocol::merkle::Tree;
 use hukou_protocol::rules::{CausalBuffer, Effects, SignatureCheck};
 use hukou_protocol::{
-    BureauCode, EntryHash, EntryRef, FraudProof, HouseholdId, Ledger, Membership, PersonTag, Seq, SignedEntry,
-    Violation,
+    BureauCode, EntryHash, EntryRef, FraudProof, HouseholdId, Ledger, Membership, PersonTag, Seq,
+    SignedEntry, Violation,
 };
 use tokio::sync::{Mutex, MutexGuard, mpsc};
 
@@ -34,7 +34,9 @@ use crate::store::{Committer, Store, StoreError};
 
 /// Milliseconds since the Unix epoch, from the system clock (the only clock the node reads).
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Why a write was not recorded.
@@ -42,22 +44,40 @@ pub fn now_ms() -> u64 {
 pub enum WriteError {
     /// The rulebook refused it.
     #[error(transparent)]
-    Rule(#[from] Violation),
+    Rule(Box<Violation>),
     /// The request itself is wrong (a malformed reference, an unknown entry).
     #[error("{message}")]
-    BadRequest { error: &'static str, message: String },
+    BadRequest {
+        error: &'static str,
+        message: String,
+    },
     /// The node is still recovering its own log from peers.
     #[error("this node is recovering its own log from its peers; try again shortly")]
     Syncing,
     /// The store failed; the node stops writing.
     #[error("storage failed: {0}")]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
+}
+
+impl From<Violation> for WriteError {
+    fn from(v: Violation) -> WriteError {
+        WriteError::Rule(Box::new(v))
+    }
+}
+
+impl From<StoreError> for WriteError {
+    fn from(e: StoreError) -> WriteError {
+        WriteError::Store(Box::new(e))
+    }
 }
 
 impl WriteError {
     /// A request error.
     pub fn bad(error: &'static str, message: impl Into<String>) -> WriteError {
-        WriteError::BadRequest { error, message: message.into() }
+        WriteError::BadRequest {
+            error,
+            message: message.into(),
+        }
     }
 }
 
@@ -159,7 +179,10 @@ impl Service {
                 started: Instant::now(),
             }),
         };
-        Ok(ServiceParts { service, outbound: outbound_rx })
+        Ok(ServiceParts {
+            service,
+            outbound: outbound_rx,
+        })
     }
 
     /// This node's bureau.
@@ -229,11 +252,17 @@ impl Service {
     where
         F: FnOnce(&mut State) -> Result<Body, WriteError>,
     {
-        let mut out = self.write_inner(|s| build(s).map(|b| vec![b]), false).await?;
+        let mut out = self
+            .write_inner(|s| build(s).map(|b| vec![b]), false)
+            .await?;
         out.pop().expect("one body, one result")
     }
 
-    async fn write_inner<F>(&self, build: F, partial: bool) -> Result<Vec<Result<Written, WriteError>>, WriteError>
+    async fn write_inner<F>(
+        &self,
+        build: F,
+        partial: bool,
+    ) -> Result<Vec<Result<Written, WriteError>>, WriteError>
     where
         F: FnOnce(&mut State) -> Result<Vec<Body>, WriteError>,
     {
@@ -249,10 +278,18 @@ impl Service {
         let now = now_ms();
         for body in bodies {
             let log = state.ledger.log(inner.me);
-            let (seq, prev, last_time) =
-                log.map_or((0, EntryHash::ZERO, 0), |l| (l.len(), l.tip(), l.last_time_ms));
-            let entry = Entry { network, author: inner.me, seq: Seq(seq), prev, time_ms: now.max(last_time), body }
-                .sign(&inner.key);
+            let (seq, prev, last_time) = log.map_or((0, EntryHash::ZERO, 0), |l| {
+                (l.len(), l.tip(), l.last_time_ms)
+            });
+            let entry = Entry {
+                network,
+                author: inner.me,
+                seq: Seq(seq),
+                prev,
+                time_ms: now.max(last_time),
+                body,
+            }
+            .sign(&inner.key);
             // The entry was just signed with our key: skip re-verifying it.
             match state.ledger.admit(&entry, SignatureCheck::AlreadyVerified) {
                 Ok(()) => {
@@ -260,16 +297,23 @@ impl Service {
                         .ledger
                         .apply(&entry, SignatureCheck::AlreadyVerified)
                         .expect("an admitted entry applies");
-                    state.trees.entry(inner.me).or_default().push(entry.hash().0);
+                    state
+                        .trees
+                        .entry(inner.me)
+                        .or_default()
+                        .push(entry.hash().0);
                     accepted.push(entry.clone());
                     results.push(Ok(Written { entry, effects }));
                 }
                 Err(v) => {
-                    inner.counters.writes_refused.fetch_add(1, Ordering::Relaxed);
+                    inner
+                        .counters
+                        .writes_refused
+                        .fetch_add(1, Ordering::Relaxed);
                     if !partial {
-                        return Err(WriteError::Rule(v));
+                        return Err(v.into());
                     }
-                    results.push(Err(WriteError::Rule(v)));
+                    results.push(Err(v.into()));
                 }
             }
         }
@@ -277,10 +321,13 @@ impl Service {
             return Ok(results);
         }
         let count = accepted.len() as u64;
-        let done = inner.committer.submit(accepted.clone()).await?;
+        let receipt = inner.committer.submit(accepted.clone()).await?;
         drop(state);
-        done.await.map_err(|_| StoreError::CommitterStopped)??;
-        inner.counters.entries_written.fetch_add(count, Ordering::Relaxed);
+        receipt.await?;
+        inner
+            .counters
+            .entries_written
+            .fetch_add(count, Ordering::Relaxed);
         for entry in accepted {
             // A full queue only delays propagation: peers pull what they miss.
             let _ = inner.outbound.try_send(entry);
@@ -317,7 +364,11 @@ impl Service {
         let mut state = inner.state.lock().await;
         let mut to_store = Vec::new();
         for (entry, verified) in entries.into_iter().zip(verdicts) {
-            let check = if verified { SignatureCheck::AlreadyVerified } else { SignatureCheck::Verify };
+            let check = if verified {
+                SignatureCheck::AlreadyVerified
+            } else {
+                SignatureCheck::Verify
+            };
             let judged = {
                 let State { ledger, buffer, .. } = &mut *state;
                 buffer.offer(ledger, entry, check)
@@ -325,22 +376,39 @@ impl Service {
             for j in judged {
                 match j.result {
                     Ok(_) => {
-                        state.trees.entry(j.entry.entry().author).or_default().push(j.entry.hash().0);
+                        state
+                            .trees
+                            .entry(j.entry.entry().author)
+                            .or_default()
+                            .push(j.entry.hash().0);
                         if j.entry.entry().author == inner.me {
                             note_household(&mut state.next_household, j.entry.entry());
                         }
                         to_store.push(j.entry);
                     }
                     Err(v) if v.is_duplicate() => {
-                        inner.counters.entries_duplicate.fetch_add(1, Ordering::Relaxed);
+                        inner
+                            .counters
+                            .entries_duplicate
+                            .fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(Violation::Equivocation { existing, conflicting }) => {
+                    Err(Violation::Equivocation {
+                        existing,
+                        conflicting,
+                    }) => {
                         self.record_equivocation(&mut state, existing, j.entry, conflicting);
                     }
                     Err(v) => {
-                        inner.counters.entries_refused.fetch_add(1, Ordering::Relaxed);
+                        inner
+                            .counters
+                            .entries_refused
+                            .fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(rule = v.name(), "refused replicated entry: {v}");
-                        state.recent_refusals.push_back((now_ms(), v.name().to_string(), v.to_string()));
+                        state.recent_refusals.push_back((
+                            now_ms(),
+                            v.name().to_string(),
+                            v.to_string(),
+                        ));
                         if state.recent_refusals.len() > RECENT_REFUSALS_MAX {
                             state.recent_refusals.pop_front();
                         }
@@ -352,14 +420,23 @@ impl Service {
         if applied == 0 {
             return Ok(0);
         }
-        let done = inner.committer.submit(to_store).await?;
+        let receipt = inner.committer.submit(to_store).await?;
         drop(state);
-        done.await.map_err(|_| StoreError::CommitterStopped)??;
-        inner.counters.entries_replicated.fetch_add(applied as u64, Ordering::Relaxed);
+        receipt.await?;
+        inner
+            .counters
+            .entries_replicated
+            .fetch_add(applied as u64, Ordering::Relaxed);
         Ok(applied)
     }
 
-    fn record_equivocation(&self, state: &mut State, existing: EntryRef, conflicting: SignedEntry, _c: EntryRef) {
+    fn record_equivocation(
+        &self,
+        state: &mut State,
+        existing: EntryRef,
+        conflicting: SignedEntry,
+        _c: EntryRef,
+    ) {
         let inner = &self.inner;
         let key = (existing.author, existing.seq);
         if state.fraud_proofs.contains_key(&key) {
@@ -379,7 +456,11 @@ impl Service {
             "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
             existing.author, existing.seq.0
         );
-        if let Err(e) = inner.store.put_fraud_proof(&proof.encode()) {
+        if let Err(e) =
+            inner
+                .store
+                .put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
+        {
             tracing::error!("could not store fraud proof: {e}");
         }
         state.fraud_proofs.insert(key, proof);
@@ -406,25 +487,38 @@ pub fn resolve_ref(ledger: &Ledger, text: &str) -> Result<EntryRef, WriteError> 
             Some(found) if found == full => Ok(full),
             Some(found) => Err(WriteError::bad(
                 "reference_hash_mismatch",
-                format!("{text}: the entry at {}:{} has hash {}", full.author, full.seq, found.hash),
+                format!(
+                    "{text}: the entry at {}:{} has hash {}",
+                    full.author, full.seq, found.hash
+                ),
             )),
-            None => Err(WriteError::bad("unknown_reference", format!("no entry {text} on this node"))),
+            None => Err(WriteError::bad(
+                "unknown_reference",
+                format!("no entry {text} on this node"),
+            )),
         };
     }
     let mut parts = text.split(':');
     let (Some(a), Some(q), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(WriteError::bad(
             "bad_reference",
-            format!("{text:?} is not a reference: expected CODE:SEQ or CODE:SEQ:HASH (e.g. 330502:7)"),
+            format!(
+                "{text:?} is not a reference: expected CODE:SEQ or CODE:SEQ:HASH (e.g. 330502:7)"
+            ),
         ));
     };
-    let author: BureauCode = a.parse().map_err(|e| WriteError::bad("bad_reference", format!("{e}")))?;
+    let author: BureauCode = a
+        .parse()
+        .map_err(|e| WriteError::bad("bad_reference", format!("{e}")))?;
     let seq: u64 = q
         .parse()
         .map_err(|_| WriteError::bad("bad_reference", format!("{q:?} is not a sequence number")))?;
-    ledger
-        .reference_at(author, Seq(seq))
-        .ok_or_else(|| WriteError::bad("unknown_reference", format!("no entry {author}:{seq} on this node")))
+    ledger.reference_at(author, Seq(seq)).ok_or_else(|| {
+        WriteError::bad(
+            "unknown_reference",
+            format!("no entry {author}:{seq} on this node"),
+        )
+    })
 }
 
 /// Rebuilds the state by replaying the store through the rulebook (signatures were verified
@@ -441,24 +535,36 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
     };
     let started = Instant::now();
     let mut count = 0u64;
-    for (log, _len) in store.logs()? {
+    for (log, _len) in store.logs() {
         for entry in store.iter_log(log) {
             let entry = entry?;
             count += 1;
-            let State { ledger, buffer, trees, next_household, .. } = &mut state;
+            let State {
+                ledger,
+                buffer,
+                trees,
+                next_household,
+                ..
+            } = &mut state;
             for j in buffer.offer(ledger, entry, SignatureCheck::AlreadyVerified) {
                 match j.result {
                     Ok(effects) => {
-                        trees.entry(effects.entry.author).or_default().push(effects.entry.hash.0);
+                        trees
+                            .entry(effects.entry.author)
+                            .or_default()
+                            .push(effects.entry.hash.0);
                         if effects.entry.author == me {
                             note_household(next_household, j.entry.entry());
                         }
                     }
                     Err(v) => {
                         return Err(StoreError::Damaged {
+                            path: store.path().to_path_buf(),
                             log: v.entry().author,
                             seq: v.entry().seq.0,
-                            reason: format!("stored entry does not pass the rulebook on replay: {v}"),
+                            reason: format!(
+                                "stored entry does not pass the rulebook on replay: {v}"
+                            ),
                         });
                     }
                 }
@@ -467,27 +573,35 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
     }
     if let Some((position, entry)) = state.buffer.waiting().next() {
         return Err(StoreError::Damaged {
+            path: store.path().to_path_buf(),
             log: entry.entry().author,
             seq: entry.entry().seq.0,
-            reason: format!("stored entry waits for {}:{} which is not stored", position.0, position.1),
+            reason: format!(
+                "stored entry waits for {}:{} which is not stored",
+                position.0, position.1
+            ),
         });
     }
-    for raw in store.fraud_proofs()? {
+    for (_, _, raw) in store.fraud_proofs()? {
         if let Ok(p) = FraudProof::decode(&raw) {
             state.fraud_proofs.insert((p.author(), p.seq()), p);
         }
     }
     if count > 0 {
-        tracing::info!(entries = count, ms = started.elapsed().as_millis() as u64, "replayed the store");
+        tracing::info!(
+            entries = count,
+            ms = started.elapsed().as_millis() as u64,
+            "replayed the store"
+        );
     }
     Ok(state)
 }
 
 fn note_household(next: &mut u64, entry: &Entry) {
     let placement = match &entry.body {
-        Body::Enrol { placement, .. } | Body::Birth { placement, .. } | Body::Registration { placement, .. } => {
-            placement
-        }
+        Body::Enrol { placement, .. }
+        | Body::Birth { placement, .. }
+        | Body::Registration { placement, .. } => placement,
         _ => return,
     };
     *next = (*next).max(placement.household.0 + 1);

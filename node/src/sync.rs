@@ -53,7 +53,11 @@ pub enum SyncRequest {
     /// The length of every log the peer holds.
     Tips,
     /// Entries of `log` from seq `from`, at most `max`.
-    Range { log: BureauCode, from: u64, max: u32 },
+    Range {
+        log: BureauCode,
+        from: u64,
+        max: u32,
+    },
 }
 
 /// A peer's answer.
@@ -83,7 +87,9 @@ pub struct Peers {
 
 impl Peers {
     pub fn new(map: HashMap<PeerId, BureauCode>) -> Peers {
-        Peers { by_peer: Arc::new(map) }
+        Peers {
+            by_peer: Arc::new(map),
+        }
     }
     pub fn bureau(&self, peer: &PeerId) -> Option<BureauCode> {
         self.by_peer.get(peer).copied()
@@ -98,6 +104,9 @@ pub async fn run(
     mut outbound: mpsc::Receiver<hukou_protocol::SignedEntry>,
     peers: Peers,
 ) {
+    if let Err(e) = net.subscribe(TOPIC_ENTRIES).await {
+        tracing::error!("cannot subscribe to {TOPIC_ENTRIES}: {e}");
+    }
     let poke = Arc::new(Notify::new());
     let (ingest_tx, mut ingest_rx) = mpsc::channel::<Vec<Vec<u8>>>(256);
 
@@ -137,7 +146,9 @@ pub async fn run(
                 }
             }
             // No peers subscribed yet is not an error: they will pull.
-            let _ = push_net.publish(TOPIC_ENTRIES, encode(&Gossip::Entries(batch))).await;
+            let _ = push_net
+                .publish(TOPIC_ENTRIES, encode(&Gossip::Entries(batch)))
+                .await;
         }
     });
 
@@ -154,7 +165,9 @@ pub async fn run(
                 && (confirmed || started.elapsed() >= Duration::from_millis(RECOVERY_WAIT_MS))
             {
                 if !confirmed {
-                    tracing::warn!("no peer answered within {RECOVERY_WAIT_MS} ms; accepting writes on the local log");
+                    tracing::warn!(
+                        "no peer answered within {RECOVERY_WAIT_MS} ms; accepting writes on the local log"
+                    );
                 }
                 pull_service.finish_recovery();
             }
@@ -176,7 +189,10 @@ pub async fn run(
                     }
                 }
                 None => {
-                    service.counters().decode_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    service
+                        .counters()
+                        .decode_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             },
             NetEvent::Request { bytes, reply, .. } => {
@@ -224,9 +240,15 @@ async fn pull_round(service: &Service, net: &NetHandle, peers: &Peers) -> bool {
     let me = service.me();
     let mut confirmed = false;
     for peer in net.connected_peers() {
-        let Some(bureau) = peers.bureau(&peer) else { continue };
-        let Ok(bytes) = net.request(peer, encode(&SyncRequest::Tips)).await else { continue };
-        let Some(SyncResponse::Tips(tips)) = decode::<SyncResponse>(&bytes) else { continue };
+        let Some(bureau) = peers.bureau(&peer) else {
+            continue;
+        };
+        let Ok(bytes) = net.request(peer, encode(&SyncRequest::Tips)).await else {
+            continue;
+        };
+        let Some(SyncResponse::Tips(tips)) = decode::<SyncResponse>(&bytes) else {
+            continue;
+        };
         {
             let mut state = service.state().await;
             for (log, len) in &tips {
@@ -241,9 +263,17 @@ async fn pull_round(service: &Service, net: &NetHandle, peers: &Peers) -> bool {
                 if ours >= their_len {
                     break;
                 }
-                let request = SyncRequest::Range { log, from: ours, max: BATCH_ENTRIES_MAX as u32 };
-                let Ok(bytes) = net.request(peer, encode(&request)).await else { break };
-                let Some(SyncResponse::Entries(raw)) = decode::<SyncResponse>(&bytes) else { break };
+                let request = SyncRequest::Range {
+                    log,
+                    from: ours,
+                    max: BATCH_ENTRIES_MAX as u32,
+                };
+                let Ok(bytes) = net.request(peer, encode(&request)).await else {
+                    break;
+                };
+                let Some(SyncResponse::Entries(raw)) = decode::<SyncResponse>(&bytes) else {
+                    break;
+                };
                 if raw.is_empty() {
                     break;
                 }

@@ -15,8 +15,13 @@ pub fn verify_entries(membership: &Membership, entries: &[SignedEntry]) -> Vec<b
     }
     let part = entries.len().div_ceil(cores);
     std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            entries.chunks(part).map(|chunk| scope.spawn(move || verify_part(membership, chunk))).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("verification thread")).collect()
+        let handles: Vec<_> = entries
+            .chunks(part)
+            .map(|chunk| scope.spawn(move || verify_part(membership, chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("verification thread"))
+            .collect()
     })
 }

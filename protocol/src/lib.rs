@@ -31,8 +31,8 @@ pub mod types;
 pub mod vocabulary;
 
 pub use entry::{Body, BodyKind, Entry, Placement, Signature, SignedEntry};
+pub use fraud::FraudProof;
 pub use membership::{Member, Membership, quorum_for};
+pub use rules::{CausalBuffer, Effects, Ledger, SignatureCheck, Violation};
 pub use types::{BureauCode, Digest, EntryHash, EntryRef, HouseholdId, NetworkId, PersonTag, Seq};
 pub use vocabulary::{CancellationReason, Category, RefusalReason, Relation};
-pub use fraud::FraudProof;
-pub use rules::{CausalBuffer, Effects, Ledger, SignatureCheck, Violation};

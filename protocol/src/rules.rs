@@ -381,6 +381,7 @@ pub struct DeregistrationState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistrationState {
     pub reference: EntryRef,
+    pub time_ms: u64,
     pub person: PersonTag,
     pub deregistration: EntryRef,
     pub origin: BureauCode,
@@ -1310,6 +1311,7 @@ impl Ledger {
                         me.position(),
                         RegistrationState {
                             reference: me,
+                            time_ms: e.time_ms,
                             person,
                             deregistration,
                             origin,

@@ -301,7 +301,10 @@ impl World {
         let mut out = vec![];
         for p in (1..self.next_person).map(person) {
             if let Some(r) = self.ledger.person(&p).and_then(|s| s.record_at(code))
-                && self.ledger.household(code, r.household).is_some_and(|h| h.head == p)
+                && self
+                    .ledger
+                    .household(code, r.household)
+                    .is_some_and(|h| h.head == p)
             {
                 out.push((p, r.household));
             }

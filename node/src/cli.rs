@@ -1,2 +1,0 @@
-//! The command-line interface (placeholder: being written).
-pub fn main() -> i32 { 0 }

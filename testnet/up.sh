@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Starts N local bureaus (default 4) on 127.0.0.1 with fresh keys, person key, network key and a
+# signed genesis; waits until every node is healthy and connected to all others; writes
+# testnet/.run/nodes.json. Stop them with testnet/down.sh.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+N="${1:-4}"
+[[ "$N" =~ ^[0-9]+$ ]] && (( N >= 1 && N <= ${#BUREAU_CODES[@]} )) || die "N must be 1..${#BUREAU_CODES[@]}, got '$N'"
+
+if [[ -f "$RUN_DIR/nodes.json" ]]; then
+    for pidfile in "$RUN_DIR"/*/data/node.pid; do
+        [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null &&
+            die "a testnet is already running from $RUN_DIR; stop it with testnet/down.sh"
+    done
+fi
+build
+rm -rf "$RUN_DIR"
+mkdir -p "$RUN_DIR"
+umask 077
+
+say "creating keys and genesis for $N bureaus in $RUN_DIR ..."
+"$HUKOU" keys gen --out "$RUN_DIR/admin.key" >/dev/null
+"$HUKOU" keys gen-person-key --out "$RUN_DIR/person.key" >/dev/null
+"$HUKOU" keys gen-network-key --out "$RUN_DIR/network.key" >/dev/null
+"$HUKOU" genesis create --network "hukou-testnet" --admin-key "$RUN_DIR/admin.key" --out "$RUN_DIR/genesis.toml" >/dev/null
+
+read -r -a PORTS <<<"$(free_ports $((2 * N)))"
+for ((i = 0; i < N; i++)); do
+    code="${BUREAU_CODES[$i]}"
+    dir="$RUN_DIR/$code"
+    mkdir -p "$dir"
+    "$HUKOU" keys gen --out "$dir/bureau.key" >/dev/null
+    p2p_port="${PORTS[$((2 * i + 1))]}"
+    "$HUKOU" genesis add-member --genesis "$RUN_DIR/genesis.toml" --code "$code" \
+        --name "${BUREAU_NAMES[$i]}" --key "$dir/bureau.key" \
+        --address "/ip4/127.0.0.1/tcp/$p2p_port" >/dev/null
+done
+"$HUKOU" genesis sign --genesis "$RUN_DIR/genesis.toml" --admin-key "$RUN_DIR/admin.key" >/dev/null
+
+for ((i = 0; i < N; i++)); do
+    code="${BUREAU_CODES[$i]}"
+    dir="$RUN_DIR/$code"
+    cp "$RUN_DIR/genesis.toml" "$dir/genesis.toml"
+    cp "$RUN_DIR/person.key" "$dir/person.key"
+    cp "$RUN_DIR/network.key" "$dir/network.key"
+    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/api.token"
+    cat >"$dir/node.toml" <<TOML
+# Bureau ${BUREAU_NAMES[$i]} ($code) of the local testnet. Fields: node/src/config.rs.
+bureau = "$code"
+data_dir = "data"
+key_file = "bureau.key"
+genesis = "genesis.toml"
+person_key_file = "person.key"
+network_key_file = "network.key"
+api_token_file = "api.token"
+api_listen = "127.0.0.1:${PORTS[$((2 * i))]}"
+p2p_listen = "/ip4/127.0.0.1/tcp/${PORTS[$((2 * i + 1))]}"
+calendar = "builtin"
+TOML
+    mkdir -p "$dir/data"
+    (
+        cd "$dir"
+        RUST_LOG="${RUST_LOG:-info}" nohup "$HUKOU" node run --config node.toml >>node.log 2>&1 </dev/null &
+    )
+done
+
+say "waiting for $N nodes to be healthy and connected ..."
+python3 - "$RUN_DIR" "$N" <<'PY'
+import json, os, sys, time, urllib.request
+run, n = sys.argv[1], int(sys.argv[2])
+codes = sorted(d for d in os.listdir(run) if d.isdigit())
+deadline = time.time() + 60
+pending = set(codes)
+while pending and time.time() < deadline:
+    for code in sorted(pending):
+        conf = open(os.path.join(run, code, "node.toml")).read()
+        api = [l.split('"')[1] for l in conf.splitlines() if l.startswith("api_listen")][0]
+        try:
+            h = json.load(urllib.request.urlopen(f"http://{api}/healthz", timeout=1))
+        except Exception:
+            continue
+        if h.get("status") == "ok" and len(h.get("peers_connected", [])) >= n - 1:
+            pending.discard(code)
+    time.sleep(0.2)
+if pending:
+    for code in sorted(pending):
+        log = os.path.join(run, code, "node.log")
+        tail = open(log, errors="replace").read()[-2000:] if os.path.exists(log) else ""
+        print(f"bureau {code} did not become healthy and connected; last log lines:\n{tail}", file=sys.stderr)
+    sys.exit(1)
+nodes = []
+for code in codes:
+    d = os.path.join(run, code)
+    conf = open(os.path.join(d, "node.toml")).read()
+    api = [l.split('"')[1] for l in conf.splitlines() if l.startswith("api_listen")][0]
+    name = [l for l in conf.splitlines() if l.startswith("# Bureau")][0].split("Bureau ", 1)[1].rsplit(" (", 1)[0]
+    nodes.append({
+        "bureau": code, "name": name, "api": f"http://{api}",
+        "token": open(os.path.join(d, "api.token")).read().strip(),
+        "data_dir": os.path.join(d, "data"), "config": os.path.join(d, "node.toml"),
+        "pid": int(open(os.path.join(d, "data", "node.pid")).read().strip()),
+    })
+path = os.path.join(run, "nodes.json")
+with open(path, "w") as f:
+    json.dump(nodes, f, ensure_ascii=False, indent=2)
+for node in nodes:
+    print(f"  {node['bureau']}  {node['name']}  {node['api']}  pid {node['pid']}", file=sys.stderr)
+print(f"testnet up: {len(nodes)} bureaus; {path}", file=sys.stderr)
+PY
