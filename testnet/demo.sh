@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The main job: builds hukou, starts four bureaus on 127.0.0.1, plays the domain's cases
+# (testnet/scenarios.py) with readable output, and stops the network again (--keep leaves it
+# running). Exits 0 only if every expectation held.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+KEEP=0
+for arg in "$@"; do
+    case "$arg" in
+        --keep) KEEP=1 ;;
+        *) die "usage: testnet/demo.sh [--keep]" ;;
+    esac
+done
+build
+export HUKOU_SKIP_BUILD=1
+"$TESTNET_DIR/down.sh" >/dev/null 2>&1 || true
+"$TESTNET_DIR/up.sh" 4
+status=0
+python3 "$TESTNET_DIR/scenarios.py" || status=$?
+if (( KEEP )); then
+    say ""
+    say "the network is still running: $RUN_DIR/nodes.json lists each bureau's API and token."
+    say "stop it with: testnet/down.sh"
+else
+    "$TESTNET_DIR/down.sh"
+    say "the network is stopped (run testnet/demo.sh --keep to leave it running)."
+fi
+exit "$status"
