@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use hukou_protocol::calendar::{Calendar, china_date};
+use hukou_protocol::checkpoint::{Certificate, SignedCheckpoint};
 use hukou_protocol::entry::{Body, Placement};
 use hukou_protocol::id::CitizenId;
 use hukou_protocol::rules::PermitStatus;
@@ -197,6 +198,8 @@ pub fn router(api: Api) -> Router {
         .route("/v1/logs/{code}/raw", get(log_raw))
         .route("/v1/logs/{code}/inclusion", get(inclusion))
         .route("/v1/logs/{code}/consistency", get(consistency))
+        .route("/v1/logs/{code}/certificate", get(log_certificate))
+        .route("/v1/logs/{code}/checkpoint", get(log_checkpoint))
         .route("/v1/fraud-proofs", get(fraud_proofs))
         .route("/v1/refusals", get(refusals));
     writes
@@ -884,6 +887,7 @@ async fn inbox(AxumState(api): AxumState<Api>) -> Json<Value> {
             let revoked = state.ledger.permit(&d.permit).and_then(|p| p.revoked_by).map(|r| r.to_string());
             json!({"deregistration": d.reference.to_string(), "origin": d.reference.author, "permit": d.permit.to_string(),
                 "person_tag": d.person.to_hex(), "time_ms": d.time_ms, "permit_revoked_by": revoked,
+                "final": state.is_final(&d.reference),
                 "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, now)})
         })
         .collect();
@@ -907,12 +911,30 @@ async fn transfer_show(
 ) -> ApiResult<Json<Value>> {
     let state = api.service.state().await;
     let r = resolve_ref(&state.ledger, &reference)?;
-    Ok(Json(transfer_json(
-        &state.ledger,
-        api.service.calendar(),
-        r,
-        now_ms(),
-    )?))
+    let mut transfer = transfer_json(&state.ledger, api.service.calendar(), r, now_ms())?;
+    add_finality(&state, &mut transfer);
+    Ok(Json(transfer))
+}
+
+/// Marks each recorded step of a transfer (one with a `ref`) `"final": true|false`, and the
+/// transfer `"final": true` when every step recorded so far is final (nothing recorded can be
+/// undone by a fork), `false` otherwise. Pending steps get no `final` field.
+fn add_finality(state: &State, transfer: &mut Value) {
+    let mut all_final = true;
+    if let Some(steps) = transfer["steps"].as_array_mut() {
+        for step in steps {
+            let Some(r) = step["ref"]
+                .as_str()
+                .and_then(|r| r.parse::<EntryRef>().ok())
+            else {
+                continue;
+            };
+            let is_final = state.is_final(&r);
+            all_final &= is_final;
+            step["final"] = json!(is_final);
+        }
+    }
+    transfer["final"] = json!(all_final);
 }
 
 /// The progress of the transfer that `r` belongs to (its permit, deregistration or registration).
@@ -1068,6 +1090,26 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         "Clerk writes the rulebook refused.",
         c.writes_refused.load(Ordering::Relaxed),
     );
+    counter(
+        "hukou_checkpoints_signed_total",
+        "Checkpoints of its own log this bureau signed.",
+        c.checkpoints_signed.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_checkpoints_refused_total",
+        "Checkpoints this witness refused to cosign (bad signature, root mismatch, fork).",
+        c.checkpoints_refused.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_cosignatures_total",
+        "Checkpoints this witness cosigned.",
+        c.cosignatures.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_certificates_total",
+        "Certificates this node stored (built from a quorum of cosignatures, or received).",
+        c.certificates.load(Ordering::Relaxed),
+    );
     let _ = writeln!(
         out,
         "# HELP hukou_peers_connected Member peers connected.\n# TYPE hukou_peers_connected gauge\nhukou_peers_connected {}",
@@ -1078,9 +1120,16 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         "# HELP hukou_log_length Entries held of each member's log.\n# TYPE hukou_log_length gauge"
     );
     let mut lag_lines = String::new();
+    let mut final_lines = String::new();
     for m in state.ledger.membership().members() {
         let len = state.ledger.log_len(m.code);
         let _ = writeln!(out, "hukou_log_length{{bureau=\"{}\"}} {len}", m.code);
+        let _ = writeln!(
+            final_lines,
+            "hukou_final_size{{bureau=\"{}\"}} {}",
+            m.code,
+            state.final_size(m.code)
+        );
         let peer = state.peer_lengths.get(&m.code).copied().unwrap_or(len);
         if m.code != me {
             let _ = writeln!(
@@ -1091,6 +1140,10 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
             );
         }
     }
+    let _ = write!(
+        out,
+        "# HELP hukou_final_size Entries of each member's log covered by a certificate (final).\n# TYPE hukou_final_size gauge\n{final_lines}"
+    );
     let _ = writeln!(
         out,
         "# HELP hukou_replication_lag_entries Entries peers report that this node does not hold yet.\n# TYPE hukou_replication_lag_entries gauge\n{lag_lines}# HELP hukou_pending_entries Entries waiting for what they reference.\n# TYPE hukou_pending_entries gauge\nhukou_pending_entries {}",
@@ -1131,17 +1184,108 @@ fn parse_code(text: &str) -> ApiResult<BureauCode> {
 
 async fn logs(AxumState(api): AxumState<Api>) -> Json<Value> {
     let state = api.service.state().await;
+    let store = api.service.store();
     let logs: Vec<Value> = state
         .ledger
         .membership()
         .members()
         .map(|m| {
             let tree = state.trees.get(&m.code);
+            // Finality: what is certified, and what this node, as a witness, last cosigned.
+            let certificate_size = store.latest_certificate(m.code).ok().flatten().map(|(size, _)| size);
+            let cosigned_size = store
+                .cosigned(m.code)
+                .ok()
+                .flatten()
+                .and_then(|raw| SignedCheckpoint::decode(&raw).ok())
+                .map(|c| c.checkpoint.size);
             json!({"bureau": m.code, "name": m.name, "length": state.ledger.log_len(m.code),
-                "root": hex::encode(tree.map_or(hukou_protocol::merkle::empty_root(), |t| t.root()))})
+                "root": hex::encode(tree.map_or(hukou_protocol::merkle::empty_root(), |t| t.root())),
+                "final_size": state.final_size(m.code), "certificate_size": certificate_size,
+                "cosigned_size": cosigned_size})
         })
         .collect();
     Json(json!({"network": state.ledger.membership().network_name(), "logs": logs}))
+}
+
+/// The latest certificate of a log this node holds: its checkpoint, its witnesses and their
+/// cosignatures, and its canonical bytes (`certificate`, hex) for verifiers.
+async fn log_certificate(
+    AxumState(api): AxumState<Api>,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let code = parse_code(&code)?;
+    let Some((_, raw)) = api
+        .service
+        .store()
+        .latest_certificate(code)
+        .map_err(store_error)?
+    else {
+        return Err(ApiError::not_found(
+            "no_certificate",
+            format!("this node holds no certificate of log {code} yet"),
+        ));
+    };
+    let certificate = Certificate::decode(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_failed",
+            format!("stored certificate of {code} does not decode: {e}"),
+        )
+    })?;
+    let c = &certificate.checkpoint;
+    let quorum = api.service.membership().await.quorum();
+    Ok(Json(json!({
+        "bureau": c.log, "size": c.size, "root": hex::encode(c.root), "time_ms": c.time_ms,
+        "network_id": c.network.to_string(),
+        "witnesses": certificate.witnesses().collect::<Vec<_>>(),
+        "cosignatures": certificate.cosignatures,
+        "quorum": quorum,
+        "certificate": hex::encode(&raw),
+    })))
+}
+
+/// The latest checkpoint this node signed of its own log, with its signature and its wire
+/// bytes (`checkpoint`, hex).
+async fn log_checkpoint(
+    AxumState(api): AxumState<Api>,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let code = parse_code(&code)?;
+    let me = api.service.me();
+    if code != me {
+        return Err(ApiError::not_found(
+            "not_own_log",
+            format!(
+                "this node ({me}) checkpoints only its own log; ask {code}'s node, or see /v1/logs/{code}/certificate"
+            ),
+        ));
+    }
+    let Some((_, raw)) = api
+        .service
+        .store()
+        .latest_checkpoint(me)
+        .map_err(store_error)?
+    else {
+        return Err(ApiError::not_found(
+            "no_checkpoint",
+            format!("this node has not checkpointed its log {me} yet"),
+        ));
+    };
+    let signed = SignedCheckpoint::decode(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_failed",
+            format!("stored checkpoint does not decode: {e}"),
+        )
+    })?;
+    let c = &signed.checkpoint;
+    Ok(Json(json!({
+        "bureau": c.log, "size": c.size, "root": hex::encode(c.root), "time_ms": c.time_ms,
+        "network_id": c.network.to_string(),
+        "signature": hex::encode(signed.signature.0),
+        "checkpoint": hex::encode(&raw),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 //! - [`store`]: durable storage (sled) and group commit
 //! - [`net`]: the private libp2p network
 //! - [`sync`]: replication over the network (push and pull)
+//! - [`witness`]: checkpoints, cosignatures, certificates: finality
 //! - [`verify`]: signature verification across cores
 //! - [`api`]: the HTTP/JSON API
 //! - [`run`]: `hukou node run`
@@ -19,3 +20,4 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod verify;
+pub mod witness;

@@ -1,7 +1,9 @@
 //! `hukou node run`: loads the configuration, keys and genesis, opens the store, and runs the
 //! network, replication and API until shutdown.
 //!
-//! Shutdown comes in as a future, so tests can stop a node without signals. The node writes its
+//! Shutdown comes in as a future, so tests can stop a node without signals. `run` returns after
+//! the API, replication, the witness and the committer have stopped, so the same data directory
+//! can be opened again at once (a restart in the same process). The node writes its
 //! process id to `DATA_DIR/node.pid` (so `testnet/down.sh` stops exactly what it started, even
 //! after a restart) and removes it on a clean stop.
 
@@ -23,6 +25,9 @@ use crate::net::{self, NetConfig, NetMember};
 use crate::service::Service;
 use crate::store::{Committer, Store};
 use crate::sync::{self, Peers};
+
+/// Longest `run` waits, at shutdown, for replication and the witness to stop.
+const SYNC_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a running node tells whoever started it.
 #[derive(Clone, Debug)]
@@ -174,7 +179,7 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let peers = Peers::new(by_peer);
-    tokio::spawn(sync::run(
+    let sync_task = tokio::spawn(sync::run(
         service.clone(),
         net_handle.clone(),
         events,
@@ -221,6 +226,14 @@ pub async fn run(
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = server.await;
+    // Replication and the witness end once the network has stopped; bounded, in case a peer's
+    // request holds the network task.
+    if tokio::time::timeout(SYNC_STOP_WAIT, sync_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("replication did not stop within {SYNC_STOP_WAIT:?}");
+    }
     match committer_task.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!("the committer stopped with an error: {e}"),

@@ -8,6 +8,12 @@
 //!   peer is ahead, from its own length, in batches of `BATCH_ENTRIES_MAX`. Gossip is therefore
 //!   only an accelerator: anything lost or dropped is pulled.
 //! - Every received entry goes through `Service::ingest`, i.e. the rulebook, before it is stored.
+//! - Checkpoints, cosignatures and certificates travel on `witness::TOPIC_CHECKPOINTS` and go to
+//!   the witness task (`witness`), which this module starts. Each pull round also asks every
+//!   peer for its latest certificate of each log ([`SyncRequest::Certificates`]), so a node that
+//!   missed the gossip still learns what is final.
+//! - When the network's event stream ends (shutdown), every task started here is stopped before
+//!   [`run`] returns, so nothing keeps the store open.
 //!
 //! Messages are bincode in the canonical configuration; a message that does not decode is
 //! counted and dropped.
@@ -24,6 +30,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::net::{NetEvent, NetHandle};
 use crate::service::Service;
+use crate::witness::{self, TOPIC_CHECKPOINTS, WitnessHandle};
 
 /// Gossip topic for new entries.
 pub const TOPIC_ENTRIES: &str = "hukou/entries/1";
@@ -58,6 +65,8 @@ pub enum SyncRequest {
         from: u64,
         max: u32,
     },
+    /// The latest certificate the peer holds of each log.
+    Certificates,
 }
 
 /// A peer's answer.
@@ -66,13 +75,17 @@ pub enum SyncResponse {
     Tips(Vec<(BureauCode, u64)>),
     Entries(Vec<Vec<u8>>),
     Error(String),
+    /// `Certificate::encode` of the latest certificate of each log the peer has one for.
+    Certificates(Vec<Vec<u8>>),
 }
 
-fn encode<T: Encode>(v: &T) -> Vec<u8> {
+/// Encodes a message in the canonical configuration.
+pub(crate) fn encode<T: Encode>(v: &T) -> Vec<u8> {
     bincode::encode_to_vec(v, hukou_protocol::encoding::config()).expect("encodable")
 }
 
-fn decode<T: Decode<()>>(bytes: &[u8]) -> Option<T> {
+/// Decodes a message, refusing one larger than a frame.
+pub(crate) fn decode<T: Decode<()>>(bytes: &[u8]) -> Option<T> {
     if bytes.len() > FRAME_BYTES_MAX {
         return None;
     }
@@ -109,11 +122,12 @@ pub async fn run(
     }
     let poke = Arc::new(Notify::new());
     let (ingest_tx, mut ingest_rx) = mpsc::channel::<Vec<Vec<u8>>>(256);
+    let (witness, witness_task) = witness::spawn(service.clone(), net.clone()).await;
 
     // Ingest: one task, so gossip batches are judged in arrival order.
     let ingest_service = service.clone();
     let ingest_poke = poke.clone();
-    tokio::spawn(async move {
+    let ingest_task = tokio::spawn(async move {
         while let Some(batch) = ingest_rx.recv().await {
             match ingest_service.ingest(batch).await {
                 Ok(_) => {}
@@ -157,10 +171,11 @@ pub async fn run(
     let pull_net = net.clone();
     let pull_peers = peers.clone();
     let pull_poke = poke.clone();
-    tokio::spawn(async move {
+    let pull_witness = witness.clone();
+    let pull_task = tokio::spawn(async move {
         let started = tokio::time::Instant::now();
         loop {
-            let confirmed = pull_round(&pull_service, &pull_net, &pull_peers).await;
+            let confirmed = pull_round(&pull_service, &pull_net, &pull_peers, &pull_witness).await;
             if pull_service.is_recovering()
                 && (confirmed || started.elapsed() >= Duration::from_millis(RECOVERY_WAIT_MS))
             {
@@ -181,6 +196,11 @@ pub async fn run(
     // Events.
     while let Some(event) = events.recv().await {
         match event {
+            NetEvent::Gossip { topic, bytes, .. } if topic == TOPIC_CHECKPOINTS => {
+                if !witness.offer_gossip(bytes) {
+                    tracing::debug!("witness queue full; dropping a checkpoint message");
+                }
+            }
             NetEvent::Gossip { bytes, .. } => match decode::<Gossip>(&bytes) {
                 Some(Gossip::Entries(raw)) => {
                     if ingest_tx.try_send(raw).is_err() {
@@ -208,6 +228,14 @@ pub async fn run(
             }
         }
     }
+    // The network stopped: stop what this function started, and wait until each task is gone,
+    // so that none keeps the service (and so the store) alive after the node stopped.
+    drop(ingest_tx);
+    drop(witness);
+    for task in [pull_task, ingest_task, witness_task] {
+        task.abort();
+        let _ = task.await;
+    }
 }
 
 async fn answer(service: &Service, bytes: &[u8]) -> SyncResponse {
@@ -230,13 +258,35 @@ async fn answer(service: &Service, bytes: &[u8]) -> SyncResponse {
                 Err(e) => SyncResponse::Error(e.to_string()),
             }
         }
+        Some(SyncRequest::Certificates) => {
+            let logs: Vec<BureauCode> = service
+                .membership()
+                .await
+                .members()
+                .map(|m| m.code)
+                .collect();
+            let mut certificates = Vec::new();
+            for log in logs {
+                match service.store().latest_certificate(log) {
+                    Ok(Some((_, raw))) => certificates.push(raw),
+                    Ok(None) => {}
+                    Err(e) => return SyncResponse::Error(e.to_string()),
+                }
+            }
+            SyncResponse::Certificates(certificates)
+        }
         None => SyncResponse::Error("request did not decode".into()),
     }
 }
 
 /// One anti-entropy round with every connected peer. Returns whether some peer confirmed that
 /// this node holds at least as much of its own log as that peer does.
-async fn pull_round(service: &Service, net: &NetHandle, peers: &Peers) -> bool {
+async fn pull_round(
+    service: &Service,
+    net: &NetHandle,
+    peers: &Peers,
+    witness: &WitnessHandle,
+) -> bool {
     let me = service.me();
     let mut confirmed = false;
     for peer in net.connected_peers() {
@@ -291,6 +341,12 @@ async fn pull_round(service: &Service, net: &NetHandle, peers: &Peers) -> bool {
             }
         }
         confirmed |= own_ok;
+        // After the entries, so the certificates can be checked against what was just pulled.
+        if let Ok(bytes) = net.request(peer, encode(&SyncRequest::Certificates)).await
+            && let Some(SyncResponse::Certificates(raw)) = decode::<SyncResponse>(&bytes)
+        {
+            witness.offer_certificates(raw);
+        }
     }
     confirmed
 }

@@ -13,6 +13,7 @@
 //! - [`checkpoint`]: checkpoints, cosignatures, certificates
 //! - [`membership`]: members and quorum
 //! - [`rules`]: the rulebook (`Ledger::apply`), violations and fraud proofs
+//! - [`witness`]: a witness's judgement of a checkpoint before it cosigns
 //! - [`calendar`]: working days and deadlines
 //! - [`limits`]: every limit, in one place
 
@@ -29,6 +30,7 @@ pub mod merkle;
 pub mod rules;
 pub mod types;
 pub mod vocabulary;
+pub mod witness;
 
 pub use entry::{Body, BodyKind, Entry, Placement, Signature, SignedEntry};
 pub use fraud::FraudProof;

@@ -3,6 +3,8 @@
 //! - [`id`]: `hukou id check` — citizen ID numbers
 //! - [`keys`]: `hukou keys gen|gen-person-key|gen-network-key|show` — key files
 //! - [`genesis`]: `hukou genesis create|add-member|sign|verify` — the network's genesis
+//! - [`client`]: `hukou enrol|birth|permit|deregister|refuse|register|cancel|head-change|person|
+//!   transfer|inbox|status` — the clerk's client of a node's API
 //!
 //! To add a command group: write `cli/NAME.rs` with a clap `Subcommand` (or `Args`) type and a
 //! `run(self) -> anyhow::Result<()>` method, add a variant to [`Command`] and a line to
@@ -15,6 +17,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
 pub mod genesis;
 pub mod id;
 pub mod keys;
@@ -54,6 +57,9 @@ pub enum Command {
     /// Run or check a bureau node.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Clerk commands: a client of a running node's API (enrol, permit, person, inbox ...).
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 impl Command {
@@ -64,6 +70,7 @@ impl Command {
             Command::Keys(command) => command.run(),
             Command::Genesis(command) => command.run(),
             Command::Node(command) => command.run(),
+            Command::Client(command) => command.run(),
         }
     }
 }

@@ -1,0 +1,562 @@
+//! The witness and finality (DESIGN.md, "Logs, checkpoints, witnesses, finality"): this node
+//! checkpoints its own log, cosigns checkpoints of every log it has checked, and collects
+//! cosignatures into certificates that make entries final.
+//!
+//! One task, so every decision about one log is taken in order:
+//!
+//! - **Checkpoint** (author): every [`CHECKPOINT_INTERVAL_MS`] if the durable length of the own
+//!   log grew, and at least every [`CHECKPOINT_HEARTBEAT_MS`] so peers learn the tip, the node
+//!   signs `(network, me, size, root, time)` over its *durable* log (`Store::log_len`), stores it
+//!   and gossips it on [`TOPIC_CHECKPOINTS`]. It then judges it like any other checkpoint: the
+//!   author cosigns its own log too.
+//! - **Cosign** (witness): a checkpoint of log B is judged by `hukou_protocol::witness::judge`
+//!   against this node's durable replica of B and the last checkpoint of B it cosigned, read from
+//!   the store. If accepted, it is recorded as "last cosigned for B" with
+//!   `Store::record_cosigned`, a compare-and-swap against the value just judged against that
+//!   returns once flushed; only then is the cosignature made and gossiped. So neither a crash
+//!   and restart nor a race can make this node cosign two inconsistent checkpoints of one log.
+//!   A checkpoint beyond what the node holds is kept (the newest per log) and judged again after
+//!   replication catches up.
+//! - **Certify** (everyone): cosignatures are collected per checkpoint with
+//!   `CertificateBuilder`; each witness counts once per log, on the newest checkpoint it
+//!   cosigned, so a log has at most one builder per member. At quorum the certificate is checked
+//!   against this node's own root at that size, stored, and gossiped. Certificates received
+//!   (gossip or anti-entropy) are verified and checked the same way. A stored certificate raises
+//!   `State::final_sizes`: entries below it are final.
+//!
+//! Never cosigned: a checkpoint whose signature is not its author's, one beyond what this node
+//! holds durably (each held entry passed the rulebook, so a log with an invalid entry is never
+//! cosigned past it), a root other than this node's root at that size, and anything smaller than
+//! what this node already cosigned of that log.
+//!
+//! Lost gossip costs only time: the author's heartbeat checkpoint is cosigned again by every
+//! witness that lacks a certificate at that size, and certificates are pulled by anti-entropy
+//! (`sync`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bincode::{Decode, Encode};
+use hukou_protocol::checkpoint::{
+    AddOutcome, Certificate, CertificateBuilder, Checkpoint, Cosignature, SignedCheckpoint,
+};
+use hukou_protocol::witness::{WitnessError, judge};
+use hukou_protocol::{BureauCode, Membership};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::net::NetHandle;
+use crate::service::{Service, now_ms};
+use crate::store::StoreError;
+use crate::sync::{decode, encode};
+
+/// Gossip topic for checkpoints, cosignatures and certificates.
+pub const TOPIC_CHECKPOINTS: &str = "hukou/checkpoints/1";
+/// How often the own log is checkpointed when its durable length grew.
+pub const CHECKPOINT_INTERVAL_MS: u64 = 100;
+/// Longest between two checkpoints of the own log, grown or not, so peers learn the tip and a
+/// checkpoint whose cosignatures were lost is cosigned again.
+pub const CHECKPOINT_HEARTBEAT_MS: u64 = 5_000;
+/// Bound of the witness's input queue; beyond it gossip is dropped (the heartbeat and
+/// anti-entropy make up for it).
+const INPUT_QUEUE_MAX: usize = 4_096;
+/// How many times a cosignature is retried when the recorded "last cosigned" changed between
+/// the judgement and the record (only another writer of that key could do that).
+const RECORD_ATTEMPTS_MAX: usize = 2;
+
+/// A message on [`TOPIC_CHECKPOINTS`].
+#[derive(Debug, Encode, Decode)]
+pub enum WitnessGossip {
+    /// A log author's checkpoint: `SignedCheckpoint::encode`.
+    Checkpoint(Vec<u8>),
+    /// A witness's cosignature of a checkpoint (`Checkpoint::encode`).
+    Cosignature {
+        checkpoint: Vec<u8>,
+        cosignature: Cosignature,
+    },
+    /// A certificate: `Certificate::encode`.
+    Certificate(Vec<u8>),
+}
+
+/// What the witness task is given.
+enum Input {
+    /// A message on [`TOPIC_CHECKPOINTS`], as received.
+    Gossip(Vec<u8>),
+    /// Certificates pulled from a peer (`Certificate::encode` each).
+    Certificates(Vec<Vec<u8>>),
+}
+
+/// Hands the witness what the network brings. Cheap to clone; the task ends when every handle
+/// is dropped.
+#[derive(Clone)]
+pub struct WitnessHandle {
+    inputs: mpsc::Sender<Input>,
+}
+
+impl WitnessHandle {
+    /// Offers a message received on [`TOPIC_CHECKPOINTS`]. Returns false if it was dropped
+    /// because the witness is behind.
+    pub fn offer_gossip(&self, bytes: Vec<u8>) -> bool {
+        self.inputs.try_send(Input::Gossip(bytes)).is_ok()
+    }
+
+    /// Offers certificates pulled from a peer.
+    pub fn offer_certificates(&self, certificates: Vec<Vec<u8>>) -> bool {
+        certificates.is_empty()
+            || self
+                .inputs
+                .try_send(Input::Certificates(certificates))
+                .is_ok()
+    }
+}
+
+/// Starts the witness task: subscribes to [`TOPIC_CHECKPOINTS`], checkpoints the own log, and
+/// judges, cosigns and certifies until every [`WitnessHandle`] is dropped.
+pub async fn spawn(service: Service, net: NetHandle) -> (WitnessHandle, JoinHandle<()>) {
+    if let Err(e) = net.subscribe(TOPIC_CHECKPOINTS).await {
+        tracing::error!("cannot subscribe to {TOPIC_CHECKPOINTS}: {e}");
+    }
+    let (inputs, receiver) = mpsc::channel(INPUT_QUEUE_MAX);
+    let witness = Witness {
+        membership: service.membership().await,
+        me: service.me(),
+        service,
+        net,
+        own_last: None,
+        pending_checkpoints: HashMap::new(),
+        pending_certificates: HashMap::new(),
+        builders: HashMap::new(),
+        newest_cosigned: HashMap::new(),
+    };
+    let task = tokio::spawn(witness.run(receiver));
+    (WitnessHandle { inputs }, task)
+}
+
+/// The witness task's state. Nothing here needs to survive a restart: what must (the last
+/// checkpoint cosigned of each log, certificates, own checkpoints) is in the store.
+struct Witness {
+    service: Service,
+    net: NetHandle,
+    membership: Membership,
+    me: BureauCode,
+    /// Size of the last own checkpoint and when it was signed.
+    own_last: Option<(u64, Instant)>,
+    /// The newest checkpoint of each log that this node does not hold yet.
+    pending_checkpoints: HashMap<BureauCode, SignedCheckpoint>,
+    /// The newest certificate of each log that this node does not hold yet (verified), and
+    /// whether this node built it (and so gossips it once stored).
+    pending_certificates: HashMap<BureauCode, (Certificate, bool)>,
+    /// Cosignatures collected, per checkpoint.
+    builders: HashMap<Checkpoint, CertificateBuilder>,
+    /// For each (log, witness), the newest checkpoint it cosigned that this node counted. A
+    /// builder no witness points at is dropped, so there are at most n builders per log.
+    newest_cosigned: HashMap<(BureauCode, BureauCode), Checkpoint>,
+}
+
+/// Where a certificate comes from, which decides whether it must be verified and whether it is
+/// gossiped once stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// Built here from verified cosignatures: gossiped once stored.
+    Built,
+    /// From a peer: verified first, not gossiped again (gossip already reached everyone).
+    Received,
+    /// Built here earlier, waited for replication.
+    PendingBuilt,
+    /// Received and verified earlier, waited for replication.
+    PendingReceived,
+}
+
+/// Orders checkpoints of one log: larger first by size, then by the author's time.
+fn newer(a: &Checkpoint, b: &Checkpoint) -> bool {
+    (a.size, a.time_ms) > (b.size, b.time_ms)
+}
+
+impl Witness {
+    async fn run(mut self, mut inputs: mpsc::Receiver<Input>) {
+        let service = self.service.clone();
+        let mut tick = tokio::time::interval(Duration::from_millis(CHECKPOINT_INTERVAL_MS));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let outcome = tokio::select! {
+                input = inputs.recv() => match input {
+                    None => return,
+                    Some(Input::Gossip(bytes)) => self.on_gossip(&bytes).await,
+                    Some(Input::Certificates(raw)) => self.on_pulled_certificates(raw).await,
+                },
+                () = service.replicated() => self.retry_pending().await,
+                _ = tick.tick() => match self.checkpoint_own_log().await {
+                    Ok(()) => self.retry_pending().await,
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = outcome {
+                // The store refuses every write after a failure; the node must be restarted.
+                tracing::error!("witness: storage failed: {e}; no more cosignatures");
+                return;
+            }
+        }
+    }
+
+    async fn on_gossip(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        match decode::<WitnessGossip>(bytes) {
+            Some(WitnessGossip::Checkpoint(raw)) => match SignedCheckpoint::decode(&raw) {
+                // Our own log is checkpointed and cosigned here, never from the network.
+                Ok(c) if c.checkpoint.log == self.me => Ok(()),
+                Ok(c) => self.on_checkpoint(c).await,
+                Err(e) => {
+                    self.count_decode_error(&e);
+                    Ok(())
+                }
+            },
+            Some(WitnessGossip::Cosignature {
+                checkpoint,
+                cosignature,
+            }) => match Checkpoint::decode(&checkpoint) {
+                Ok(c) => self.on_cosignature(c, cosignature).await,
+                Err(e) => {
+                    self.count_decode_error(&e);
+                    Ok(())
+                }
+            },
+            Some(WitnessGossip::Certificate(raw)) => match Certificate::decode(&raw) {
+                Ok(c) => self.on_certificate(c, Origin::Received).await,
+                Err(e) => {
+                    self.count_decode_error(&e);
+                    Ok(())
+                }
+            },
+            None => {
+                self.count_decode_error(&"checkpoint gossip did not decode");
+                Ok(())
+            }
+        }
+    }
+
+    fn count_decode_error(&self, e: &dyn std::fmt::Display) {
+        self.service
+            .counters()
+            .decode_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!("witness: dropped a message: {e}");
+    }
+
+    async fn on_pulled_certificates(&mut self, raw: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        for bytes in raw {
+            match Certificate::decode(&bytes) {
+                Ok(c) => self.on_certificate(c, Origin::Received).await?,
+                Err(e) => self.count_decode_error(&e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn final_size(&self, log: BureauCode) -> u64 {
+        self.service.state().await.final_size(log)
+    }
+
+    /// Signs, stores and gossips a checkpoint of the own durable log if it grew or the
+    /// heartbeat is due, then cosigns it.
+    async fn checkpoint_own_log(&mut self) -> Result<(), StoreError> {
+        if self.service.is_recovering() {
+            // The own log may still be coming back from peers: a checkpoint now could be of a
+            // prefix smaller than one already signed.
+            return Ok(());
+        }
+        let size = self.service.store().log_len(self.me);
+        let due = match self.own_last {
+            None => size > 0,
+            Some((last, at)) => {
+                size > last || at.elapsed() >= Duration::from_millis(CHECKPOINT_HEARTBEAT_MS)
+            }
+        };
+        if !due {
+            return Ok(());
+        }
+        let root = {
+            let state = self.service.state().await;
+            state.trees.get(&self.me).and_then(|t| t.root_at(size).ok())
+        };
+        let root = root.expect("the tree of the own log holds every durable entry");
+        let signed = self.service.sign_checkpoint(Checkpoint {
+            network: self.membership.network(),
+            log: self.me,
+            size,
+            root,
+            time_ms: now_ms(),
+        });
+        self.service
+            .store()
+            .put_checkpoint(self.me, size, &signed.encode())?;
+        self.own_last = Some((size, Instant::now()));
+        self.publish(WitnessGossip::Checkpoint(signed.encode()))
+            .await;
+        self.on_checkpoint(signed).await
+    }
+
+    /// Judges a checkpoint and, if accepted, records it and cosigns it.
+    async fn on_checkpoint(&mut self, signed: SignedCheckpoint) -> Result<(), StoreError> {
+        let c = signed.checkpoint;
+        if c.size <= self.final_size(c.log).await {
+            // Already certified at this size or beyond: a cosignature would change nothing.
+            return Ok(());
+        }
+        let store = self.service.store().clone();
+        for _ in 0..RECORD_ATTEMPTS_MAX {
+            let recorded = store.cosigned(c.log)?;
+            let last = match recorded.as_deref().map(SignedCheckpoint::decode) {
+                None => None,
+                Some(Ok(last)) => Some(last.checkpoint),
+                Some(Err(e)) => {
+                    tracing::error!(log = %c.log, "witness: the last cosigned checkpoint of {} does not decode ({e}); not cosigning that log", c.log);
+                    return Ok(());
+                }
+            };
+            if last == Some(c) {
+                return Ok(()); // this very checkpoint is already cosigned
+            }
+            let verdict = {
+                let state = self.service.state().await;
+                let tree = state.trees.get(&c.log);
+                let held = store.log_len(c.log);
+                judge(
+                    &self.membership,
+                    &signed,
+                    held,
+                    |size| tree.and_then(|t| t.root_at(size).ok()),
+                    last.as_ref(),
+                )
+            };
+            match verdict {
+                Ok(()) => {}
+                Err(WitnessError::NotHeldYet { .. }) => {
+                    let keep = self
+                        .pending_checkpoints
+                        .get(&c.log)
+                        .is_none_or(|p| newer(&c, &p.checkpoint));
+                    if keep {
+                        self.pending_checkpoints.insert(c.log, signed);
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.refused(&c, &e);
+                    return Ok(());
+                }
+            }
+            match store
+                .record_cosigned(c.log, recorded.as_deref(), &signed.encode())
+                .await
+            {
+                Ok(()) => {
+                    let cosignature = self.service.cosign(&c);
+                    self.publish(WitnessGossip::Cosignature {
+                        checkpoint: c.encode(),
+                        cosignature,
+                    })
+                    .await;
+                    return self.on_cosignature(c, cosignature).await;
+                }
+                Err(StoreError::CosignedChanged { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::warn!(log = %c.log, size = c.size, "witness: the last cosigned checkpoint kept changing; not cosigning");
+        Ok(())
+    }
+
+    fn refused(&self, c: &Checkpoint, e: &WitnessError) {
+        match e {
+            WitnessError::OlderThanCosigned { .. } => {
+                tracing::debug!(log = %c.log, size = c.size, "witness: stale checkpoint: {e}");
+            }
+            WitnessError::RootMismatch { .. } | WitnessError::CosignedNotInTree { .. } => {
+                self.count_refusal();
+                tracing::error!(log = %c.log, size = c.size, rule = e.name(),
+                    "witness: NOT cosigning checkpoint of {}: {e}", c.log);
+            }
+            WitnessError::Checkpoint(_) | WitnessError::NotHeldYet { .. } => {
+                self.count_refusal();
+                tracing::warn!(log = %c.log, size = c.size, rule = e.name(),
+                    "witness: refused checkpoint: {e}");
+            }
+        }
+    }
+
+    fn count_refusal(&self) {
+        self.service
+            .counters()
+            .checkpoints_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts a cosignature towards its checkpoint's certificate.
+    async fn on_cosignature(
+        &mut self,
+        c: Checkpoint,
+        cosignature: Cosignature,
+    ) -> Result<(), StoreError> {
+        if !self.membership.contains(c.log) || c.size <= self.final_size(c.log).await {
+            return Ok(());
+        }
+        let key = (c.log, cosignature.witness);
+        if let Some(seen) = self.newest_cosigned.get(&key)
+            && !newer(&c, seen)
+        {
+            return Ok(()); // this witness has moved on (or repeats itself)
+        }
+        let builder = self
+            .builders
+            .entry(c)
+            .or_insert_with(|| CertificateBuilder::new(c));
+        let outcome = builder.add(&self.membership, &c, cosignature);
+        let certificate = builder.certificate(&self.membership);
+        match outcome {
+            Ok(AddOutcome::Counted { .. }) => {
+                self.newest_cosigned.insert(key, c);
+                self.drop_unreferenced_builders(c.log);
+            }
+            Ok(AddOutcome::Duplicate | AddOutcome::OtherCheckpoint) => {}
+            Err(e) => {
+                tracing::warn!(log = %c.log, size = c.size, witness = %cosignature.witness, rule = e.name(),
+                    "witness: refused cosignature: {e}");
+                self.drop_unreferenced_builders(c.log);
+                return Ok(());
+            }
+        }
+        match certificate {
+            Some(certificate) => self.on_certificate(certificate, Origin::Built).await,
+            None => Ok(()),
+        }
+    }
+
+    fn drop_unreferenced_builders(&mut self, log: BureauCode) {
+        let newest = &self.newest_cosigned;
+        self.builders.retain(|c, _| {
+            c.log != log
+                || newest
+                    .iter()
+                    .any(|((l, _), pointed)| *l == log && pointed == c)
+        });
+    }
+
+    /// Stores a certificate if it is valid, new, and of the log as this node holds it; one this
+    /// node built is then gossiped.
+    async fn on_certificate(
+        &mut self,
+        certificate: Certificate,
+        origin: Origin,
+    ) -> Result<(), StoreError> {
+        let c = certificate.checkpoint;
+        if !self.membership.contains(c.log) || c.size <= self.final_size(c.log).await {
+            return Ok(());
+        }
+        if origin == Origin::Received
+            && let Err(e) = certificate.verify(&self.membership)
+        {
+            tracing::warn!(log = %c.log, size = c.size, rule = e.name(), "witness: refused certificate: {e}");
+            return Ok(());
+        }
+        let store = self.service.store().clone();
+        {
+            let mut state = self.service.state().await;
+            let held = store.log_len(c.log);
+            let ours = state.trees.get(&c.log).and_then(|t| t.root_at(c.size).ok());
+            match ours {
+                Some(root) if held >= c.size && root == c.root => {}
+                Some(root) if held >= c.size => {
+                    self.count_refusal();
+                    tracing::error!(log = %c.log, size = c.size,
+                        "witness: a quorum certified root {} of log {} at size {}, but this node holds root {}: \
+                         the log was forked, or more than a third of the members are faulty",
+                        hex::encode(c.root), c.log, c.size, hex::encode(root));
+                    return Ok(());
+                }
+                _ => {
+                    drop(state);
+                    let keep = self
+                        .pending_certificates
+                        .get(&c.log)
+                        .is_none_or(|(p, _)| newer(&c, &p.checkpoint));
+                    if keep {
+                        let built = origin == Origin::Built || origin == Origin::PendingBuilt;
+                        self.pending_certificates
+                            .insert(c.log, (certificate, built));
+                    }
+                    return Ok(());
+                }
+            }
+            // Stored under the state lock, so final_sizes never runs ahead of the store.
+            store.put_certificate(c.log, c.size, &certificate.encode())?;
+            state.note_final(c.log, c.size);
+        }
+        self.service
+            .counters()
+            .certificates
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(log = %c.log, size = c.size, "certificate stored");
+        // What is now final needs no more cosignatures.
+        self.builders
+            .retain(|b, _| b.log != c.log || b.size > c.size);
+        self.newest_cosigned
+            .retain(|(log, _), n| *log != c.log || n.size > c.size);
+        if self
+            .pending_checkpoints
+            .get(&c.log)
+            .is_some_and(|p| p.checkpoint.size <= c.size)
+        {
+            self.pending_checkpoints.remove(&c.log);
+        }
+        if self
+            .pending_certificates
+            .get(&c.log)
+            .is_some_and(|(p, _)| p.checkpoint.size <= c.size)
+        {
+            self.pending_certificates.remove(&c.log);
+        }
+        if origin == Origin::Built || origin == Origin::PendingBuilt {
+            self.publish(WitnessGossip::Certificate(certificate.encode()))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Judges again what waited for replication, for the logs that have caught up.
+    async fn retry_pending(&mut self) -> Result<(), StoreError> {
+        let store = self.service.store().clone();
+        let ready: Vec<BureauCode> = self
+            .pending_checkpoints
+            .iter()
+            .filter(|(log, c)| store.log_len(**log) >= c.checkpoint.size)
+            .map(|(log, _)| *log)
+            .collect();
+        for log in ready {
+            if let Some(c) = self.pending_checkpoints.remove(&log) {
+                self.on_checkpoint(c).await?;
+            }
+        }
+        let ready: Vec<BureauCode> = self
+            .pending_certificates
+            .iter()
+            .filter(|(log, (c, _))| store.log_len(**log) >= c.checkpoint.size)
+            .map(|(log, _)| *log)
+            .collect();
+        for log in ready {
+            if let Some((c, built)) = self.pending_certificates.remove(&log) {
+                let origin = if built {
+                    Origin::PendingBuilt
+                } else {
+                    Origin::PendingReceived
+                };
+                self.on_certificate(c, origin).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, message: WitnessGossip) {
+        // No peer subscribed yet is not an error: the heartbeat and anti-entropy catch up.
+        let _ = self.net.publish(TOPIC_CHECKPOINTS, encode(&message)).await;
+    }
+}
