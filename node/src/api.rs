@@ -224,7 +224,46 @@ async fn observe(AxumState(api): AxumState<Api>, req: Request, next: Next) -> Re
     m.count.fetch_add(1, Ordering::Relaxed);
     m.sum_us
         .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-    response
+    json_errors(response).await
+}
+
+/// Makes every error JSON: axum's own rejections (a malformed query string, a wrong method)
+/// answer in plain text or with an empty body; they are rewritten as `{"error", "message"}`.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, JSON_BODY_BYTES_MAX)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal_error",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("request refused").to_string()
+    } else {
+        text
+    };
+    let mut fixed = ApiError::new(status, error, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fixed.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fixed
 }
 
 async fn require_token(

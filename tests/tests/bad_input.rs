@@ -426,3 +426,24 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(shown["registered_at"], Value::Null, "{shown}");
     assert_eq!(shown["history"], json!([]), "{shown}");
 }
+
+/// axum's own rejections (a malformed query string, a wrong method) are JSON errors too.
+#[test]
+fn framework_rejections_are_json_errors() {
+    let net = hukou_tests::Testnet::new(1);
+    let (status, body) =
+        hukou_tests::get(&format!("{}/v1/logs/310104/entries?from=abc", net.api(0)));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request", "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    let (status, body) = hukou_tests::get(&format!("{}/v1/logs/310104/inclusion", net.api(0)));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request", "{body}");
+    let (status, body) = hukou_tests::try_post_raw(&format!("{}/healthz", net.api(0)), None, "{}")
+        .expect("node answers");
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
+}
