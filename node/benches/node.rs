@@ -14,8 +14,11 @@
 //!    B, deregistration at A once A holds the permit, registration at B once B holds the
 //!    deregistration (`transfers_per_s`, latency p50/p99 of a whole transfer).
 //!
-//! Run with `cargo bench -p hukou-node --bench node` (about two minutes). Prints `name=value`
-//! lines, then a short summary against the goals. Every loop is bounded by a count and a time.
+//! Run with `cargo bench -p hukou-node --bench node` (about 80 s after the build). Prints
+//! `name=value` lines, then a short summary against the goals. Every loop is bounded by a count
+//! and a time. Each line also gives `cores_busy` and `cpu_us_per_op` (CPU time of this whole
+//! process, client threads included, from `/proc/self/stat`) and the load average `load1`, since
+//! the reference machine is shared; `sign_only` is the ceiling of one core signing entries.
 //! `HUKOU_NODE_BENCH=library,api,transfers` (any subset) picks the parts to run;
 //! `api_enrol` or `api_bulk` runs only that half of the API part (for profiling).
 
@@ -389,13 +392,14 @@ fn library(summary: &mut Summary) {
 // ---------------------------------------------------------------------------------------------
 // Nodes in-process
 
-/// The files of a network: admin key, person key, network key, bureau keys, signed genesis.
+/// The files of a network in one directory: person key, network key, signed genesis, and one
+/// subdirectory per bureau (`310104/`, `330502/`) with its key, token, config and data.
 struct NetworkFiles {
     dir: PathBuf,
 }
 
-/// Writes a network of bureaus A and B into `dir`; `addresses` gives each its genesis address
-/// list. Returns the bureau directories.
+/// Writes a network of bureaus A and B into `dir`, as `testnet/up.sh` does with the CLI;
+/// `addresses` gives each its genesis address list. The admin key is used once and dropped.
 fn write_network(dir: &Path, addresses: [Vec<String>; 2]) -> NetworkFiles {
     let admin = BureauKey::generate().unwrap();
     generate_person_key()

@@ -253,7 +253,10 @@ async fn json_errors(response: Response) -> Response {
         _ => "bad_request",
     };
     let message = if text.is_empty() {
-        status.canonical_reason().unwrap_or("request refused").to_string()
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
     } else {
         text
     };

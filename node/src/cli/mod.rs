@@ -5,6 +5,8 @@
 //! - [`genesis`]: `hukou genesis create|add-member|sign|verify` — the network's genesis
 //! - [`client`]: `hukou enrol|birth|permit|deregister|refuse|register|cancel|head-change|person|
 //!   transfer|inbox|status` — the clerk's client of a node's API
+//! - [`export`]: `hukou export` — a ledger bundle for auditors (docs/FORMAT.md)
+//! - [`audit`]: `hukou audit` — verifies a bundle offline
 //!
 //! To add a command group: write `cli/NAME.rs` with a clap `Subcommand` (or `Args`) type and a
 //! `run(self) -> anyhow::Result<()>` method, add a variant to [`Command`] and a line to
@@ -17,7 +19,9 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
 pub mod client;
+pub mod export;
 pub mod genesis;
 pub mod id;
 pub mod keys;
@@ -57,6 +61,10 @@ pub enum Command {
     /// Run or check a bureau node.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Write a self-contained ledger bundle for auditors (docs/FORMAT.md).
+    Export(export::ExportArgs),
+    /// Verify a ledger bundle offline: exit 0 clean, 1 violations, 2 unusable input.
+    Audit(audit::AuditArgs),
     /// Clerk commands: a client of a running node's API (enrol, permit, person, inbox ...).
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -70,6 +78,8 @@ impl Command {
             Command::Keys(command) => command.run(),
             Command::Genesis(command) => command.run(),
             Command::Node(command) => command.run(),
+            Command::Export(args) => args.run(),
+            Command::Audit(args) => args.run(),
             Command::Client(command) => command.run(),
         }
     }

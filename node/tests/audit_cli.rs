@@ -1,0 +1,802 @@
+//! `hukou audit` and `hukou export` as auditors and scripts use them: the built binary, judged by
+//! exit code and `--json` output. A clean bundle from the generator audits clean; each way of
+//! tampering with it is caught by its own named finding (exit 1) or makes the bundle unusable
+//! (exit 2); random damage never panics; and a real node's export, over HTTP and from its
+//! stopped store, audits clean.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use hukou_keys::{Genesis, GenesisMember};
+use hukou_protocol::audit::Manifest;
+use hukou_protocol::entry::{Body, Entry, Placement};
+use hukou_protocol::{
+    BureauCode, EntryHash, FraudProof, HouseholdId, NetworkId, PersonTag, Relation, Seq,
+    SignedEntry,
+};
+use serde_json::{Value, json};
+
+/// The bundle generator, compiled in: `testnet/src/bin/hukou-gen-bundle.rs`.
+#[allow(dead_code)]
+#[path = "../../testnet/src/bin/hukou-gen-bundle.rs"]
+mod generator;
+
+const SEED: u64 = 7;
+const ENTRIES: u64 = 3_000;
+
+/// A fresh clean bundle of [`ENTRIES`] entries over four bureaus in a temporary directory.
+fn clean_bundle() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bundle");
+    generator::generate(&generator::Args {
+        out: out.clone(),
+        entries: ENTRIES,
+        bureaus: 4,
+        seed: SEED,
+        step_ms: generator::STEP_MS_DEFAULT,
+        start_ms: generator::START_MS_DEFAULT,
+        no_certificates: false,
+        quiet: true,
+    })
+    .unwrap();
+    (dir, out)
+}
+
+fn hukou(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hukou"))
+        .args(args)
+        .env_remove("HUKOU_NODE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the hukou binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `hukou audit DIR --json --quiet EXTRA...`: the exit code and the JSON on stdout. Asserts it
+/// did not panic and that stdout is JSON whatever the outcome.
+#[track_caller]
+fn audit(dir: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["audit", dir.to_str().unwrap(), "--json", "--quiet"];
+    args.extend_from_slice(extra);
+    let out = hukou(&args);
+    let code = out.status.code().expect("exited, not killed");
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "audit panicked: {}",
+        text(&out.stderr)
+    );
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    assert_eq!(value["exit_code"], code, "{value}");
+    (code, value)
+}
+
+/// Asserts exit 1 and a finding of each name in `names`; returns the report.
+#[track_caller]
+fn assert_violations(dir: &Path, names: &[&str]) -> Value {
+    let (code, v) = audit(dir, &[]);
+    assert_eq!(code, 1, "{:#}", v["findings_by_name"]);
+    assert_eq!(v["clean"], false);
+    for name in names {
+        assert!(
+            v["findings_by_name"].get(*name).is_some(),
+            "no {name} finding: {:#}",
+            v["findings_by_name"]
+        );
+        let first = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == *name)
+            .unwrap();
+        assert_eq!(first["severity"], "violation", "{first}");
+        assert!(first["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    v
+}
+
+/// Asserts exit 2 and `{"error": name}`.
+#[track_caller]
+fn assert_unusable(dir: &Path, name: &str, extra: &[&str]) {
+    let (code, v) = audit(dir, extra);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["error"], name, "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
+
+fn log_path(bundle: &Path, code: &str) -> PathBuf {
+    bundle.join("logs").join(format!("{code}.log"))
+}
+
+/// (offset, length) of every frame of a log file.
+fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        out.push((at, 4 + len));
+        at += 4 + len;
+    }
+    out
+}
+
+/// Entry `index` of a log file, decoded.
+fn entry_at(path: &Path, index: usize) -> SignedEntry {
+    let bytes = fs::read(path).unwrap();
+    let (at, len) = frames(&bytes)[index];
+    SignedEntry::decode(&bytes[at + 4..at + len]).unwrap()
+}
+
+fn framed(entry: &SignedEntry) -> Vec<u8> {
+    let wire = entry.encode();
+    let mut out = (wire.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&wire);
+    out
+}
+
+fn flip(path: &Path, offset: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[offset] ^= 0x01;
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_generated_bundle_audits_clean() {
+    let (_dir, bundle) = clean_bundle();
+    let (code, v) = audit(&bundle, &[]);
+    assert_eq!(code, 0, "{:#}", v["findings"]);
+    assert_eq!(v["clean"], true);
+    assert_eq!(v["totals"]["entries_read"], ENTRIES);
+    assert_eq!(v["totals"]["entries_applied"], ENTRIES);
+    assert_eq!(v["totals"]["certificates_valid"], 4);
+    assert_eq!(v["totals"]["violations"], 0);
+    assert_eq!(v["logs"].as_array().unwrap().len(), 4);
+    assert!(!v["reconciliation"].as_array().unwrap().is_empty());
+    assert_eq!(v["bundle"]["network"], generator::network_name(SEED));
+
+    // The human summary, the stats line, and the genesis pinned by the auditor.
+    let manifest: Manifest =
+        serde_json::from_slice(&fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let pin = hex::encode(manifest.genesis_hash);
+    let out = hukou(&[
+        "audit",
+        bundle.to_str().unwrap(),
+        "--stats",
+        "--expect-genesis",
+        &pin,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("result: clean (exit 0)"), "{stdout}");
+    assert!(stdout.contains("daily reconciliation"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("entries/s"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Judged a year later, every open permit and removal is overdue: warnings, still exit 0
+    // unless --strict.
+    let (code, late) = audit(&bundle, &["--as-of", "2027-01-15"]);
+    assert_eq!(code, 0);
+    assert_eq!(late["clean"], true);
+    let (code, _) = audit(&bundle, &["--as-of", "2027-01-15", "--strict"]);
+    let warnings = late["totals"]["warnings"].as_u64().unwrap();
+    assert_eq!(code, if warnings > 0 { 1 } else { 0 });
+}
+
+#[test]
+fn a_flipped_byte_in_an_entry_body_is_a_bad_signature() {
+    let (_dir, bundle) = clean_bundle();
+    let path = log_path(&bundle, "310104");
+    let (at, _) = frames(&fs::read(&path).unwrap())[10];
+    // Frame prefix, magic, network, author, seq, prev, time, body variant: then the body's
+    // first field (a person tag or the author of a reference), which any value decodes.
+    let victim = entry_at(&path, 10);
+    flip(&path, at + 4 + 4 + 32 + 4 + 8 + 32 + 8 + 4 + 1);
+    let v = assert_violations(&bundle, &["bad_signature", "manifest_root_mismatch"]);
+    let bad = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "bad_signature")
+        .unwrap();
+    let named = bad["entries"][0].as_str().unwrap();
+    assert!(named.starts_with("310104:10:"), "{bad}");
+    assert_ne!(
+        named,
+        victim.reference().to_string(),
+        "the altered entry hashes anew"
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_a_signature_is_a_bad_signature() {
+    let (_dir, bundle) = clean_bundle();
+    let path = log_path(&bundle, "330502");
+    let (at, len) = frames(&fs::read(&path).unwrap())[20];
+    flip(&path, at + len - 5);
+    let v = assert_violations(&bundle, &["bad_signature", "missing_previous"]);
+    let bad = &v["findings"].as_array().unwrap()[0];
+    assert_eq!(bad["name"], "bad_signature");
+    assert_eq!(
+        bad["entries"][0],
+        entry_at(&path, 20).reference().to_string()
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_the_manifest_root_is_named() {
+    let (_dir, bundle) = clean_bundle();
+    let path = bundle.join("manifest.json");
+    let mut manifest: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let root = manifest["logs"][1]["root"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        if root.starts_with('0') { '1' } else { '0' },
+        &root[1..]
+    );
+    manifest["logs"][1]["root"] = json!(flipped);
+    fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let v = assert_violations(&bundle, &["manifest_root_mismatch"]);
+    assert_eq!(v["totals"]["violations"], 1, "{:#}", v["findings"]);
+    assert_eq!(v["totals"]["entries_applied"], ENTRIES);
+}
+
+#[test]
+fn a_log_truncated_mid_entry_is_named_with_its_offset() {
+    let (_dir, bundle) = clean_bundle();
+    let path = log_path(&bundle, "340100");
+    let bytes = fs::read(&path).unwrap();
+    let all = frames(&bytes);
+    let (at, len) = all[all.len() - 3];
+    fs::write(&path, &bytes[..at + len / 2]).unwrap();
+    let v = assert_violations(&bundle, &["truncated_log", "manifest_length_mismatch"]);
+    let finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "truncated_log")
+        .unwrap();
+    assert_eq!(finding["offset"], at);
+    assert_eq!(finding["file"], "logs/340100.log");
+    assert_eq!(finding["position"], all.len() - 3);
+}
+
+#[test]
+fn a_dropped_a_duplicated_and_swapped_entries_are_named() {
+    for (damage, names) in [
+        ("drop", &["entry_out_of_place", "missing_previous"][..]),
+        ("duplicate", &["duplicate_entry", "entry_out_of_place"][..]),
+        (
+            "swap",
+            &["entry_out_of_place", "manifest_root_mismatch"][..],
+        ),
+    ] {
+        let (_dir, bundle) = clean_bundle();
+        let path = log_path(&bundle, "320506");
+        let bytes = fs::read(&path).unwrap();
+        let all = frames(&bytes);
+        let frame = |i: usize| &bytes[all[i].0..all[i].0 + all[i].1];
+        let mut out = bytes[..all[30].0].to_vec();
+        match damage {
+            "drop" => {}
+            "duplicate" => out.extend_from_slice(&[frame(30), frame(30)].concat()),
+            _ => out.extend_from_slice(&[frame(31), frame(30)].concat()),
+        }
+        let rest = if damage == "swap" { 32 } else { 31 };
+        out.extend_from_slice(&bytes[all[rest].0..]);
+        fs::write(&path, out).unwrap();
+        let v = assert_violations(&bundle, names);
+        if damage == "swap" {
+            // The replay puts the pair back in causal order: nothing else breaks.
+            assert_eq!(v["totals"]["entries_applied"], ENTRIES, "{damage}");
+        }
+    }
+}
+
+#[test]
+fn an_entry_by_a_key_outside_the_genesis_is_named() {
+    let (_dir, bundle) = clean_bundle();
+    let manifest: Manifest =
+        serde_json::from_slice(&fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let stranger = SigningKey::from_bytes(&[0xee; 32]);
+    let placement = Placement {
+        household: HouseholdId(1),
+        relation: Relation::Head,
+    };
+    // A log of a bureau the genesis does not name.
+    let forged = Entry {
+        network: manifest.network_id,
+        author: BureauCode::new(110101).unwrap(),
+        seq: Seq(0),
+        prev: EntryHash::ZERO,
+        time_ms: manifest.exported_at_ms - 1,
+        body: Body::Enrol {
+            person: PersonTag([0x42; 32]),
+            placement,
+        },
+    }
+    .sign(&stranger);
+    fs::write(log_path(&bundle, "110101"), framed(&forged)).unwrap();
+    // And the next entry of a member's log, signed by the stranger.
+    let path = log_path(&bundle, "310104");
+    let count = frames(&fs::read(&path).unwrap()).len();
+    let last = entry_at(&path, count - 1);
+    let impostor = Entry {
+        network: manifest.network_id,
+        author: last.entry().author,
+        seq: Seq(count as u64),
+        prev: last.hash(),
+        time_ms: last.entry().time_ms + 1,
+        body: Body::Enrol {
+            person: PersonTag([0x43; 32]),
+            placement: Placement {
+                household: HouseholdId(1_000_000),
+                relation: Relation::Head,
+            },
+        },
+    }
+    .sign(&stranger);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend_from_slice(&framed(&impostor));
+    fs::write(&path, bytes).unwrap();
+
+    let v = assert_violations(
+        &bundle,
+        &["unknown_author", "bad_signature", "log_not_in_manifest"],
+    );
+    let findings = v["findings"].as_array().unwrap();
+    let unknown = findings
+        .iter()
+        .find(|f| f["name"] == "unknown_author")
+        .unwrap();
+    assert_eq!(unknown["entries"][0], forged.reference().to_string());
+    let bad = findings
+        .iter()
+        .find(|f| f["name"] == "bad_signature")
+        .unwrap();
+    assert_eq!(bad["entries"][0], impostor.reference().to_string());
+}
+
+#[test]
+fn a_replaced_genesis_makes_the_bundle_unusable() {
+    let (_dir, bundle) = clean_bundle();
+    let original = fs::read_to_string(bundle.join("genesis.toml")).unwrap();
+    let genuine = generator::genesis(SEED, 4).unwrap();
+    let pin = genuine.hash().to_hex();
+
+    // The same members, re-signed by another administrator.
+    let other_admin = SigningKey::from_bytes(&[0x0a; 32]);
+    let mut forged = Genesis::new(genuine.network(), other_admin.verifying_key()).unwrap();
+    for m in genuine.members() {
+        forged.add_member(m.clone()).unwrap();
+    }
+    forged.sign(&other_admin).unwrap();
+    fs::write(bundle.join("genesis.toml"), forged.to_toml_string()).unwrap();
+    assert_unusable(&bundle, "genesis_mismatch", &[]);
+
+    // A forger who also rewrites the manifest's genesis hash is caught by the auditor's pin.
+    let manifest_path = bundle.join("manifest.json");
+    let manifest_text = fs::read_to_string(&manifest_path).unwrap();
+    let mut manifest: Manifest = serde_json::from_str(&manifest_text).unwrap();
+    manifest.genesis_hash = forged.hash().0;
+    fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    assert_unusable(&bundle, "genesis_not_expected", &["--expect-genesis", &pin]);
+    // Without a pin it is the forger's genesis, with the genuine keys: the entries still verify.
+    assert_eq!(audit(&bundle, &[]).0, 0);
+
+    // A member's key replaced without signing again.
+    fs::write(&manifest_path, &manifest_text).unwrap();
+    let mut tampered = original.clone();
+    let key = hex::encode(genuine.members()[0].public_key.to_bytes());
+    let other = hex::encode(
+        SigningKey::from_bytes(&[0x0b; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    tampered = tampered.replace(&key, &other);
+    assert_ne!(tampered, original);
+    fs::write(bundle.join("genesis.toml"), tampered).unwrap();
+    assert_unusable(&bundle, "genesis_bad_signature", &[]);
+
+    // A genesis with a member added by the forger, signed by the forger.
+    let mut extended = Genesis::new(genuine.network(), other_admin.verifying_key()).unwrap();
+    for m in genuine.members() {
+        extended.add_member(m.clone()).unwrap();
+    }
+    extended
+        .add_member(GenesisMember {
+            code: BureauCode::new(110101).unwrap(),
+            name: "伪造分局".into(),
+            public_key: SigningKey::from_bytes(&[0xee; 32]).verifying_key(),
+            addresses: vec![],
+        })
+        .unwrap();
+    extended.sign(&other_admin).unwrap();
+    fs::write(bundle.join("genesis.toml"), extended.to_toml_string()).unwrap();
+    assert_unusable(&bundle, "genesis_mismatch", &[]);
+}
+
+#[test]
+fn fraud_proofs_are_checked_and_a_flipped_byte_is_named() {
+    let (_dir, bundle) = clean_bundle();
+    let path = log_path(&bundle, "310104");
+    let original = entry_at(&path, 5);
+    // Bureau 0 signs a second entry at seq 5: an equivocation.
+    let mut fork = original.entry().clone();
+    fork.body = Body::Enrol {
+        person: PersonTag([0x99; 32]),
+        placement: Placement {
+            household: HouseholdId(999_999),
+            relation: Relation::Head,
+        },
+    };
+    let fork = fork.sign(&generator::bureau_key(SEED, 0));
+    let proof = FraudProof::new(original.clone(), fork);
+    let proof_path = bundle.join("fraud-proofs").join("310104-5.proof");
+    fs::write(&proof_path, proof.encode()).unwrap();
+    let v = assert_violations(&bundle, &["equivocation"]);
+    assert_eq!(v["totals"]["fraud_proofs_valid"], 1);
+
+    let length = proof.encode().len();
+    for offset in [0, 200, length - 1] {
+        fs::write(&proof_path, proof.encode()).unwrap();
+        flip(&proof_path, offset);
+        let v = assert_violations(&bundle, &["invalid_fraud_proof"]);
+        assert!(
+            v["findings_by_name"].get("equivocation").is_none(),
+            "{offset}: {v}"
+        );
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_a_certificate_is_named() {
+    let (_dir, bundle) = clean_bundle();
+    let certificate = fs::read_dir(bundle.join("certificates"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // In the checkpoint's root: every cosignature then fails.
+    flip(&certificate, 4 + 32 + 4 + 8 + 3);
+    assert_violations(&bundle, &["certificate_bad_cosignature"]);
+    // In the magic: it is not a certificate at all.
+    flip(&certificate, 4 + 32 + 4 + 8 + 3);
+    flip(&certificate, 0);
+    assert_violations(&bundle, &["certificate_undecodable"]);
+}
+
+#[test]
+fn unusable_bundles_exit_2_with_a_reason() {
+    let (dir, bundle) = clean_bundle();
+    assert_unusable(&dir.path().join("nowhere"), "bundle_unreadable", &[]);
+
+    fs::write(bundle.join("manifest.json"), "{ not json").unwrap();
+    assert_unusable(&bundle, "manifest_invalid", &[]);
+    fs::remove_file(bundle.join("manifest.json")).unwrap();
+    assert_unusable(&bundle, "manifest_missing", &[]);
+    fs::remove_file(bundle.join("genesis.toml")).unwrap();
+    assert_unusable(&bundle, "genesis_missing", &[]);
+
+    // The human form: one line on stderr naming the reason.
+    let out = hukou(&["audit", bundle.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("genesis_missing"),
+        "{err}"
+    );
+}
+
+/// SplitMix64, for reproducible damage.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn random_damage_is_always_caught_and_never_panics() {
+    let (_dir, bundle) = clean_bundle();
+    let path = log_path(&bundle, "330502");
+    let original = fs::read(&path).unwrap();
+    for i in 0..24u64 {
+        let mut bytes = original.clone();
+        let r = mix(i);
+        let at = (r % bytes.len() as u64) as usize;
+        match i % 3 {
+            // One flipped bit anywhere: a length prefix, a body, a signature.
+            0 => bytes[at] ^= 1 << (r >> 61),
+            // A random byte value.
+            1 => bytes[at] = (r >> 32) as u8,
+            // Cut anywhere.
+            _ => bytes.truncate(at),
+        }
+        if bytes == original {
+            continue;
+        }
+        fs::write(&path, &bytes).unwrap();
+        let (code, v) = audit(&bundle, &[]);
+        assert_eq!(code, 1, "damage {i} at byte {at} not caught: {v}");
+    }
+}
+
+// ---- export from a real node ----
+
+const HERE: &str = "310104";
+const OTHER: &str = "330502";
+const TOKEN: &str = "audit-test-token-0123456789abcdef";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running node, killed when dropped.
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hukou"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("HUKOU_NODE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the hukou binary runs")
+}
+
+#[track_caller]
+fn ok(out: Output) -> Output {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// Keys, a two-member genesis and a config in `d`, then `hukou node run` until `/healthz` is ok.
+fn start_node(d: &Path) -> Node {
+    for args in [
+        &["keys", "gen", "--out", "admin.key"][..],
+        &["keys", "gen-person-key", "--out", "person.key"],
+        &["keys", "gen-network-key", "--out", "network.key"],
+        &["keys", "gen", "--out", "bureau.key"],
+        &["keys", "gen", "--out", "other.key"],
+        &[
+            "genesis",
+            "create",
+            "--network",
+            "audit-export-test",
+            "--admin-key",
+            "admin.key",
+            "--out",
+            "genesis.toml",
+        ],
+    ] {
+        ok(run_in(d, args));
+    }
+    let (api_port, p2p_port, other_port) = (free_port(), free_port(), free_port());
+    let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
+    for (code, key, address) in [
+        (HERE, "bureau.key", p2p.clone()),
+        (
+            OTHER,
+            "other.key",
+            format!("/ip4/127.0.0.1/tcp/{other_port}"),
+        ),
+    ] {
+        ok(run_in(
+            d,
+            &[
+                "genesis",
+                "add-member",
+                "--genesis",
+                "genesis.toml",
+                "--code",
+                code,
+                "--name",
+                &format!("公安局 {code}"),
+                "--key",
+                key,
+                "--address",
+                &address,
+            ],
+        ));
+    }
+    ok(run_in(
+        d,
+        &[
+            "genesis",
+            "sign",
+            "--genesis",
+            "genesis.toml",
+            "--admin-key",
+            "admin.key",
+        ],
+    ));
+    fs::write(
+        d.join("node.toml"),
+        format!(
+            "bureau = \"{HERE}\"\nkey_file = \"bureau.key\"\n\
+             api_listen = \"127.0.0.1:{api_port}\"\np2p_listen = \"{p2p}\"\n"
+        ),
+    )
+    .unwrap();
+    let token = d.join("api.token");
+    fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).unwrap();
+    let log = fs::File::create(d.join("node.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hukou"))
+        .args(["node", "run", "--config", "node.toml"])
+        .current_dir(d)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("the node starts");
+    let mut node = Node {
+        child,
+        url: format!("http://127.0.0.1:{api_port}"),
+    };
+    let started = Instant::now();
+    loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            panic!(
+                "the node exited ({status}): {}",
+                fs::read_to_string(d.join("node.log")).unwrap_or_default()
+            );
+        }
+        if let Ok((200, v)) = request("GET", &format!("{}/healthz", node.url), None)
+            && v["status"] == "ok"
+        {
+            return node;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the node did not become ready: {}",
+            fs::read_to_string(d.join("node.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn request(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let response = match body {
+        None => agent.get(url).call(),
+        Some(body) => agent
+            .post(url)
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .send_json(body),
+    };
+    let mut response = response.map_err(|e| format!("{method} {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let value = response
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{method} {url}: {e}"))?;
+    Ok((status, value))
+}
+
+fn citizen_id(n: u32) -> String {
+    let first17 = format!("31010419800101{n:03}");
+    let check = hukou_protocol::id::check_character_for(&first17).unwrap();
+    format!("{first17}{check}")
+}
+
+#[test]
+fn a_node_exported_over_http_and_from_its_store_audits_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let node = start_node(d);
+    for n in 1..=12 {
+        let (status, v) = request(
+            "POST",
+            &format!("{}/v1/enrol", node.url),
+            Some(&json!({"person": citizen_id(n)})),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v) = request(
+        "POST",
+        &format!("{}/v1/permits", node.url),
+        Some(&json!({"person": citizen_id(900), "origin": OTHER, "category": "spouse"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+
+    // Without the auditor's genesis, --node is refused with the reason.
+    let out = run_in(d, &["export", "--node", &node.url, "--out", "refused"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--genesis"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    ok(run_in(
+        d,
+        &[
+            "export",
+            "--node",
+            &node.url,
+            "--genesis",
+            "genesis.toml",
+            "--out",
+            "over-http",
+        ],
+    ));
+    let (code, v) = audit(&d.join("over-http"), &[]);
+    assert_eq!(code, 0, "{:#}", v["findings"]);
+    assert_eq!(v["totals"]["entries_applied"], 13);
+    // Into a directory that is not empty: refused.
+    let out = run_in(
+        d,
+        &[
+            "export",
+            "--node",
+            &node.url,
+            "--genesis",
+            "genesis.toml",
+            "--out",
+            "over-http",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // From the stopped node's store: the same logs.
+    drop(node);
+    ok(run_in(
+        d,
+        &["export", "--config", "node.toml", "--out", "from-store"],
+    ));
+    let (code, w) = audit(&d.join("from-store"), &[]);
+    assert_eq!(code, 0, "{:#}", w["findings"]);
+    assert_eq!(v["logs"], w["logs"]);
+    let read = |name: &str| -> Manifest {
+        serde_json::from_slice(&fs::read(d.join(name).join("manifest.json")).unwrap()).unwrap()
+    };
+    let (http, store) = (read("over-http"), read("from-store"));
+    assert_eq!(http.logs, store.logs);
+    assert_eq!(http.genesis_hash, store.genesis_hash);
+    assert_eq!(http.network_id, NetworkId::from_name("audit-export-test"));
+}

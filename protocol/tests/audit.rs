@@ -1,0 +1,715 @@
+//! The auditor's pure part, `audit::audit`: a clean history is clean (and the report does not
+//! depend on the order logs are given in), and each way of damaging a history or a bundle is
+//! named by its own finding, with the entries that prove it.
+
+mod common;
+
+use common::{DAY_MS, World, person};
+use hukou_protocol::audit::{self, Finding, LogItem, Report, Severity};
+use hukou_protocol::calendar::{Calendar, Date, china_date, china_day_end_ms};
+use hukou_protocol::checkpoint::{Certificate, Checkpoint, Cosignature};
+use hukou_protocol::entry::{Body, Placement, Signature};
+use hukou_protocol::merkle::Tree;
+use hukou_protocol::{
+    BureauCode, Category, Digest, EntryRef, FraudProof, HouseholdId, Membership, PersonTag,
+    Relation, SignedEntry,
+};
+
+/// A pseudo-random honest history of `steps` steps over four bureaus.
+fn random_world(steps: u32) -> World {
+    let mut world = World::new(4);
+    let mut x: u32 = 0x1234_5678;
+    for _ in 0..steps {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        world.step(x >> 8);
+    }
+    world
+}
+
+/// Each member's log, in order, from a history.
+fn logs_of(world: &World, history: &[SignedEntry]) -> Vec<(BureauCode, Vec<SignedEntry>)> {
+    world
+        .bureaus
+        .iter()
+        .map(|b| {
+            let entries = history
+                .iter()
+                .filter(|e| e.entry().author == b.code)
+                .cloned()
+                .collect();
+            (b.code, entries)
+        })
+        .collect()
+}
+
+/// Log items with true verdicts (strict verification), as `hukou audit` passes them.
+fn items(membership: &Membership, entries: &[SignedEntry]) -> Vec<LogItem> {
+    entries
+        .iter()
+        .map(|e| LogItem::Entry {
+            entry: e.clone(),
+            signature_valid: membership
+                .key(e.entry().author)
+                .is_some_and(|key| e.verify(key)),
+        })
+        .collect()
+}
+
+fn run_items(
+    world: &World,
+    logs: Vec<(BureauCode, Vec<LogItem>)>,
+    certificates: &[Certificate],
+    proofs: &[FraudProof],
+    as_of_ms: u64,
+) -> Report {
+    audit::audit(
+        world.ledger.membership(),
+        logs.into_iter().map(|(c, v)| (c, v.into_iter())),
+        certificates,
+        proofs,
+        Calendar::prc(),
+        as_of_ms,
+    )
+}
+
+fn run(world: &World, logs: &[(BureauCode, Vec<SignedEntry>)], as_of_ms: u64) -> Report {
+    let m = world.ledger.membership();
+    let logs = logs.iter().map(|(c, es)| (*c, items(m, es))).collect();
+    run_items(world, logs, &[], &[], as_of_ms)
+}
+
+fn last_time(world: &World) -> u64 {
+    world
+        .history
+        .iter()
+        .map(|e| e.entry().time_ms)
+        .max()
+        .unwrap()
+}
+
+/// The findings of `name`, asserting there is at least one.
+#[track_caller]
+fn findings<'r>(report: &'r Report, name: &str) -> Vec<&'r Finding> {
+    let found: Vec<&Finding> = report.findings.iter().filter(|f| f.name == name).collect();
+    assert!(
+        !found.is_empty(),
+        "no {name} finding; findings: {:#?}",
+        report.findings
+    );
+    found
+}
+
+fn names(report: &Report) -> Vec<&str> {
+    report.findings_by_name.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn a_clean_history_is_clean_and_independent_of_log_order() {
+    let world = random_world(800);
+    let logs = logs_of(&world, &world.history);
+    let as_of = last_time(&world);
+    let report = run(&world, &logs, as_of);
+    assert!(report.clean, "{:#?}", report.findings);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.totals.entries_read, world.history.len() as u64);
+    assert_eq!(report.totals.entries_applied, world.history.len() as u64);
+    assert_eq!(report.totals.entries_waiting, 0);
+    assert_eq!(
+        report.kinds.values().sum::<u64>(),
+        world.history.len() as u64
+    );
+
+    // Roots: the streaming frontier against the full tree.
+    for (code, entries) in &logs {
+        let mut tree = Tree::new();
+        for e in entries {
+            tree.push(e.hash().0);
+        }
+        let log = report.log(*code).unwrap();
+        assert_eq!(log.root, tree.root(), "root of {code}");
+        assert_eq!(log.entries, entries.len() as u64);
+        assert_eq!(log.applied, entries.len() as u64);
+    }
+
+    // Reconciliation totals match the history.
+    let permits = world
+        .history
+        .iter()
+        .filter(|e| matches!(e.entry().body, Body::Permit { .. }))
+        .count() as u64;
+    let rows = &report.reconciliation;
+    assert_eq!(rows.iter().map(|r| r.permits_issued).sum::<u64>(), permits);
+    assert_eq!(
+        rows.iter().map(|r| r.permits_received).sum::<u64>(),
+        permits
+    );
+    let pending_at_end: u64 = world
+        .bureaus
+        .iter()
+        .map(|b| world.ledger.awaiting_origin(b.code).count() as u64)
+        .sum();
+    let last_rows: u64 = world
+        .bureaus
+        .iter()
+        .filter_map(|b| rows.iter().rev().find(|r| r.bureau == Some(b.code)))
+        .map(|r| r.pending_answers)
+        .sum();
+    assert_eq!(
+        last_rows, pending_at_end,
+        "pending answers carried to the end"
+    );
+
+    // Same report, byte for byte, whatever order the logs come in.
+    let mut reversed = logs.clone();
+    reversed.reverse();
+    let again = run(&world, &reversed, as_of);
+    assert_eq!(
+        serde_json::to_string(&report).unwrap(),
+        serde_json::to_string(&again).unwrap()
+    );
+}
+
+#[test]
+fn the_report_has_stable_field_names() {
+    let world = random_world(50);
+    let report = run(&world, &logs_of(&world, &world.history), last_time(&world));
+    let v = serde_json::to_value(&report).unwrap();
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "as_of",
+            "as_of_ms",
+            "clean",
+            "findings",
+            "findings_by_name",
+            "findings_omitted",
+            "kinds",
+            "logs",
+            "network",
+            "reconciliation",
+            "totals"
+        ]
+    );
+    let log = &v["logs"][0];
+    for key in [
+        "bureau",
+        "entries",
+        "applied",
+        "root",
+        "certified_size",
+        "kinds",
+    ] {
+        assert!(log.get(key).is_some(), "logs[0].{key} missing: {log}");
+    }
+    let finding = serde_json::to_value(Finding::violation("bad_signature", "m")).unwrap();
+    for key in [
+        "name",
+        "severity",
+        "invariant",
+        "log",
+        "entries",
+        "message",
+        "file",
+        "offset",
+        "position",
+        "deadline",
+        "working_days_overdue",
+    ] {
+        assert!(
+            finding.get(key).is_some(),
+            "finding.{key} missing: {finding}"
+        );
+    }
+    assert_eq!(finding["severity"], "violation");
+}
+
+/// A log long enough to damage in the middle, and its index.
+fn long_log(logs: &[(BureauCode, Vec<SignedEntry>)]) -> usize {
+    logs.iter().position(|(_, es)| es.len() >= 8).unwrap()
+}
+
+#[test]
+fn a_bad_signature_is_named_and_what_follows_is_reported_once() {
+    let world = random_world(400);
+    let mut logs = logs_of(&world, &world.history);
+    let i = long_log(&logs);
+    let victim = logs[i].1[3].clone();
+    let mut sig = victim.signature().0;
+    sig[10] ^= 0x40;
+    logs[i].1[3] = SignedEntry::from_parts(victim.entry().clone(), Signature(sig));
+    let report = run(&world, &logs, last_time(&world));
+    assert!(!report.clean);
+    let bad = findings(&report, "bad_signature");
+    assert_eq!(bad[0].entries, vec![victim.reference()]);
+    // Everything after it in that log waits for it: one finding, not one per entry.
+    let waiting: Vec<_> = findings(&report, "missing_previous")
+        .into_iter()
+        .filter(|f| f.log == Some(logs[i].0))
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:#?}");
+    assert_eq!(waiting[0].entries[0].seq.0, 4);
+    assert_eq!(waiting[0].invariant.as_deref(), Some("I3"));
+    assert_eq!(report.log(logs[i].0).unwrap().applied, 3);
+}
+
+#[test]
+fn a_dropped_entry_is_out_of_place_and_its_successor_never_applies() {
+    let world = random_world(400);
+    let mut logs = logs_of(&world, &world.history);
+    let i = long_log(&logs);
+    let dropped = logs[i].1.remove(2);
+    let report = run(&world, &logs, last_time(&world));
+    let misplaced = findings(&report, "entry_out_of_place");
+    assert_eq!(misplaced.len(), 1, "one finding for the whole shifted tail");
+    assert_eq!(misplaced[0].position, Some(2));
+    assert_eq!(misplaced[0].entries[0].seq.0, 3);
+    let missing = findings(&report, "missing_previous");
+    assert!(
+        missing
+            .iter()
+            .any(|f| f.message.contains(&format!("seq {} ", dropped.entry().seq))),
+        "{missing:#?}"
+    );
+}
+
+#[test]
+fn a_duplicated_entry_and_swapped_entries_are_named() {
+    let world = random_world(400);
+    let logs = logs_of(&world, &world.history);
+    let i = long_log(&logs);
+
+    let mut duplicated = logs.clone();
+    let copy = duplicated[i].1[2].clone();
+    duplicated[i].1.insert(3, copy.clone());
+    let report = run(&world, &duplicated, last_time(&world));
+    assert_eq!(
+        findings(&report, "duplicate_entry")[0].entries,
+        vec![copy.reference()]
+    );
+    assert_eq!(findings(&report, "entry_out_of_place")[0].position, Some(3));
+    assert_eq!(report.totals.entries_applied, world.history.len() as u64);
+
+    let mut swapped = logs.clone();
+    swapped[i].1.swap(2, 3);
+    let report = run(&world, &swapped, last_time(&world));
+    assert_eq!(
+        names(&report),
+        ["entry_out_of_place"],
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(findings(&report, "entry_out_of_place").len(), 2);
+    // The causal buffer puts the swapped pair back in order: nothing else is lost.
+    assert_eq!(report.totals.entries_applied, world.history.len() as u64);
+    assert_ne!(
+        report.log(logs[i].0).unwrap().root,
+        run(&world, &logs, 0).log(logs[i].0).unwrap().root,
+        "the file's root covers the file's order"
+    );
+}
+
+#[test]
+fn unreadable_frames_and_entries_in_the_wrong_file_are_findings() {
+    let world = random_world(200);
+    let logs = logs_of(&world, &world.history);
+    let m = world.ledger.membership();
+    let mut with_items: Vec<(BureauCode, Vec<LogItem>)> =
+        logs.iter().map(|(c, es)| (*c, items(m, es))).collect();
+    let stranger = logs[1].1[0].clone();
+    with_items[0].1.push(LogItem::Entry {
+        entry: stranger.clone(),
+        signature_valid: true,
+    });
+    with_items[0].1.push(LogItem::Unreadable {
+        offset: 1234,
+        name: "undecodable_entry",
+        message: "logs/x.log at byte 1234: malformed".into(),
+    });
+    let report = run_items(&world, with_items, &[], &[], last_time(&world));
+    let wrong = findings(&report, "entry_in_wrong_log");
+    assert_eq!(wrong[0].entries, vec![stranger.reference()]);
+    assert_eq!(wrong[0].log, Some(logs[0].0));
+    let unreadable = findings(&report, "undecodable_entry");
+    assert_eq!(unreadable[0].offset, Some(1234));
+    assert_eq!(
+        unreadable[0].file.as_deref(),
+        Some(&*audit::log_file(logs[0].0))
+    );
+    assert_eq!(report.totals.frames_unreadable, 1);
+}
+
+/// Signs `body` at bureau `b` without the author's admission checks: what a faulty or
+/// malicious bureau could sign.
+fn force(world: &mut World, b: usize, body: Body) -> SignedEntry {
+    world.bureaus[b].time_ms += 60_000;
+    let entry = world.bureaus[b].draft(world.network, body);
+    world.bureaus[b].accept(&entry);
+    world.history.push(entry.clone());
+    entry
+}
+
+fn head_of_new_household(world: &mut World, b: usize) -> Placement {
+    let household = HouseholdId(world.bureaus[b].next_household);
+    world.bureaus[b].next_household += 1;
+    Placement {
+        household,
+        relation: Relation::Head,
+    }
+}
+
+/// A complete transfer of a new person from bureau 0 to bureau 1; returns the person, the
+/// permit, the deregistration and the registration.
+fn transfer(world: &mut World) -> (PersonTag, EntryRef, EntryRef, EntryRef) {
+    let p = world.enrol_new(0);
+    let time = world.bureaus[1].time_ms;
+    let permit = world
+        .act(
+            1,
+            Body::Permit {
+                person: p,
+                origin: world.code(0),
+                category: Category::Spouse,
+                valid_until_ms: time + 30 * DAY_MS,
+                materials: Digest([1; 32]),
+                corrects: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    let deregistration = world
+        .act(
+            0,
+            Body::Deregistration {
+                permit,
+                person: p,
+                new_head: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    let placement = head_of_new_household(world, 1);
+    let registration = world
+        .act(
+            1,
+            Body::Registration {
+                deregistration,
+                person: p,
+                placement,
+            },
+        )
+        .unwrap()
+        .reference();
+    (p, permit, deregistration, registration)
+}
+
+#[test]
+fn a_person_registered_in_two_places_breaks_i1() {
+    let mut world = World::new(4);
+    let p = world.enrol_new(0);
+    let placement = head_of_new_household(&mut world, 2);
+    let second = force(
+        &mut world,
+        2,
+        Body::Enrol {
+            person: p,
+            placement,
+        },
+    );
+    let report = run(&world, &logs_of(&world, &world.history), last_time(&world));
+    let dup = findings(&report, "duplicate_registration");
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0].invariant.as_deref(), Some("I1"));
+    assert!(dup[0].entries.contains(&second.reference()));
+    assert_eq!(dup[0].entries.len(), 2);
+    assert!(!report.clean);
+}
+
+#[test]
+fn a_deregistration_consumed_twice_breaks_i2() {
+    let mut world = World::new(4);
+    let (p, permit, deregistration, _) = transfer(&mut world);
+    let placement = head_of_new_household(&mut world, 1);
+    let again = force(
+        &mut world,
+        1,
+        Body::Registration {
+            deregistration,
+            person: p,
+            placement,
+        },
+    );
+    // And a registration naming a permit instead of a deregistration.
+    let placement = head_of_new_household(&mut world, 1);
+    let wrong = force(
+        &mut world,
+        1,
+        Body::Registration {
+            deregistration: permit,
+            person: p,
+            placement,
+        },
+    );
+    let report = run(&world, &logs_of(&world, &world.history), last_time(&world));
+    let consumed = findings(&report, "deregistration_consumed");
+    assert_eq!(consumed[0].entries[0], again.reference());
+    assert_eq!(consumed[0].entries[1], deregistration);
+    assert_eq!(consumed[0].invariant.as_deref(), Some("I2"));
+    // The log stops at the refused entry: the next one waits for it.
+    let waiting = findings(&report, "missing_previous");
+    assert_eq!(waiting[0].entries, vec![wrong.reference()]);
+}
+
+#[test]
+fn equivocation_in_a_log_file_and_in_fraud_proofs() {
+    let mut world = World::new(4);
+    world.enrol_new(0);
+    let original = world.enrol_new(0);
+    let original = world
+        .history
+        .iter()
+        .rev()
+        .find(|e| matches!(e.entry().body, Body::Enrol { person, .. } if person == original));
+    let original = original.unwrap().clone();
+    // The same position signed again with another body.
+    let mut forked = original.entry().clone();
+    forked.body = Body::Enrol {
+        person: person(999),
+        placement: Placement {
+            household: HouseholdId(77),
+            relation: Relation::Head,
+        },
+    };
+    let forked = forked.sign(&common::key(0));
+    let mut logs = logs_of(&world, &world.history);
+    logs[0].1.push(forked.clone());
+    let report = run(&world, &logs, last_time(&world));
+    let e = findings(&report, "equivocation");
+    assert_eq!(e[0].entries, vec![forked.reference(), original.reference()]);
+    assert_eq!(e[0].invariant.as_deref(), Some("I3"));
+
+    // As a fraud proof, beside a clean log file.
+    let proof = FraudProof::new(original.clone(), forked.clone());
+    let clean_logs = logs_of(&world, &world.history);
+    let m = world.ledger.membership();
+    let with_items = |logs: &[(BureauCode, Vec<SignedEntry>)]| {
+        logs.iter()
+            .map(|(c, es)| (*c, items(m, es)))
+            .collect::<Vec<_>>()
+    };
+    let report = run_items(
+        &world,
+        with_items(&clean_logs),
+        &[],
+        std::slice::from_ref(&proof),
+        last_time(&world),
+    );
+    assert_eq!(names(&report), ["equivocation"]);
+    assert_eq!(report.totals.fraud_proofs_valid, 1);
+
+    // A fraud proof whose second signature was tampered with proves nothing.
+    let mut sig = proof.second.signature().0;
+    sig[0] ^= 1;
+    let bogus = FraudProof {
+        first: proof.first.clone(),
+        second: SignedEntry::from_parts(proof.second.entry().clone(), Signature(sig)),
+    };
+    let report = run_items(&world, with_items(&clean_logs), &[], &[bogus], 0);
+    assert_eq!(names(&report), ["invalid_fraud_proof"]);
+    assert!(!report.clean);
+}
+
+#[test]
+fn certificates_are_verified_against_the_log_files() {
+    let world = random_world(300);
+    let logs = logs_of(&world, &world.history);
+    let m = world.ledger.membership();
+    let (code, entries) = &logs[long_log(&logs)];
+    let mut tree = Tree::new();
+    for e in entries {
+        tree.push(e.hash().0);
+    }
+    let checkpoint = |size: u64, root| Checkpoint {
+        network: m.network(),
+        log: *code,
+        size,
+        root,
+        time_ms: 0,
+    };
+    let certify = |c: Checkpoint, signers: usize| {
+        let cosignatures = world
+            .bureaus
+            .iter()
+            .take(signers)
+            .map(|b| Cosignature::sign(&c, b.code, &b.key))
+            .collect();
+        Certificate::new(c, cosignatures)
+    };
+    let good = certify(checkpoint(5, tree.root_at(5).unwrap()), 3);
+    let with_items: Vec<_> = logs.iter().map(|(c, es)| (*c, items(m, es))).collect();
+    let report = run_items(&world, with_items.clone(), &[good], &[], last_time(&world));
+    assert!(report.clean, "{:#?}", report.findings);
+    assert_eq!(report.totals.certificates_valid, 1);
+    assert_eq!(report.log(*code).unwrap().certified_size, 5);
+
+    let cases = [
+        (
+            certify(checkpoint(5, [9; 32]), 3),
+            "certificate_root_mismatch",
+        ),
+        (
+            certify(checkpoint(5, tree.root_at(5).unwrap()), 2),
+            "certificate_below_quorum",
+        ),
+        (
+            certify(checkpoint(10_000, [0; 32]), 4),
+            "certificate_beyond_log",
+        ),
+    ];
+    for (certificate, name) in cases {
+        let report = run_items(&world, with_items.clone(), &[certificate], &[], 0);
+        assert_eq!(names(&report), [name]);
+        assert_eq!(report.log(*code).unwrap().certified_size, 0);
+    }
+}
+
+#[test]
+fn an_entry_referencing_what_the_bundle_lacks_is_named() {
+    let mut world = World::new(4);
+    let (_, _, deregistration, registration) = transfer(&mut world);
+    let history: Vec<SignedEntry> = world
+        .history
+        .iter()
+        .filter(|e| e.reference() != deregistration)
+        .cloned()
+        .collect();
+    let report = run(&world, &logs_of(&world, &history), last_time(&world));
+    let unknown = findings(&report, "unknown_reference");
+    assert_eq!(unknown[0].entries, vec![registration, deregistration]);
+    assert_eq!(report.totals.entries_waiting, 1);
+}
+
+/// China time `hh:00` on `date`, in ms since the epoch.
+fn china_ms(date: &str, hour: u64) -> u64 {
+    let date: Date = date.parse().unwrap();
+    china_day_end_ms(date) + 1 - DAY_MS + hour * 3_600_000
+}
+
+#[test]
+fn overdue_answers_and_missing_registrations_are_warnings_with_deadlines() {
+    let mut world = World::new(4);
+    // Friday 2026-01-09: bureau 1 issues two permits for people of bureau 0.
+    for b in &mut world.bureaus {
+        b.time_ms = china_ms("2026-01-09", 9);
+    }
+    let p = world.enrol_new(0);
+    let q = world.enrol_new(0);
+    let time = world.bureaus[1].time_ms;
+    let permit = |world: &mut World, person| {
+        world
+            .act(
+                1,
+                Body::Permit {
+                    person,
+                    origin: world.code(0),
+                    category: Category::Child,
+                    valid_until_ms: time + 30 * DAY_MS,
+                    materials: Digest([2; 32]),
+                    corrects: None,
+                },
+            )
+            .unwrap()
+            .reference()
+    };
+    let unanswered = permit(&mut world, p);
+    let answered = permit(&mut world, q);
+    // Bureau 0 removes q the same day; bureau 1 never registers q.
+    let removal = world
+        .act(
+            0,
+            Body::Deregistration {
+                permit: answered,
+                person: q,
+                new_head: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    let logs = logs_of(&world, &world.history);
+
+    // Monday noon: both are due by the end of Monday, nothing is overdue yet.
+    let report = run(&world, &logs, china_ms("2026-01-12", 12));
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+
+    // Tuesday noon: one working day late each.
+    let report = run(&world, &logs, china_ms("2026-01-13", 12));
+    assert!(report.clean, "warnings only");
+    assert_eq!(report.totals.warnings, 2);
+    let late = findings(&report, "permit_unanswered");
+    assert_eq!(late[0].entries, vec![unanswered]);
+    assert_eq!(late[0].severity, Severity::Warning);
+    assert_eq!(late[0].deadline, Some("2026-01-12".parse().unwrap()));
+    assert_eq!(late[0].working_days_overdue, Some(1));
+    assert_eq!(late[0].log, Some(world.code(0)));
+    let missing = findings(&report, "missing_registration");
+    assert_eq!(missing[0].entries, vec![removal, answered]);
+    assert_eq!(missing[0].log, Some(world.code(1)));
+
+    // The day's reconciliation at each bureau.
+    let friday: Date = "2026-01-09".parse().unwrap();
+    let row = |b: usize| {
+        report
+            .reconciliation
+            .iter()
+            .find(|r| r.date == Some(friday) && r.bureau == Some(world.code(b)))
+            .unwrap()
+    };
+    let (origin, destination) = (row(0), row(1));
+    assert_eq!(
+        (origin.enrolments, origin.permits_received, origin.removals),
+        (2, 2, 1)
+    );
+    assert_eq!(origin.pending_answers, 1);
+    assert_eq!(
+        (
+            destination.permits_issued,
+            destination.removals_received,
+            destination.registrations_in
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(destination.pending_registrations, 1);
+    assert_eq!(china_date(report.as_of_ms), report.as_of);
+}
+
+#[test]
+fn a_valid_transfer_history_reconciles_to_zero_pending() {
+    let mut world = World::new(4);
+    for _ in 0..3 {
+        transfer(&mut world);
+    }
+    let report = run(&world, &logs_of(&world, &world.history), last_time(&world));
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    let last = |b: usize| {
+        report
+            .reconciliation
+            .iter()
+            .rev()
+            .find(|r| r.bureau == Some(world.code(b)))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (last(0).pending_answers, last(1).pending_registrations),
+        (0, 0)
+    );
+    assert_eq!(
+        report
+            .reconciliation
+            .iter()
+            .map(|r| r.registrations_in)
+            .sum::<u64>(),
+        3
+    );
+}
