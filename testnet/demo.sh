@@ -18,6 +18,19 @@ export HUKOU_SKIP_BUILD=1
 "$TESTNET_DIR/up.sh" 4
 status=0
 python3 "$TESTNET_DIR/scenarios.py" || status=$?
+
+say ""
+say "== export the ledger from one bureau and audit it offline"
+BUNDLE="$RUN_DIR/bundle"
+rm -rf "$BUNDLE"
+first_api="$(python3 -c "import json;print(json.load(open('$RUN_DIR/nodes.json'))[0]['api'])")"
+if "$HUKOU" export --node "$first_api" --genesis "$RUN_DIR/genesis.toml" --out "$BUNDLE" &&
+    "$HUKOU" audit "$BUNDLE"; then
+    say "audit: clean"
+else
+    say "audit: FAILED"
+    status=1
+fi
 if (( KEEP )); then
     say ""
     say "the network is still running: $RUN_DIR/nodes.json lists each bureau's API and token."
