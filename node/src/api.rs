@@ -1425,6 +1425,14 @@ async fn log_raw(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], out).into_response())
 }
 
+/// The Merkle tree of a log this node holds entries of.
+fn log_tree(state: &State, code: BureauCode) -> ApiResult<&hukou_protocol::merkle::Tree> {
+    state
+        .trees
+        .get(&code)
+        .ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))
+}
+
 #[derive(Deserialize)]
 struct InclusionQuery {
     seq: u64,
@@ -1438,10 +1446,7 @@ async fn inclusion(
 ) -> ApiResult<Json<Value>> {
     let code = parse_code(&code)?;
     let state = api.service.state().await;
-    let tree = state
-        .trees
-        .get(&code)
-        .ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
+    let tree = log_tree(&state, code)?;
     let size = q.size.unwrap_or(tree.len());
     let proof = tree
         .inclusion_proof(q.seq, size)
@@ -1467,10 +1472,7 @@ async fn consistency(
 ) -> ApiResult<Json<Value>> {
     let code = parse_code(&code)?;
     let state = api.service.state().await;
-    let tree = state
-        .trees
-        .get(&code)
-        .ok_or_else(|| ApiError::not_found("unknown_log", format!("no entries of {code}")))?;
+    let tree = log_tree(&state, code)?;
     let to = q.to.unwrap_or(tree.len());
     let proof = tree
         .consistency_proof(q.from, to)

@@ -746,20 +746,7 @@ impl Ledger {
         let me = entry.reference();
 
         // SPEC 1: envelope.
-        ensure!(
-            e.network == self.membership.network(),
-            Violation::WrongNetwork {
-                entry: me,
-                found: e.network
-            }
-        );
-        let key = self
-            .membership
-            .key(e.author)
-            .ok_or(Violation::UnknownAuthor { entry: me })?;
-        if signature == SignatureCheck::Verify {
-            ensure!(entry.verify(key), Violation::BadSignature { entry: me });
-        }
+        self.check_envelope(entry, signature)?;
 
         // SPEC 2: chain.
         let empty = LogState::default();

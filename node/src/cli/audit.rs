@@ -26,7 +26,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
 use hukou_keys::{Genesis, VerifiedGenesis};
 use hukou_protocol::audit::{
     self as rules, CERTIFICATES_DIR, FRAUD_PROOFS_DIR, Finding, GENESIS_FILE, LOGS_DIR, LogItem,
@@ -40,9 +39,9 @@ use serde_json::{Value, json};
 
 use super::{EXIT_REFUSED, EXIT_USAGE, Exit, print_json};
 
-/// Frames per verification job: one batch equation each in the honest case. Pippenger's cost
-/// per signature keeps falling with the batch (docs/BENCHMARKS.md); 2,048 entries is ~450 KB of
-/// frames per job, so a few jobs in flight cost little memory.
+/// Frames per verification job, each verified by `protocol::batch` (1,024-entry batch
+/// equations in the honest case); 2,048 entries is ~450 KB of frames per job, so a few jobs in
+/// flight cost little memory.
 const VERIFY_CHUNK_FRAMES: usize = 2048;
 
 /// Jobs queued per worker: enough to keep workers fed while the reader waits on the disk.
@@ -943,40 +942,11 @@ fn verify_frames(membership: &Membership, frames: &[Vec<u8>]) -> Vec<bool> {
     }
     for (i, ok) in indexes
         .into_iter()
-        .zip(verify_entries(membership, &entries))
+        .zip(hukou_protocol::batch::verify_entries(membership, &entries))
     {
         verdicts[i] = ok;
     }
     verdicts
-}
-
-/// Whether each entry's signature verifies under its author's member key: the whole chunk in
-/// one batch equation when every author is a member (the honest case: Pippenger's algorithm is
-/// a third cheaper per signature at 2,048 than at the 64 of `batch::verify_entries`'s chunks,
-/// docs/BENCHMARKS.md), else, or if it fails, `batch::verify_entries`, which names exactly the
-/// bad entries. Batch and strict verification agree for members' keys (`Membership::new`
-/// refuses weak keys; see `hukou_protocol::batch`), and a `false` verdict is checked strictly
-/// again by the rulebook, so only the honest path is fast, never a verdict different.
-pub fn verify_entries(membership: &Membership, entries: &[SignedEntry]) -> Vec<bool> {
-    if entries.is_empty() {
-        return Vec::new();
-    }
-    let keys: Option<Vec<VerifyingKey>> = entries
-        .iter()
-        .map(|e| membership.key(e.entry().author).copied())
-        .collect();
-    if let Some(keys) = keys {
-        let messages: Vec<_> = entries.iter().map(|e| e.signing_message()).collect();
-        let messages: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-        let signatures: Vec<DalekSignature> = entries
-            .iter()
-            .map(|e| DalekSignature::from_bytes(&e.signature().0))
-            .collect();
-        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-            return vec![true; entries.len()];
-        }
-    }
-    hukou_protocol::batch::verify_entries(membership, entries)
 }
 
 // ---- progress and output ----
