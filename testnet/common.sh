@@ -5,22 +5,23 @@ TESTNET_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$TESTNET_DIR/.." && pwd)"
 RUN_DIR="${HUKOU_TESTNET_RUN:-$TESTNET_DIR/.run}"
 PROFILE="${HUKOU_PROFILE:-release}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [[ "$PROFILE" == "release" ]]; then
-    HUKOU="$ROOT/target/release/hukou"
+    HUKOU="$TARGET_DIR/release/hukou"
 else
-    HUKOU="$ROOT/target/debug/hukou"
+    HUKOU="$TARGET_DIR/debug/hukou"
 fi
 
 # Real county-level division codes and their public-security bureaus.
-BUREAU_CODES=(310104 330502 340100 320506 310115 330106 340104 320102)
+BUREAU_CODES=(310104 330502 340100 340104 320506 310115 330106 320102)
 BUREAU_NAMES=(
     "上海市公安局徐汇分局"
     "湖州市公安局吴兴分局"
     "合肥市公安局"
+    "合肥市公安局蜀山分局"
     "苏州市公安局吴中分局"
     "上海市公安局浦东分局"
     "杭州市公安局西湖分局"
-    "合肥市公安局蜀山分局"
     "南京市公安局玄武分局"
 )
 
@@ -48,4 +49,28 @@ for _ in range(int(sys.argv[1])):
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
+}
+
+# The load driver (testnet/src/bin/hukou-load.rs), built with the node by build_with_load().
+LOAD_BIN="$TARGET_DIR/$([[ "$PROFILE" == "release" ]] && echo release || echo debug)/hukou-load"
+
+# Builds hukou and hukou-load (HUKOU_SKIP_BUILD=1 skips it when both exist).
+build_with_load() {
+    if [[ "${HUKOU_SKIP_BUILD:-}" == "1" && -x "$HUKOU" && -x "$LOAD_BIN" ]]; then return; fi
+    say "building hukou and hukou-load ($PROFILE) ..."
+    if [[ "$PROFILE" == "release" ]]; then
+        (cd "$ROOT" && cargo build --release -q -p hukou-node -p hukou-testnet) || die "build failed"
+    else
+        (cd "$ROOT" && cargo build -q -p hukou-node -p hukou-testnet) || die "build failed"
+    fi
+}
+
+# Whether a node of the testnet in $RUN_DIR is running.
+testnet_running() {
+    [[ -f "$RUN_DIR/nodes.json" ]] || return 1
+    local pidfile
+    for pidfile in "$RUN_DIR"/*/data/node.pid; do
+        [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null && return 0
+    done
+    return 1
 }

@@ -5,6 +5,16 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 shopt -s nullglob
+stop_links() {
+    if [[ -f "$RUN_DIR/links.pid" ]]; then
+        pid="$(cat "$RUN_DIR/links.pid")"
+        if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "links.py"; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+        rm -f "$RUN_DIR/links.pid"
+    fi
+}
+trap stop_links EXIT
 pidfiles=("$RUN_DIR"/*/data/node.pid)
 if (( ${#pidfiles[@]} == 0 )); then
     say "no testnet node is running in $RUN_DIR"

@@ -8,7 +8,10 @@ what, when, and how long it took; exits 1 if any expectation failed.
 import datetime
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -108,7 +111,7 @@ def spouse_reliance():
     ms = wait_for(hz, dereg["ref"])
     print(f"    removal replicated to {hz} in {ms:.0f} ms")
     reg = act(hz, "register (落户) into the wife's household as spouse", "/v1/register",
-              {"deregistration": dereg["ref"], "household": home["household"], "relation": "spouse"})
+              {"deregistration": dereg["ref"], "household": home["household"], "relation": "spouse", "wait_ms": 30000})
     wait_for("340100", reg["ref"])
     _, t = call("340100", "GET", f"/v1/transfers/{permit['ref']}", token=False)
     check(t["status"] == "registered", "a third bureau (340100) sees the transfer registered")
@@ -120,17 +123,21 @@ def spouse_reliance():
 
 def refusal():
     scenario("A refusal: the person is not registered at the origin")
-    hf, sz = "340100", "320506"
-    stranger = make_id("320506", "19850505")
-    permit = act(hf, "issue a permit naming origin 320506", "/v1/permits",
-                 {"person": stranger, "origin": sz, "category": "talent"})
-    wait_for(sz, permit["ref"])
-    act(sz, "try to deregister", "/v1/deregister", {"permit": permit["ref"]}, expect_error="person_not_registered_here")
-    act(sz, "refuse the permit: not-registered-here", "/v1/refuse", {"permit": permit["ref"], "reason": "not-registered-here"})
-    wait_for(hf, permit["ref"])
-    time.sleep(0.3)
+    hf, sb = "340100", "340104"
+    stranger = make_id("340104", "19850505")
+    permit = act(hf, "issue a permit naming origin 340104", "/v1/permits",
+                 {"person": stranger, "origin": sb, "category": "talent"})
+    wait_for(sb, permit["ref"])
+    act(sb, "try to deregister", "/v1/deregister", {"permit": permit["ref"]}, expect_error="person_not_registered_here")
+    refusal = act(sb, "refuse the permit: not-registered-here", "/v1/refuse",
+                  {"permit": permit["ref"], "reason": "not-registered-here"})
+    wait_for(hf, refusal["ref"])
     _, t = call(hf, "GET", f"/v1/transfers/{permit['ref']}", token=False)
     check(t["status"] == "refused", "the destination sees the refusal")
+    code, seq = refusal["ref"].split(":")[:2]
+    _, e = call(hf, "GET", f"/v1/logs/{code}/entries?from={seq}&max=1", token=False)
+    check(e["entries"][0]["body"]["reason"] == "not-registered-here",
+          "the destination reads the reason: not-registered-here")
 
 
 def revocation():
@@ -139,66 +146,176 @@ def revocation():
     pid = make_id("310104", "19700101")
     act(sh, "enrol", "/v1/enrol", {"person": pid})
     permit = act(hf, "issue a permit, origin 310104", "/v1/permits", {"person": pid, "origin": sh, "category": "parent"})
-    act(hf, "revoke its own permit", "/v1/permits/revoke", {"permit": permit["ref"]})
-    wait_for(sh, permit["ref"])
-    time.sleep(0.3)
+    rev = act(hf, "revoke its own permit", "/v1/permits/revoke", {"permit": permit["ref"]})
+    wait_for(sh, rev["ref"])
     _, inbox = call(sh, "GET", "/v1/inbox")
     check(all(p["permit"] != permit["ref"] for p in inbox["permits_awaiting_removal"]),
           "the revoked permit left the origin's inbox")
+    act(sh, "deregister against the revoked permit", "/v1/deregister", {"permit": permit["ref"]},
+        expect_error="permit_not_open")
     act(hf, "revoke it again", "/v1/permits/revoke", {"permit": permit["ref"]}, expect_error="permit_not_open")
 
 
 def head_moves_out():
-    scenario("The head of a household moves out; a new head is named (变更户主)")
-    sz, hf = "320506", "340100"
-    head, spouse = make_id("320506", "19600101"), make_id("320506", "19620202")
-    home = act(sz, "enrol the head", "/v1/enrol", {"person": head})
-    act(sz, "enrol the spouse into the household", "/v1/enrol",
+    scenario("Anhui in-province one-stop transfer of a household head, new head named (变更户主)")
+    print("    within Anhui, 合肥市公安局蜀山分局 (340104) -> 合肥市公安局 (340100); the destination window")
+    print("    handles the case, the origin signs the removal; the head leaving names the new head")
+    sb, hf = "340104", "340100"
+    head, spouse = make_id("340104", "19600101"), make_id("340104", "19620202")
+    home = act(sb, "enrol the head", "/v1/enrol", {"person": head})
+    act(sb, "enrol the spouse into the household", "/v1/enrol",
         {"person": spouse, "household": home["household"], "relation": "spouse"})
-    permit = act(hf, "issue a permit for the head, origin 320506", "/v1/permits",
-                 {"person": head, "origin": sz, "category": "parent"})
-    wait_for(sz, permit["ref"])
-    act(sz, "deregister the head without naming a successor", "/v1/deregister", {"permit": permit["ref"]},
+    permit = act(hf, "issue a permit for the head, origin 340104", "/v1/permits",
+                 {"person": head, "origin": sb, "category": "parent"})
+    wait_for(sb, permit["ref"])
+    act(sb, "deregister the head without naming a successor", "/v1/deregister", {"permit": permit["ref"]},
         expect_error="head_leaving_without_successor")
-    dereg = act(sz, "deregister the head, naming the spouse as new head", "/v1/deregister",
+    dereg = act(sb, "deregister the head, naming the spouse as new head", "/v1/deregister",
                 {"permit": permit["ref"], "new_head": spouse})
     wait_for(hf, dereg["ref"])
-    act(hf, "register the former head", "/v1/register", {"deregistration": dereg["ref"]})
-    p = person(sz, spouse)
-    check(p["records"][0]["head"] is True, "the spouse now heads the household at 320506")
+    reg = act(hf, "register the former head", "/v1/register", {"deregistration": dereg["ref"], "wait_ms": 30000})
+    p = person(sb, spouse)
+    check(p["records"][0]["head"] is True, "the spouse now heads the household at 340104")
+    wait_for("310104", reg["ref"])
+    p = person("310104", head)
+    check(p["registered_at"] == hf and p["records"][0]["head"] is True,
+          "a bureau in another province (310104) sees the former head heading a household at 340100")
 
 
 def newborn():
-    scenario("A newborn registered into an existing household (出生登记)")
-    sh = "310104"
-    mother, baby = make_id("310104", "19920303"), make_id("310104", "20260101")
-    home = act(sh, "enrol the mother", "/v1/enrol", {"person": mother})
-    birth = act(sh, "register the birth as the mother's child", "/v1/birth",
+    scenario("A newborn registered across provinces (新生儿入户): parents registered in Huzhou, living in Shanghai")
+    hz, sh = "330502", "310104"
+    mother, baby = make_id("330502", "19920303"), make_id("310104", "20260101")
+    home = act(hz, "enrol the mother", "/v1/enrol", {"person": mother})
+    birth = act(hz, "register the birth in the parents' household, as the mother's child", "/v1/birth",
                 {"person": baby, "household": home["household"], "relation": "child"})
-    act(sh, "register the same birth twice", "/v1/birth",
+    act(hz, "register the same birth twice", "/v1/birth",
         {"person": baby, "household": home["household"], "relation": "child"}, expect_error="person_already_registered")
-    wait_for("330502", birth["ref"])
-    check(person("330502", baby)["registered_at"] == sh, "another bureau (330502) sees the newborn registered at 310104")
+    wait_for(sh, birth["ref"])
+    check(person(sh, baby)["registered_at"] == hz, "the bureau where the parents live (310104) sees the newborn registered at 330502")
+    act(sh, "register the birth again where the parents live", "/v1/birth", {"person": baby},
+        expect_error="person_already_registered")
+    wait_for("340100", birth["ref"])
+    check(person("340100", baby)["registered_at"] == hz, "a bureau in a third province (340100) sees it too")
 
 
 def wrong_migration():
     scenario("A wrong migration reversed (错迁 / 回迁)")
-    sz, hz = "320506", "330502"
-    pid = make_id("320506", "19800808")
+    sz, hz = "340104", "330502"
+    pid = make_id("340104", "19800808")
     act(sz, "enrol", "/v1/enrol", {"person": pid})
     permit = act(hz, "issue a permit in error", "/v1/permits", {"person": pid, "origin": sz, "category": "child"})
     wait_for(sz, permit["ref"])
     dereg = act(sz, "deregister", "/v1/deregister", {"permit": permit["ref"]})
     wait_for(hz, dereg["ref"])
-    reg = act(hz, "register (the erroneous migration)", "/v1/register", {"deregistration": dereg["ref"]})
+    reg = act(hz, "register (the erroneous migration)", "/v1/register", {"deregistration": dereg["ref"], "wait_ms": 30000})
     wait_for(sz, reg["ref"])
     back = act(sz, "issue a return-after-error permit naming the erroneous registration", "/v1/permits",
                {"person": pid, "origin": hz, "category": "return-after-error", "corrects": reg["ref"]})
     wait_for(hz, back["ref"])
     d2 = act(hz, "deregister (the one at fault reverses it)", "/v1/deregister", {"permit": back["ref"]})
     wait_for(sz, d2["ref"])
-    act(sz, "register the person back", "/v1/register", {"deregistration": d2["ref"]})
-    check(person(sz, pid)["registered_at"] == sz, "the person is back at 320506")
+    act(sz, "register the person back", "/v1/register", {"deregistration": d2["ref"], "wait_ms": 30000})
+    check(person(sz, pid)["registered_at"] == sz, "the person is back at 340104")
+
+
+def hukou_bin():
+    """The hukou binary demo.sh built (as testnet/common.sh finds it), or $HUKOU_BIN."""
+    if os.environ.get("HUKOU_BIN"):
+        return os.environ["HUKOU_BIN"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
+    profile = "release" if os.environ.get("HUKOU_PROFILE", "release") == "release" else "debug"
+    return os.path.join(target, profile, "hukou")
+
+
+def settle(seconds=30):
+    """Waits until every bureau holds every log identically."""
+    started = time.time()
+    while time.time() - started < seconds:
+        views = [sorted((l["bureau"], l["length"], l["root"]) for l in call(code, "GET", "/v1/logs", token=False)[1]["logs"])
+                 for code in NODES]
+        if all(v == views[0] for v in views):
+            return
+        time.sleep(0.05)
+    check(False, f"the replicas agree within {seconds} s")
+
+
+RECONCILED = ["permits_received", "removals", "removals_received", "registrations_in"]
+PENDING = ["pending_answers", "pending_registrations"]
+
+
+def audited_reconciliation(exporter):
+    """Exports the ledger from `exporter`'s node, audits the bundle, and returns each bureau's
+    reconciliation: the counts summed over its dates, and its pending balances at the end of its
+    latest date."""
+    tmp = tempfile.mkdtemp(prefix="hukou-reconcile-")
+    bundle = os.path.join(tmp, "bundle")
+    try:
+        subprocess.run([hukou_bin(), "export", "--node", NODES[exporter]["api"], "--genesis",
+                        os.path.join(RUN, "genesis.toml"), "--out", bundle, "--quiet"],
+                       check=True, capture_output=True)
+        out = subprocess.run([hukou_bin(), "audit", bundle, "--json", "--quiet"], capture_output=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report = json.loads(out.stdout)
+    check(out.returncode == 0 and report["clean"], "the exported ledger audits clean")
+    result = {}
+    for row in sorted(report["reconciliation"], key=lambda r: r["date"]):
+        mine = result.setdefault(row["bureau"], {k: 0 for k in RECONCILED})
+        for k in RECONCILED:
+            mine[k] += row[k]
+        for k in PENDING:
+            mine[k] = row[k]
+    return result
+
+
+def reconciliation():
+    scenario("Daily reconciliation (当日对账): each window's transfers in, out and pending, from an audited export")
+    hz = "330502"
+    settle()
+    before = audited_reconciliation(hz)
+
+    def transfer(frm, to, category, register=True):
+        pid = make_id(frm, "19880808")
+        act(frm, "enrol", "/v1/enrol", {"person": pid})
+        permit = act(to, f"issue a permit ({category}), origin {frm}", "/v1/permits",
+                     {"person": pid, "origin": frm, "category": category})
+        wait_for(frm, permit["ref"])
+        dereg = act(frm, f"deregister, to {to}", "/v1/deregister", {"permit": permit["ref"]})
+        if register:
+            wait_for(to, dereg["ref"])
+            act(to, f"register, from {frm}", "/v1/register", {"deregistration": dereg["ref"], "wait_ms": 30000})
+
+    print(f"    two transfers into {hz}, one out of it, one permit and one removal left open:")
+    transfer("310104", hz, "spouse")
+    transfer("340100", hz, "work-transfer")
+    transfer(hz, "340104", "child")
+    pid = make_id(hz, "19770707")
+    act(hz, "enrol", "/v1/enrol", {"person": pid})
+    act("310104", f"issue a permit, origin {hz} (left unanswered)", "/v1/permits",
+        {"person": pid, "origin": hz, "category": "parent"})
+    transfer("340104", hz, "talent", register=False)
+    settle()
+    after = audited_reconciliation(hz)
+
+    print(f"    {'bureau':<8}{'in':>4}{'out':>5}{'arrived':>9}{'pending answer':>16}{'pending registration':>22}")
+    for code in sorted(after):
+        r = after[code]
+        print(f"    {code:<8}{r['registrations_in']:>4}{r['removals']:>5}{r['removals_received']:>9}"
+              f"{r['pending_answers']:>16}{r['pending_registrations']:>22}")
+    zero = {k: 0 for k in RECONCILED + PENDING}
+    delta = {k: after[hz][k] - before.get(hz, zero)[k] for k in RECONCILED + PENDING}
+    check(delta["registrations_in"] == 2 and delta["removals"] == 1,
+          f"{hz}: in +2, out +1 (got in +{delta['registrations_in']}, out +{delta['removals']})")
+    check(delta["removals_received"] == 3 and delta["permits_received"] == 2,
+          f"{hz}: 3 removals arrived, 2 permits received")
+    check(delta["pending_answers"] == 1 and delta["pending_registrations"] == 1,
+          f"{hz}: one more permit awaiting its answer, one more removal awaiting its registration")
+    _, inbox = call(hz, "GET", "/v1/inbox")
+    check(len(inbox["permits_awaiting_removal"]) == after[hz]["pending_answers"]
+          and len(inbox["removals_awaiting_registration"]) == after[hz]["pending_registrations"],
+          f"{hz}'s inbox lists the same pending work")
 
 
 def bulk_import(count):
@@ -264,7 +381,7 @@ def replicas_agree():
 def main():
     bulk = int(os.environ.get("HUKOU_DEMO_BULK", "100000"))
     started = time.time()
-    for play in (spouse_reliance, refusal, revocation, head_moves_out, newborn, wrong_migration):
+    for play in (spouse_reliance, refusal, revocation, head_moves_out, newborn, wrong_migration, reconciliation):
         play()
     bulk_import(bulk)
     inbox_report()

@@ -2,10 +2,21 @@
 # Starts N local bureaus (default 4) on 127.0.0.1 with fresh keys, person key, network key and a
 # signed genesis; waits until every node is healthy and connected to all others; writes
 # testnet/.run/nodes.json. Stop them with testnet/down.sh.
+#
+# usage: testnet/up.sh [N] [--links]
+#   --links  bureaus reach each other through testnet/links.py, one forwarder per ordered pair,
+#            so `testnet/links.py cut RUN_DIR CODE` cuts a bureau off while it keeps running.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-N="${1:-4}"
+N=4
+LINKS=0
+for arg in "$@"; do
+    case "$arg" in
+        --links) LINKS=1 ;;
+        *) N="$arg" ;;
+    esac
+done
 [[ "$N" =~ ^[0-9]+$ ]] && (( N >= 1 && N <= ${#BUREAU_CODES[@]} )) || die "N must be 1..${#BUREAU_CODES[@]}, got '$N'"
 
 if [[ -f "$RUN_DIR/nodes.json" ]]; then
@@ -38,6 +49,26 @@ for ((i = 0; i < N; i++)); do
 done
 "$HUKOU" genesis sign --genesis "$RUN_DIR/genesis.toml" --admin-key "$RUN_DIR/admin.key" >/dev/null
 
+if (( LINKS )); then
+    read -r -a LINK_PORTS <<<"$(free_ports $((N * (N - 1))))"
+    python3 - "$RUN_DIR" "$N" "${BUREAU_CODES[*]:0:$N}" "${PORTS[*]}" "${LINK_PORTS[*]}" <<'PY'
+import json, sys
+run, n = sys.argv[1], int(sys.argv[2])
+codes, ports, link_ports = sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
+links, k = [], 0
+for i in range(n):
+    for j in range(n):
+        if i != j:
+            links.append({"from": codes[i], "to": codes[j], "listen": int(link_ports[k]),
+                          "target": int(ports[2 * j + 1])})
+            k += 1
+json.dump({"links": links}, open(f"{run}/links.json", "w"), indent=1)
+PY
+    : >"$RUN_DIR/links.cut"
+    nohup python3 "$TESTNET_DIR/links.py" serve "$RUN_DIR" >>"$RUN_DIR/links.log" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR/links.pid"
+fi
+
 for ((i = 0; i < N; i++)); do
     code="${BUREAU_CODES[$i]}"
     dir="$RUN_DIR/$code"
@@ -58,6 +89,16 @@ api_listen = "127.0.0.1:${PORTS[$((2 * i))]}"
 p2p_listen = "/ip4/127.0.0.1/tcp/${PORTS[$((2 * i + 1))]}"
 calendar = "builtin"
 TOML
+    if (( LINKS )); then
+        python3 - "$RUN_DIR" "$code" >>"$dir/node.toml" <<'PY'
+import json, sys
+run, me = sys.argv[1], sys.argv[2]
+print("\n# Dial the other bureaus through testnet/links.py (cut and heal links with it).\n[peers]")
+for link in json.load(open(f"{run}/links.json"))["links"]:
+    if link["from"] == me:
+        print(f'{link["to"]} = "/ip4/127.0.0.1/tcp/{link["listen"]}"')
+PY
+    fi
     mkdir -p "$dir/data"
     (
         cd "$dir"

@@ -817,7 +817,7 @@ fn transfers(summary: &mut Summary) {
                                     &agent,
                                     b,
                                     "/v1/register",
-                                    &json!({"deregistration": dereg["ref"]}),
+                                    &json!({"deregistration": dereg["ref"], "wait_ms": 30_000}),
                                 );
                                 latencies.push(micros_since(t));
                                 dereg_retries += u64::from(r1);

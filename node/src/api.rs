@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{FromRequest, Path, Query, Request, State as AxumState};
@@ -32,6 +32,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::service::{Service, State, WriteError, Written, now_ms, resolve_ref};
+
+mod batch;
 
 /// Largest JSON request body.
 const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -134,6 +136,11 @@ impl From<WriteError> for ApiError {
             WriteError::Syncing => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "recovering", e.to_string())
             }
+            WriteError::NotFinal(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "deregistration_not_final",
+                e.to_string(),
+            ),
             WriteError::Store(s) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "storage_failed",
@@ -178,6 +185,7 @@ pub fn router(api: Api) -> Router {
     let writes = Router::new()
         .route("/v1/enrol", post(enrol))
         .route("/v1/enrol/bulk", post(enrol_bulk))
+        .route("/v1/batch", post(batch::batch))
         .route("/v1/birth", post(birth))
         .route("/v1/permits", post(issue_permit))
         .route("/v1/permits/revoke", post(revoke_permit))
@@ -187,6 +195,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/cancel", post(cancel))
         .route("/v1/head-change", post(head_change))
         .route("/v1/person", post(person_show))
+        .route("/v1/person/certificate", post(person_certificate))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     let reads = Router::new()
         .route("/healthz", get(healthz))
@@ -201,7 +210,8 @@ pub fn router(api: Api) -> Router {
         .route("/v1/logs/{code}/certificate", get(log_certificate))
         .route("/v1/logs/{code}/checkpoint", get(log_checkpoint))
         .route("/v1/fraud-proofs", get(fraud_proofs))
-        .route("/v1/refusals", get(refusals));
+        .route("/v1/refusals", get(refusals))
+        .route("/v1/checkpoint-forks", get(checkpoint_forks));
     writes
         .merge(reads)
         .fallback(|| async {
@@ -209,6 +219,7 @@ pub fn router(api: Api) -> Router {
         })
         .layer(middleware::from_fn_with_state(api.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
+        .merge(crate::ui::router(api.clone())) // web console under /ui/: HTML, outside `observe`
         .with_state(api)
 }
 
@@ -305,7 +316,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn parse_id(text: &str) -> ApiResult<CitizenId> {
+pub(crate) fn parse_id(text: &str) -> ApiResult<CitizenId> {
     CitizenId::parse(text).map_err(|e| ApiError::bad(e.name(), format!("{text:?}: {e}")))
 }
 
@@ -727,12 +738,28 @@ struct RegisterRequest {
     deregistration: String,
     household: Option<u64>,
     relation: Option<String>,
+    /// Wait up to this many milliseconds (at most [`REGISTER_WAIT_MAX_MS`]) for the
+    /// deregistration to become final instead of refusing at once.
+    wait_ms: Option<u64>,
 }
+
+/// Longest a registration may wait for its deregistration to become final.
+const REGISTER_WAIT_MAX_MS: u64 = 60_000;
 
 async fn register(
     AxumState(api): AxumState<Api>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<Value>> {
+    if let Some(wait_ms) = req.wait_ms.filter(|&ms| ms > 0) {
+        // A full reference may name an entry not replicated here yet: wait for it too.
+        let deregistration = match req.deregistration.trim().parse::<EntryRef>() {
+            Ok(full) => full,
+            Err(_) => resolve_ref(&api.service.state().await.ledger, &req.deregistration)?,
+        };
+        let wait = Duration::from_millis(wait_ms.min(REGISTER_WAIT_MAX_MS));
+        // Whether it became final or not, the write below decides (and refuses if not).
+        api.service.wait_final(&deregistration, wait).await;
+    }
     let w = api
         .service
         .write_one(|s| {
@@ -885,6 +912,110 @@ async fn person_show(
     })))
 }
 
+/// A registration certificate (户籍证明) of a person registered at this bureau: the entry that
+/// registered them here, its inclusion proof in this bureau's log and the latest certificate of
+/// that log (`hukou_protocol::attestation`). Refused unless the person is registered here and
+/// nowhere else, and that entry is final. The file is checked before it is served.
+async fn person_certificate(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<PersonRequest>,
+) -> ApiResult<Json<Value>> {
+    use hukou_protocol::attestation::Attestation;
+    let id = parse_id(&req.person)?;
+    let tag = api.service.tag(&id);
+    let me = api.service.me();
+    let state = api.service.state().await;
+    let person = state.ledger.person(&tag);
+    let records = person.map_or(&[][..], |p| p.records.as_slice());
+    let Some(record) = records.iter().find(|r| r.bureau == me) else {
+        let now = match records {
+            [] if person.is_some_and(|p| !p.in_transit.is_empty()) => {
+                "in transit (deregistered, not yet registered)".to_string()
+            }
+            [] if person.is_some_and(|p| p.cancelled.is_some()) => "cancelled".to_string(),
+            [] => "not registered anywhere this node knows of".to_string(),
+            others => format!(
+                "registered at {}",
+                others
+                    .iter()
+                    .map(|r| r.bureau.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        return Err(ApiError::not_found(
+            "person_not_registered_here",
+            format!(
+                "person {tag} is not registered at {me} (now: {now}); only the bureau of registration certifies it"
+            ),
+        ));
+    };
+    if records.len() > 1 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_registration",
+            format!(
+                "person {tag} is registered at {} bureaus (重); no certificate until the duplicate is resolved",
+                records.len()
+            ),
+        ));
+    }
+    let since = record.since;
+    let internal =
+        |what: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", what);
+    let store = api.service.store();
+    let latest = store.latest_certificate(me).map_err(store_error)?;
+    let final_size = latest.as_ref().map_or(0, |(size, _)| *size);
+    if since.seq.0 >= final_size {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "registration_not_final",
+            format!(
+                "entry {since} that registered person {tag} here is not final yet (log {me} is certified up to {final_size} entries); retry once a quorum has cosigned it"
+            ),
+        ));
+    }
+    let (_, raw) = latest.expect("final_size > 0, so a certificate is held");
+    let certificate = Certificate::decode(&raw)
+        .map_err(|e| internal(format!("stored certificate of {me} does not decode: {e}")))?;
+    let entry = store
+        .entry(me, since.seq.0)
+        .map_err(store_error)?
+        .filter(|e| e.reference() == since)
+        .ok_or_else(|| internal(format!("entry {since} is not in the store")))?;
+    let tree = log_tree(&state, me)?;
+    let proof = tree
+        .inclusion_proof(since.seq.0, certificate.checkpoint.size)
+        .map_err(|e| internal(format!("no inclusion proof of {since}: {e}")))?;
+    let membership = state.ledger.membership().clone();
+    drop(state);
+    let attestation = Attestation {
+        entry,
+        proof,
+        certificate,
+    };
+    let verified = attestation.verify(&membership).map_err(|e| {
+        internal(format!(
+            "the registration certificate built for {since} does not verify ({}): {e}",
+            e.name()
+        ))
+    })?;
+    Ok(Json(json!({
+        "person_tag": tag.to_hex(),
+        "bureau": me,
+        "entry": since.to_string(),
+        "kind": verified.kind,
+        "entry_time_ms": verified.entry_time_ms,
+        "household": verified.placement.household.0,
+        "size": verified.size,
+        "root": hex::encode(verified.root),
+        "time_ms": verified.time_ms,
+        "witnesses": verified.witnesses,
+        "quorum": verified.quorum,
+        "file": hex::encode(attestation.encode()),
+    })))
+}
+
 fn store_error(e: crate::store::StoreError) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -1008,7 +1139,8 @@ pub fn transfer_json(
     ];
     let mut status = "awaiting-origin";
     match p.status {
-        PermitStatus::Open => {
+        // A permit's recorded status is never Revoked (revocation is `revoked_by`, below).
+        PermitStatus::Open | PermitStatus::Revoked { .. } => {
             steps.push(
                 json!({"step": "deregistration", "bureau": p.origin, "pending": true,
                 "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, now)}),
@@ -1082,6 +1214,7 @@ async fn healthz(AxumState(api): AxumState<Api>) -> Json<Value> {
         "own_log_length": state.ledger.log_len(api.service.me()),
         "fraud_proofs": state.fraud_proofs.len(),
         "uptime_s": api.service.uptime_s(),
+        "catch_up": api.service.catch_up(),
     }))
 }
 
@@ -1501,6 +1634,29 @@ async fn fraud_proofs(AxumState(api): AxumState<Api>) -> Json<Value> {
     Json(json!({"fraud_proofs": proofs}))
 }
 
+/// Checkpoint forks the witness stored: two checkpoints one author signed of its log at one
+/// size with different roots (`witness::note_checkpoint`). `evidence` is the hex of
+/// `witness::encode_checkpoint_fork`; `a` and `b` the hex of each `SignedCheckpoint::encode`, so
+/// anyone holding the genesis can check the fork (`CheckpointFork::verify`).
+async fn checkpoint_forks(AxumState(api): AxumState<Api>) -> ApiResult<Json<Value>> {
+    let stored = api
+        .service
+        .store()
+        .checkpoint_forks()
+        .map_err(store_error)?;
+    let forks: Vec<Value> = stored
+        .iter()
+        .filter_map(|(log, size, raw)| {
+            let fork = crate::witness::decode_checkpoint_fork(raw)?;
+            Some(json!({"kind": "checkpoint_fork", "log": log, "size": size,
+                "roots": [hex::encode(fork.a.checkpoint.root), hex::encode(fork.b.checkpoint.root)],
+                "a": hex::encode(fork.a.encode()), "b": hex::encode(fork.b.encode()),
+                "evidence": hex::encode(raw)}))
+        })
+        .collect();
+    Ok(Json(json!({"checkpoint_forks": forks})))
+}
+
 async fn refusals(AxumState(api): AxumState<Api>) -> Json<Value> {
     let state = api.service.state().await;
     let list: Vec<Value> = state
@@ -1509,4 +1665,42 @@ async fn refusals(AxumState(api): AxumState<Api>) -> Json<Value> {
         .map(|(t, rule, message)| json!({"time_ms": t, "error": rule, "message": message}))
         .collect();
     Json(json!({"refusals": list}))
+}
+
+/// Runs the JSON route `path` in-process, for the web console (`crate::ui`): the same handler,
+/// the same request parsing (unknown fields refused) and the same errors as over HTTP, minus the
+/// bearer token, which the console replaces with its signed-in session. `body` is the JSON body
+/// of a POST route (ignored by GET routes).
+pub(crate) async fn call(api: &Api, path: &str, body: Value) -> ApiResult<Value> {
+    fn parsed<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<ApiJson<T>> {
+        serde_json::from_value(body).map(ApiJson).map_err(|e| {
+            ApiError::bad(
+                "bad_json",
+                format!("request body is not valid JSON for this call: {e}"),
+            )
+        })
+    }
+    let s = AxumState(api.clone());
+    let Json(v) = match path {
+        "/v1/enrol" => enrol(s, parsed(body)?).await?,
+        "/v1/birth" => birth(s, parsed(body)?).await?,
+        "/v1/permits" => issue_permit(s, parsed(body)?).await?,
+        "/v1/permits/revoke" => revoke_permit(s, parsed(body)?).await?,
+        "/v1/deregister" => deregister(s, parsed(body)?).await?,
+        "/v1/refuse" => refuse(s, parsed(body)?).await?,
+        "/v1/register" => register(s, parsed(body)?).await?,
+        "/v1/cancel" => cancel(s, parsed(body)?).await?,
+        "/v1/head-change" => head_change(s, parsed(body)?).await?,
+        "/v1/person" => person_show(s, parsed(body)?).await?,
+        "/healthz" => healthz(s).await,
+        "/v1/inbox" => inbox(s).await,
+        "/v1/logs" => logs(s).await,
+        "/v1/fraud-proofs" => fraud_proofs(s).await,
+        "/v1/checkpoint-forks" => checkpoint_forks(s).await?,
+        _ => match path.strip_prefix("/v1/transfers/") {
+            Some(reference) => transfer_show(s, Path(reference.to_string())).await?,
+            None => return Err(ApiError::not_found("no_such_route", path.to_string())),
+        },
+    };
+    Ok(v)
 }

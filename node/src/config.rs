@@ -26,8 +26,16 @@
 //! # Working-day calendar for deadlines: "builtin" (official PRC calendar 2025-2026) or a file
 //! # in the format of protocol/data/prc-calendar.txt.
 //! calendar = "builtin"
+//!
+//! # Optional: where to dial particular members, overriding the addresses the genesis names for
+//! # them (a NAT, a VPN endpoint, a relay or a TCP proxy between bureaus). A member listed here is
+//! # dialled only at this address: addresses it announces itself (libp2p identify) are ignored.
+//! # Membership (the allow list) and the network key still apply to every connection.
+//! [peers]
+//! 330502 = "/ip4/10.8.0.2/tcp/4100"
 //! ```
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -50,6 +58,8 @@ pub struct Config {
     pub p2p_listen: String,
     /// `None` for the built-in calendar.
     pub calendar: Option<PathBuf>,
+    /// Dial addresses (libp2p multiaddrs) that replace the genesis addresses of these members.
+    pub peers: BTreeMap<BureauCode, String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +84,8 @@ struct RawConfig {
     p2p_listen: String,
     #[serde(default = "default_calendar")]
     calendar: String,
+    #[serde(default)]
+    peers: BTreeMap<String, String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -159,6 +171,21 @@ impl Config {
                 "expected a multiaddr such as /ip4/127.0.0.1/tcp/4100".into(),
             ));
         }
+        let mut peers = BTreeMap::new();
+        for (code, address) in raw.peers {
+            let member: BureauCode = code
+                .parse()
+                .map_err(|e| field("peers", format!("{code:?}: {e}")))?;
+            if !address.starts_with('/') {
+                return Err(field(
+                    "peers",
+                    format!(
+                        "{code}: {address:?} is not a multiaddr such as /ip4/10.0.0.2/tcp/4100"
+                    ),
+                ));
+            }
+            peers.insert(member, address);
+        }
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let calendar = match raw.calendar.as_str() {
@@ -177,6 +204,7 @@ impl Config {
             api_listen,
             p2p_listen: raw.p2p_listen,
             calendar,
+            peers,
         })
     }
 }
@@ -192,6 +220,36 @@ mod tests {
         assert_eq!(c.api_listen.to_string(), "127.0.0.1:8100");
         assert!(c.api_listen.ip().is_loopback());
         assert!(c.calendar.is_none());
+        assert!(c.peers.is_empty());
+    }
+
+    #[test]
+    fn peers_override_dial_addresses() {
+        let p = Path::new("/x/node.toml");
+        let c = Config::parse(
+            "bureau = \"310104\"\n[peers]\n330502 = \"/ip4/10.0.0.2/tcp/4100\"\n",
+            p,
+        )
+        .unwrap();
+        let code: BureauCode = "330502".parse().unwrap();
+        assert_eq!(
+            c.peers.get(&code).map(String::as_str),
+            Some("/ip4/10.0.0.2/tcp/4100")
+        );
+        let e = Config::parse(
+            "bureau = \"310104\"\n[peers]\n3305 = \"/ip4/1.2.3.4/tcp/1\"\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("peers") && e.contains("3305"), "{e}");
+        let e = Config::parse(
+            "bureau = \"310104\"\n[peers]\n330502 = \"10.0.0.2:4100\"\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("peers") && e.contains("multiaddr"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`witness`]: checkpoints, cosignatures, certificates: finality
 //! - [`verify`]: signature verification across cores
 //! - [`api`]: the HTTP/JSON API
+//! - [`ui`]: the web console under `/ui/` (server-rendered HTML)
 //! - [`run`]: `hukou node run`
 //! - [`cli`]: the command-line interface
 
@@ -19,5 +20,6 @@ pub mod run;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod ui;
 pub mod verify;
 pub mod witness;

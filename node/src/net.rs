@@ -54,6 +54,15 @@
 //! and whose backoff has expired; the backoff doubles from [`REDIAL_BACKOFF_MIN`] to
 //! [`REDIAL_BACKOFF_MAX`] and resets on connection. Ping closes connections whose peer stopped
 //! answering, so a bureau whose machine lost power is redialled too.
+//!
+//! # Addresses
+//!
+//! A member is dialled at the addresses the node was given for it ([`NetMember::addresses`]: the
+//! genesis, or the operator's override of it, e.g. a NAT or a proxy). Those are authoritative:
+//! the addresses a member announces through identify (its own listen addresses, which behind a
+//! NAT or a proxy are not where others must dial) are used only for a member that was given none,
+//! at most [`LEARNT_ADDRESSES_MAX`] of them. Identify's own address cache is off, so no behaviour
+//! learns an address behind the node's back.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -208,6 +217,9 @@ const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// a handshake, and liveness is judged by ping, not by traffic.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Addresses learnt through identify kept per member (only for members given no address).
+pub const LEARNT_ADDRESSES_MAX: usize = 8;
+
 /// How long [`spawn`] waits for the listener to report its bound address.
 const LISTEN_READY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -248,7 +260,7 @@ pub struct NetMember {
     /// Derived from the member's genesis public key ([`peer_id_from_ed25519_public`]).
     pub peer_id: PeerId,
     /// Where to dial it. May be empty: the member then has to dial us (or be learnt through
-    /// identify from another connection).
+    /// identify from another connection). When not empty, only these are dialled.
     pub addresses: Vec<Multiaddr>,
 }
 
@@ -754,10 +766,11 @@ fn build_behaviour(
             .with_max_concurrent_streams(STREAMS_PER_CONNECTION_MAX),
     );
 
-    let identify = identify::Behaviour::new(identify::Config::new(
-        IDENTIFY_PROTOCOL.to_owned(),
-        key.public(),
-    ));
+    // No address cache: identify would otherwise teach the swarm (and request-response) the
+    // listen addresses members announce, bypassing the configured ones (module doc, Addresses).
+    let identify = identify::Behaviour::new(
+        identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public()).with_cache_size(0),
+    );
     let ping = ping::Behaviour::new(
         ping::Config::new()
             .with_interval(PING_INTERVAL)
@@ -897,8 +910,11 @@ fn socket_addr(addr: &Multiaddr) -> Option<SocketAddr> {
 
 /// What the task knows about one member.
 struct Member {
-    /// Addresses from the genesis (identify may teach more; the swarm asks it when dialling).
+    /// Addresses from the genesis or the operator's override: authoritative when not empty.
     addresses: Vec<Multiaddr>,
+    /// Addresses the member announced through identify, kept only while `addresses` is empty
+    /// (module doc, Addresses); at most [`LEARNT_ADDRESSES_MAX`], newest last.
+    learnt: Vec<Multiaddr>,
     /// Not before this instant is it dialled again.
     next_dial_at: Instant,
     /// Wait after the next failed dial.
@@ -909,8 +925,37 @@ impl Member {
     fn new(addresses: Vec<Multiaddr>) -> Self {
         Member {
             addresses,
+            learnt: Vec::new(),
             next_dial_at: Instant::now(),
             backoff: REDIAL_BACKOFF_MIN,
+        }
+    }
+
+    /// Where to dial this member: the given addresses, or, when none were given, the learnt ones.
+    fn dial_addresses(&self) -> Vec<Multiaddr> {
+        if self.addresses.is_empty() {
+            self.learnt.clone()
+        } else {
+            self.addresses.clone()
+        }
+    }
+
+    /// Takes the listen addresses the member announced, if it was given none of its own.
+    fn learn(&mut self, announced: Vec<Multiaddr>) {
+        if !self.addresses.is_empty() {
+            return;
+        }
+        for address in announced {
+            let mut parts = address.iter();
+            let tcp = matches!(parts.next(), Some(Protocol::Ip4(_) | Protocol::Ip6(_)))
+                && matches!(parts.next(), Some(Protocol::Tcp(_)));
+            if !tcp || self.learnt.contains(&address) {
+                continue;
+            }
+            if self.learnt.len() >= LEARNT_ADDRESSES_MAX {
+                self.learnt.remove(0);
+            }
+            self.learnt.push(address);
         }
     }
 }
@@ -1059,7 +1104,7 @@ impl NetTask {
                     }));
                     return;
                 }
-                let addresses = member.addresses.clone();
+                let addresses = member.dial_addresses();
                 let id = self
                     .swarm
                     .behaviour_mut()
@@ -1118,8 +1163,7 @@ impl NetTask {
             member.next_dial_at = now + member.backoff;
             member.backoff = (member.backoff * 2).min(REDIAL_BACKOFF_MAX);
             let opts = DialOpts::peer_id(*peer)
-                .addresses(member.addresses.clone())
-                .extend_addresses_through_behaviour()
+                .addresses(member.dial_addresses())
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
             if let Err(e) = self.swarm.dial(opts) {
@@ -1227,6 +1271,9 @@ impl NetTask {
             NetBehaviourEvent::Sync(event) => self.on_sync_event(event),
             NetBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 debug!(peer = %peer_id, addrs = ?info.listen_addrs, version = info.protocol_version, "identified");
+                if let Some(member) = self.members.get_mut(&peer_id) {
+                    member.learn(info.listen_addrs);
+                }
             }
             NetBehaviourEvent::Identify(_) => {}
             NetBehaviourEvent::Ping(ping::Event {

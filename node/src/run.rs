@@ -136,6 +136,26 @@ pub async fn run(
     let service = parts.service;
 
     // Network.
+    for (code, address) in &config.peers {
+        if let Err(e) = address.parse::<libp2p::Multiaddr>() {
+            bail!(
+                "config {}: [peers] {code} = {address:?} is not a multiaddr: {e}",
+                config.path.display()
+            );
+        }
+        if *code == me || membership.member(*code).is_none() {
+            bail!(
+                "config {}: [peers] names {code}, which is {} of network {:?}",
+                config.path.display(),
+                if *code == me {
+                    "this node itself, not another member"
+                } else {
+                    "not a member"
+                },
+                membership.network_name()
+            );
+        }
+    }
     let mut members = Vec::new();
     let mut by_peer = HashMap::new();
     for m in membership.members() {
@@ -145,9 +165,15 @@ pub async fn run(
         if m.code == me {
             continue;
         }
-        let addresses = verified
-            .addresses(m.code)
-            .unwrap_or_default()
+        // The operator's `[peers]` override replaces the genesis addresses of that member (and,
+        // being non-empty, keeps identify from teaching the network task others: see net.rs).
+        let genesis_addresses = verified.addresses(m.code).unwrap_or_default();
+        let overridden = config.peers.get(&m.code).map(std::slice::from_ref);
+        if let Some(address) = config.peers.get(&m.code) {
+            tracing::info!(bureau = %m.code, %address, "dialling this member at the configured address");
+        }
+        let addresses = overridden
+            .unwrap_or(genesis_addresses)
             .iter()
             .filter_map(|a| match a.parse() {
                 Ok(addr) => Some(addr),

@@ -33,7 +33,7 @@ use hukou_protocol::{
 };
 use tokio::sync::{Mutex, MutexGuard, Notify, mpsc};
 
-use crate::store::{Committer, Store, StoreError};
+use crate::store::{Committer, Receipt, Store, StoreError};
 
 /// Milliseconds since the Unix epoch, from the system clock (the only clock the node reads).
 pub fn now_ms() -> u64 {
@@ -57,6 +57,13 @@ pub enum WriteError {
     /// The node is still recovering its own log from peers.
     #[error("this node is recovering its own log from its peers; try again shortly")]
     Syncing,
+    /// A registration against a deregistration no certificate covers yet (DESIGN: a
+    /// destination registers only against a final deregistration).
+    #[error(
+        "deregistration {0} is not final yet: no certificate of its log covers it on this node; \
+         retry shortly, or ask to wait for it"
+    )]
+    NotFinal(EntryRef),
     /// The store failed; the node stops writing.
     #[error("storage failed: {0}")]
     Store(Box<StoreError>),
@@ -153,6 +160,53 @@ pub struct Written {
     pub effects: Effects,
 }
 
+/// Progress of a catch-up: a node that is far behind its peers (new, wiped, or stopped for a
+/// while) pulling the logs in large batches. Shown by `GET /healthz` as `catch_up`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CatchUp {
+    /// Whether the node is catching up now.
+    pub active: bool,
+    /// The log most recently pulled from, with how much of it this node holds and how much the
+    /// peer it pulls from holds.
+    pub log: Option<BureauCode>,
+    pub log_held: u64,
+    pub log_target: u64,
+    /// Entries peers hold that this node does not, over all logs, at the last count.
+    pub remaining: u64,
+    /// Entries applied since this catch-up began.
+    pub pulled: u64,
+    /// Entries applied per second, over the last report interval.
+    pub entries_per_s: u64,
+    /// Seconds since this catch-up began.
+    pub elapsed_s: f64,
+}
+
+/// Received entries, decoded and batch-verified ([`Service::verify_received`]).
+pub struct Verified {
+    entries: Vec<SignedEntry>,
+    verdicts: Vec<bool>,
+}
+
+impl Verified {
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry decoded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// What [`Service::apply_verified`] did: entries applied (handed to the committer, durable once
+/// [`Service::settle`]d) and entries now waiting in the causal buffer.
+pub struct Applied {
+    pub applied: usize,
+    pub waiting: usize,
+    receipt: Option<Receipt>,
+}
+
 /// The node's core. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
@@ -171,11 +225,15 @@ struct Inner {
     /// Woken after replicated entries became durable, so the witness can judge checkpoints it
     /// was waiting to hold.
     replicated: Notify,
+    /// Woken (all waiters) whenever a certificate made more of some log final.
+    finalized: Notify,
     /// Entries to push to peers, after they are durable.
     outbound: mpsc::Sender<SignedEntry>,
     /// True until the node has confirmed with a peer that its own log is complete.
     recovering: AtomicBool,
     started: Instant,
+    /// Progress of the current catch-up, if any (set by `sync`), for `/healthz`.
+    catch_up: std::sync::Mutex<CatchUp>,
 }
 
 /// What the caller needs to run the service: the outbound gossip queue.
@@ -214,9 +272,11 @@ impl Service {
                 state: Mutex::new(state),
                 counters: Counters::default(),
                 replicated: Notify::new(),
+                finalized: Notify::new(),
                 outbound: outbound_tx,
                 recovering: AtomicBool::new(recovering),
                 started: Instant::now(),
+                catch_up: std::sync::Mutex::new(CatchUp::default()),
             }),
         };
         Ok(ServiceParts {
@@ -248,6 +308,24 @@ impl Service {
     /// Seconds since start.
     pub fn uptime_s(&self) -> u64 {
         self.inner.started.elapsed().as_secs()
+    }
+
+    /// The progress of catching up with peers (`active: false` when not behind).
+    pub fn catch_up(&self) -> CatchUp {
+        self.inner
+            .catch_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the progress of catching up (`sync` does, as it pulls).
+    pub fn set_catch_up(&self, progress: CatchUp) {
+        *self
+            .inner
+            .catch_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = progress;
     }
 
     /// Whether writes wait for the own log to be recovered from peers.
@@ -302,14 +380,31 @@ impl Service {
     }
 
     /// Whether the entry `r` is final on this node (see [`State::is_final`]).
-    ///
-    /// This is where "a destination registers only against a final deregistration" (DESIGN.md)
-    /// will be enforced: `write_inner`, for a `Body::Registration`, will refuse the write unless
-    /// `State::is_final` holds for the deregistration it consumes, with the state lock held, so
-    /// the check and the write see one state. Until that switch, registrations are judged by the
-    /// rulebook alone, and finality is only reported (API `final` fields).
     pub async fn is_final(&self, r: &EntryRef) -> bool {
         self.inner.state.lock().await.is_final(r)
+    }
+
+    /// Tells waiters that a certificate made more of some log final. Called by whoever raised
+    /// [`State::note_final`], after releasing nothing: waiters re-check under the lock.
+    pub fn finality_advanced(&self) {
+        self.inner.finalized.notify_waiters();
+    }
+
+    /// Waits until `r` is final on this node, at most `timeout`; returns whether it is.
+    pub async fn wait_final(&self, r: &EntryRef, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before the check, so an advance between check and wait is not missed.
+            let advanced = self.inner.finalized.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            if self.is_final(r).await {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, advanced).await.is_err() {
+                return self.is_final(r).await;
+            }
+        }
     }
 
     /// The person tag of an ID number.
@@ -367,6 +462,24 @@ impl Service {
         let mut accepted = Vec::with_capacity(bodies.len());
         let now = now_ms();
         for body in bodies {
+            // DESIGN: a destination registers only against a final deregistration. Finality is
+            // this node's knowledge (certificates it holds), not a rule of validity: replicas
+            // judge the registration by the rulebook alone, so this is checked here, before
+            // signing, with the state lock held so the check and the write see one state.
+            if let Body::Registration { deregistration, .. } = &body
+                && !state.is_final(deregistration)
+            {
+                inner
+                    .counters
+                    .writes_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                let refused = WriteError::NotFinal(*deregistration);
+                if !partial {
+                    return Err(refused);
+                }
+                results.push(Err(refused));
+                continue;
+            }
             let log = state.ledger.log(inner.me);
             let (seq, prev, last_time) = log.map_or((0, EntryHash::ZERO, 0), |l| {
                 (l.len(), l.tip(), l.last_time_ms)
@@ -433,8 +546,22 @@ impl Service {
 
     /// Takes entries received from a peer (wire bytes), verifies their signatures in a batch,
     /// judges each through the causal buffer, and stores those that apply. Returns how many were
-    /// applied.
+    /// applied, once they are durable.
+    ///
+    /// The three stages are also public ([`Service::verify_received`],
+    /// [`Service::apply_verified`], [`Service::settle`]) so that a catch-up can verify the next
+    /// batch while the previous one is being written.
     pub async fn ingest(&self, raw: Vec<Vec<u8>>) -> Result<usize, StoreError> {
+        let verified = self.verify_received(raw).await;
+        let applied = self.apply_verified(verified).await?;
+        let count = applied.applied;
+        self.settle(applied).await?;
+        Ok(count)
+    }
+
+    /// Stage 1 of [`Service::ingest`]: decodes received entries (an undecodable one is counted
+    /// and dropped) and batch-verifies their signatures on every core. Takes no lock.
+    pub async fn verify_received(&self, raw: Vec<Vec<u8>>) -> Verified {
         let inner = &self.inner;
         let mut entries = Vec::with_capacity(raw.len());
         for bytes in &raw {
@@ -446,8 +573,12 @@ impl Service {
                 }
             }
         }
+        drop(raw);
         if entries.is_empty() {
-            return Ok(0);
+            return Verified {
+                entries,
+                verdicts: Vec::new(),
+            };
         }
         let membership = self.inner.state.lock().await.ledger.membership().clone();
         let (entries, verdicts) = tokio::task::spawn_blocking(move || {
@@ -456,7 +587,24 @@ impl Service {
         })
         .await
         .expect("verification does not panic");
+        Verified { entries, verdicts }
+    }
 
+    /// Stage 2 of [`Service::ingest`]: judges verified entries through the causal buffer (an
+    /// entry whose batch verdict was negative is verified again, strictly, by the rulebook) and
+    /// hands those that apply to the committer, in the order they were applied, under the state
+    /// lock. Does not wait for the flush: [`Service::settle`] the result for that.
+    pub async fn apply_verified(&self, verified: Verified) -> Result<Applied, StoreError> {
+        let inner = &self.inner;
+        let Verified { entries, verdicts } = verified;
+        if entries.is_empty() {
+            let waiting = inner.state.lock().await.buffer.len();
+            return Ok(Applied {
+                applied: 0,
+                waiting,
+                receipt: None,
+            });
+        }
         let mut state = inner.state.lock().await;
         let mut to_store = Vec::new();
         for (entry, verified) in entries.into_iter().zip(verdicts) {
@@ -513,18 +661,36 @@ impl Service {
             }
         }
         let applied = to_store.len();
+        let waiting = state.buffer.len();
         if applied == 0 {
-            return Ok(0);
+            return Ok(Applied {
+                applied,
+                waiting,
+                receipt: None,
+            });
         }
         let receipt = inner.committer.submit(to_store).await?;
         drop(state);
+        Ok(Applied {
+            applied,
+            waiting,
+            receipt: Some(receipt),
+        })
+    }
+
+    /// Stage 3 of [`Service::ingest`]: waits until the entries applied are durable, then counts
+    /// them and wakes the witness.
+    pub async fn settle(&self, applied: Applied) -> Result<(), StoreError> {
+        let Some(receipt) = applied.receipt else {
+            return Ok(());
+        };
         receipt.await?;
-        inner
+        self.inner
             .counters
             .entries_replicated
-            .fetch_add(applied as u64, Ordering::Relaxed);
-        inner.replicated.notify_one();
-        Ok(applied)
+            .fetch_add(applied.applied as u64, Ordering::Relaxed);
+        self.inner.replicated.notify_one();
+        Ok(())
     }
 
     fn record_equivocation(

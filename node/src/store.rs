@@ -21,6 +21,7 @@
 //! | `T` certificates | `T` ‖ bureau u32 ‖ size u64             | opaque                       |
 //! | `W` cosigned   | `W` ‖ bureau u32                          | opaque: last cosigned checkpoint of that log |
 //! | `F` fraud proofs | `F` ‖ bureau u32 ‖ seq u64              | opaque                       |
+//! | `K` checkpoint forks | `K` ‖ bureau u32 ‖ size u64         | opaque: two signed checkpoints of that log and size with different roots |
 //! | `M` meta       | `M` ‖ name                                | schema u32, bureau u32, network id |
 //!
 //! # Invariants
@@ -115,6 +116,7 @@ mod keyspace {
     pub const CERTIFICATE: u8 = b'T';
     pub const COSIGNED: u8 = b'W';
     pub const FRAUD_PROOF: u8 = b'F';
+    pub const CHECKPOINT_FORK: u8 = b'K';
     pub const META: u8 = b'M';
 }
 
@@ -1011,6 +1013,37 @@ impl Store {
         Ok(out)
     }
 
+    /// Stores evidence that the author of `log` signed two checkpoints of different roots at
+    /// `size` (opaque bytes; the witness encodes a `CheckpointFork`), keeping the first one
+    /// stored for that log and size. Returns whether it was new. Not flushed: like a fraud
+    /// proof, it becomes durable with the next flush.
+    pub fn put_checkpoint_fork(
+        &self,
+        log: BureauCode,
+        size: u64,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.check_usable()?;
+        let key = position_key(keyspace::CHECKPOINT_FORK, log, size);
+        let swapped = self
+            .inner
+            .tree
+            .compare_and_swap(key, None::<&[u8]>, Some(bytes))
+            .map_err(|e| self.io("storing a checkpoint fork", e))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Every checkpoint fork stored, by log and size.
+    pub fn checkpoint_forks(&self) -> Result<Vec<(BureauCode, u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.inner.tree.scan_prefix([keyspace::CHECKPOINT_FORK]) {
+            let (key, value) = row.map_err(|e| self.io("reading checkpoint forks", e))?;
+            let (log, size) = self.parse_position_key(&key)?;
+            out.push((log, size, value.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// A meta value other components keep (a genesis hash, say).
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(meta_key(name), "reading meta")
@@ -1885,6 +1918,35 @@ mod tests {
             &[&[keyspace::PERSON][..], &[9; 32]].concat()[..]
         );
         assert_eq!(parse_position(&row[33..]), Some((high, 7)));
+    }
+
+    #[test]
+    fn checkpoint_forks_keep_the_first_per_log_and_size_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = BureauCode::new(310104).unwrap();
+        let log = BureauCode::new(330502).unwrap();
+        let network = NetworkId::from_name("store-forks");
+        {
+            let store = Store::open(dir.path(), own, network).unwrap();
+            assert!(store.put_checkpoint_fork(log, 7, b"first").unwrap());
+            assert!(!store.put_checkpoint_fork(log, 7, b"second").unwrap());
+            assert!(store.put_checkpoint_fork(log, 8, b"other size").unwrap());
+            // A fraud proof at the same numbers lives in its own keyspace.
+            assert!(store.put_fraud_proof(log, 7, b"proof").unwrap());
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), own, network).unwrap();
+        assert_eq!(
+            store.checkpoint_forks().unwrap(),
+            vec![
+                (log, 7, b"first".to_vec()),
+                (log, 8, b"other size".to_vec())
+            ]
+        );
+        assert_eq!(
+            store.fraud_proofs().unwrap(),
+            vec![(log, 7, b"proof".to_vec())]
+        );
     }
 
     #[test]

@@ -7,6 +7,16 @@
 //!   each connected peer for the lengths of every log it holds, and pulls every log where the
 //!   peer is ahead, from its own length, in batches of `BATCH_ENTRIES_MAX`. Gossip is therefore
 //!   only an accelerator: anything lost or dropped is pulled.
+//! - Catch-up (a new, wiped or long-stopped node): the same pull, pipelined. Up to
+//!   [`PULL_REQUESTS_IN_FLIGHT`] range requests are outstanding at once, always for the log the
+//!   node holds the smallest share of (so logs that reference one another arrive together and
+//!   little waits in the causal buffer); responses are verified [`PULL_STEP_ENTRIES`] at a time
+//!   (batch signature verification on every core) while the previous step is being written
+//!   (up to [`PULL_COMMITS_IN_FLIGHT`] steps not yet durable), and a round that is still behind
+//!   starts the next at once. While at least [`CATCH_UP_ENTRIES_MIN`] entries are missing the
+//!   node logs its progress at info level, at most once per [`CATCH_UP_REPORT_MS`], and shows it
+//!   in `GET /healthz` (`catch_up`). Every entry still goes through the rulebook before it is
+//!   stored; only the waiting is overlapped.
 //! - Every received entry goes through `Service::ingest`, i.e. the rulebook, before it is stored.
 //! - Checkpoints, cosignatures and certificates travel on `witness::TOPIC_CHECKPOINTS` and go to
 //!   the witness task (`witness`), which this module starts. Each pull round also asks every
@@ -18,18 +28,19 @@
 //! Messages are bincode in the canonical configuration; a message that does not decode is
 //! counted and dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bincode::{Decode, Encode};
+use futures::stream::{FuturesOrdered, StreamExt};
 use hukou_protocol::BureauCode;
 use hukou_protocol::limits::{BATCH_ENTRIES_MAX, FRAME_BYTES_MAX};
 use libp2p::PeerId;
 use tokio::sync::{Notify, mpsc};
 
 use crate::net::{NetEvent, NetHandle};
-use crate::service::Service;
+use crate::service::{CatchUp, Service};
 use crate::witness::{self, TOPIC_CHECKPOINTS, WitnessHandle};
 
 /// Gossip topic for new entries.
@@ -46,6 +57,20 @@ pub const RECOVERY_WAIT_MS: u64 = 5_000;
 /// Most batches pulled from one log of one peer in one round, so one huge log cannot starve the
 /// others; the next round continues.
 const PULL_BATCHES_PER_ROUND_MAX: usize = 64;
+/// Range requests outstanding at once to one peer while pulling: enough to hide the round trip
+/// and the peer's reads behind this node's verification.
+pub const PULL_REQUESTS_IN_FLIGHT: usize = 8;
+/// Most entries verified and judged in one step of a pull: several responses together, so that
+/// each core batch-verifies about `BATCH_ENTRIES_MAX` entries (the cheapest equation size).
+pub const PULL_STEP_ENTRIES: usize = 4 * BATCH_ENTRIES_MAX;
+/// Steps of a pull handed to the committer and not yet durable: the next step is verified while
+/// these are written.
+pub const PULL_COMMITS_IN_FLIGHT: usize = 4;
+/// A node missing at least this many entries that its peers hold is catching up: it reports its
+/// progress.
+pub const CATCH_UP_ENTRIES_MIN: u64 = 10_000;
+/// Shortest interval between two catch-up progress lines.
+pub const CATCH_UP_REPORT_MS: u64 = 1_000;
 
 /// A gossip message.
 #[derive(Debug, Encode, Decode)]
@@ -79,13 +104,14 @@ pub enum SyncResponse {
     Certificates(Vec<Vec<u8>>),
 }
 
-/// Encodes a message in the canonical configuration.
-pub(crate) fn encode<T: Encode>(v: &T) -> Vec<u8> {
+/// Encodes a message in the canonical configuration. Public so that tools and tests which
+/// speak the sync protocol (e.g. a test's misbehaving member) use the node's own wire format.
+pub fn encode<T: Encode>(v: &T) -> Vec<u8> {
     bincode::encode_to_vec(v, hukou_protocol::encoding::config()).expect("encodable")
 }
 
 /// Decodes a message, refusing one larger than a frame.
-pub(crate) fn decode<T: Decode<()>>(bytes: &[u8]) -> Option<T> {
+pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Option<T> {
     if bytes.len() > FRAME_BYTES_MAX {
         return None;
     }
@@ -174,10 +200,26 @@ pub async fn run(
     let pull_witness = witness.clone();
     let pull_task = tokio::spawn(async move {
         let started = tokio::time::Instant::now();
+        let mut catch_up = CatchUpTracker::default();
+        let mut answered = false;
         loop {
-            let confirmed = pull_round(&pull_service, &pull_net, &pull_peers, &pull_witness).await;
+            let round = pull_round(
+                &pull_service,
+                &pull_net,
+                &pull_peers,
+                &pull_witness,
+                &mut catch_up,
+            )
+            .await;
+            let confirmed = round.confirmed;
+            answered |= round.answered;
+            // The wait applies only while no peer has answered: once one has, the node waits
+            // until a peer confirms its own log, however long pulling it back takes (a wiped
+            // node's first round can outlast the wait), so it never signs at a position it
+            // already signed.
             if pull_service.is_recovering()
-                && (confirmed || started.elapsed() >= Duration::from_millis(RECOVERY_WAIT_MS))
+                && (confirmed
+                    || (!answered && started.elapsed() >= Duration::from_millis(RECOVERY_WAIT_MS)))
             {
                 if !confirmed {
                     tracing::warn!(
@@ -185,6 +227,11 @@ pub async fn run(
                     );
                 }
                 pull_service.finish_recovery();
+            }
+            catch_up.end_round(&pull_service).await;
+            if round.behind && round.applied > 0 && catch_up.is_active() {
+                // Catching up, still behind and getting somewhere: go on at once.
+                continue;
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(PULL_INTERVAL_MS)) => {}
@@ -216,8 +263,13 @@ pub async fn run(
                 }
             },
             NetEvent::Request { bytes, reply, .. } => {
-                let response = answer(&service, &bytes).await;
-                let _ = reply.send(encode(&response));
+                // Answered on a task of its own, so a peer's pipelined range requests are read
+                // from the store on every core (net.rs bounds the requests waiting).
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let response = answer(&service, &bytes).await;
+                    let _ = reply.send(encode(&response));
+                });
             }
             NetEvent::PeerConnected(peer) => {
                 tracing::info!(bureau = ?peers.bureau(&peer), "peer connected");
@@ -279,16 +331,29 @@ async fn answer(service: &Service, bytes: &[u8]) -> SyncResponse {
     }
 }
 
-/// One anti-entropy round with every connected peer. Returns whether some peer confirmed that
-/// this node holds at least as much of its own log as that peer does.
+/// What one pull round found.
+#[derive(Default)]
+struct Round {
+    /// Some peer confirmed that this node holds at least as much of its own log as it does.
+    confirmed: bool,
+    /// Some log is still shorter here than a peer reported.
+    behind: bool,
+    /// Some peer answered with the lengths of its logs.
+    answered: bool,
+    /// Entries applied during the round.
+    applied: usize,
+}
+
+/// One anti-entropy round with every connected peer.
 async fn pull_round(
     service: &Service,
     net: &NetHandle,
     peers: &Peers,
     witness: &WitnessHandle,
-) -> bool {
+    catch_up: &mut CatchUpTracker,
+) -> Round {
     let me = service.me();
-    let mut confirmed = false;
+    let mut round = Round::default();
     for peer in net.connected_peers() {
         let Some(bureau) = peers.bureau(&peer) else {
             continue;
@@ -299,48 +364,53 @@ async fn pull_round(
         let Some(SyncResponse::Tips(tips)) = decode::<SyncResponse>(&bytes) else {
             continue;
         };
-        {
+        round.answered = true;
+        let wants: Vec<Want> = {
             let mut state = service.state().await;
             for (log, len) in &tips {
                 let known = state.peer_lengths.entry(*log).or_insert(0);
                 *known = (*known).max(*len);
             }
+            tips.iter()
+                .filter_map(|&(log, target)| {
+                    let held = state.ledger.log_len(log);
+                    (held < target).then(|| Want {
+                        log,
+                        next: held,
+                        until: target
+                            .min(held + (PULL_BATCHES_PER_ROUND_MAX * BATCH_ENTRIES_MAX) as u64),
+                        target,
+                    })
+                })
+                .collect()
+        };
+        if !wants.is_empty() {
+            catch_up.begin_if_behind(service, bureau).await;
+            match pull_logs(service, net, peer, wants, catch_up).await {
+                Ok(applied) => round.applied += applied,
+                Err(e) => {
+                    tracing::error!("storage failed while pulling from {bureau}: {e}");
+                    return Round {
+                        answered: round.answered,
+                        ..Round::default()
+                    };
+                }
+            }
         }
         let mut own_ok = true;
-        for (log, their_len) in tips {
-            for _ in 0..PULL_BATCHES_PER_ROUND_MAX {
-                let ours = service.state().await.ledger.log_len(log);
-                if ours >= their_len {
-                    break;
-                }
-                let request = SyncRequest::Range {
-                    log,
-                    from: ours,
-                    max: BATCH_ENTRIES_MAX as u32,
-                };
-                let Ok(bytes) = net.request(peer, encode(&request)).await else {
-                    break;
-                };
-                let Some(SyncResponse::Entries(raw)) = decode::<SyncResponse>(&bytes) else {
-                    break;
-                };
-                if raw.is_empty() {
-                    break;
-                }
-                match service.ingest(raw).await {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!("storage failed while pulling from {bureau}: {e}");
-                        return false;
+        {
+            let state = service.state().await;
+            for &(log, their_len) in &tips {
+                let held = state.ledger.log_len(log);
+                if held < their_len {
+                    round.behind = true;
+                    if log == me {
+                        own_ok = false;
                     }
                 }
             }
-            if log == me && service.state().await.ledger.log_len(me) < their_len {
-                own_ok = false;
-            }
         }
-        confirmed |= own_ok;
+        round.confirmed |= own_ok;
         // After the entries, so the certificates can be checked against what was just pulled.
         if let Ok(bytes) = net.request(peer, encode(&SyncRequest::Certificates)).await
             && let Some(SyncResponse::Certificates(raw)) = decode::<SyncResponse>(&bytes)
@@ -348,5 +418,240 @@ async fn pull_round(
             witness.offer_certificates(raw);
         }
     }
-    confirmed
+    round
+}
+
+/// A log to pull from one peer in this round.
+struct Want {
+    log: BureauCode,
+    /// Next seq to ask for.
+    next: u64,
+    /// Ask for nothing at or beyond this seq this round.
+    until: u64,
+    /// The log's length at the peer.
+    target: u64,
+}
+
+impl Want {
+    /// The share of the peer's log requested so far.
+    fn share(&self) -> f64 {
+        self.next as f64 / self.target.max(1) as f64
+    }
+}
+
+/// Pulls `wants` from `peer`: range requests pipelined ([`fetch_ranges`]), each step of
+/// received entries verified while earlier steps are being written. Returns the entries
+/// applied (all durable on return).
+async fn pull_logs(
+    service: &Service,
+    net: &NetHandle,
+    peer: PeerId,
+    wants: Vec<Want>,
+    catch_up: &mut CatchUpTracker,
+) -> Result<usize, crate::store::StoreError> {
+    let (tx, mut rx) = mpsc::channel(PULL_REQUESTS_IN_FLIGHT);
+    let fetcher = tokio::spawn(fetch_ranges(net.clone(), peer, wants, tx));
+    let mut commits = VecDeque::new();
+    let mut applied_total = 0;
+    let mut waiting_before = service.state().await.buffer.len();
+    let outcome = async {
+        while let Some((mut log, mut raw)) = rx.recv().await {
+            while raw.len() < PULL_STEP_ENTRIES {
+                match rx.try_recv() {
+                    Ok((next_log, more)) => {
+                        log = next_log;
+                        raw.extend(more);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let verified = service.verify_received(raw).await;
+            let applied = service.apply_verified(verified).await?;
+            let (count, waiting) = (applied.applied, applied.waiting);
+            commits.push_back(applied);
+            while commits.len() > PULL_COMMITS_IN_FLIGHT {
+                if let Some(oldest) = commits.pop_front() {
+                    service.settle(oldest).await?;
+                }
+            }
+            applied_total += count;
+            catch_up.pulled(service, log, count as u64).await;
+            if count == 0 && waiting <= waiting_before {
+                // Nothing new applied or waiting: the peer sends what this node holds or what
+                // the rulebook refuses. Ask again next round.
+                break;
+            }
+            waiting_before = waiting;
+        }
+        Ok(())
+    }
+    .await;
+    fetcher.abort();
+    for applied in commits {
+        service.settle(applied).await?;
+    }
+    outcome.map(|()| applied_total)
+}
+
+/// Sends range requests for `wants` to `peer`, [`PULL_REQUESTS_IN_FLIGHT`] at a time, always
+/// for the log requested least far, and forwards the entries received in request order. A log
+/// whose answer is short (the peer holds less durably than it reported, or failed) is asked
+/// nothing more this round.
+async fn fetch_ranges(
+    net: NetHandle,
+    peer: PeerId,
+    mut wants: Vec<Want>,
+    received: mpsc::Sender<(BureauCode, Vec<Vec<u8>>)>,
+) {
+    let mut in_flight = FuturesOrdered::new();
+    loop {
+        while in_flight.len() < PULL_REQUESTS_IN_FLIGHT {
+            let Some(want) = wants
+                .iter_mut()
+                .filter(|w| w.next < w.until)
+                .min_by(|a, b| a.share().total_cmp(&b.share()))
+            else {
+                break;
+            };
+            let max = (want.until - want.next).min(BATCH_ENTRIES_MAX as u64);
+            let request = encode(&SyncRequest::Range {
+                log: want.log,
+                from: want.next,
+                max: max as u32,
+            });
+            want.next += max;
+            let (net, log) = (net.clone(), want.log);
+            in_flight
+                .push_back(async move { (log, max as usize, net.request(peer, request).await) });
+        }
+        let Some((log, asked, answer)) = in_flight.next().await else {
+            return;
+        };
+        let raw = match answer.ok().and_then(|bytes| decode::<SyncResponse>(&bytes)) {
+            Some(SyncResponse::Entries(raw)) => raw,
+            _ => Vec::new(),
+        };
+        if raw.len() < asked
+            && let Some(want) = wants.iter_mut().find(|w| w.log == log)
+        {
+            want.until = want.next;
+        }
+        if !raw.is_empty() && received.send((log, raw)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Entries peers hold that this node does not (from the longest length any peer reported).
+async fn missing(service: &Service) -> u64 {
+    let state = service.state().await;
+    state
+        .peer_lengths
+        .iter()
+        .map(|(log, len)| len.saturating_sub(state.ledger.log_len(*log)))
+        .sum()
+}
+
+/// Follows a catch-up across pull rounds: starts when at least [`CATCH_UP_ENTRIES_MIN`] entries
+/// are missing, logs progress at most once per [`CATCH_UP_REPORT_MS`], publishes it to the
+/// service (`/healthz`), and ends with a summary once the node is no longer that far behind.
+#[derive(Default)]
+struct CatchUpTracker {
+    /// When the current catch-up began; `None` when not catching up.
+    began: Option<Instant>,
+    pulled: u64,
+    last_report: Option<Instant>,
+    pulled_at_last_report: u64,
+}
+
+impl CatchUpTracker {
+    fn is_active(&self) -> bool {
+        self.began.is_some()
+    }
+
+    async fn begin_if_behind(&mut self, service: &Service, from: BureauCode) {
+        if self.began.is_some() {
+            return;
+        }
+        let remaining = missing(service).await;
+        if remaining < CATCH_UP_ENTRIES_MIN {
+            return;
+        }
+        let now = Instant::now();
+        self.began = Some(now);
+        self.pulled = 0;
+        self.last_report = Some(now);
+        self.pulled_at_last_report = 0;
+        tracing::info!("catch-up: {remaining} entries behind; pulling from {from}");
+        service.set_catch_up(CatchUp {
+            active: true,
+            remaining,
+            ..CatchUp::default()
+        });
+    }
+
+    async fn pulled(&mut self, service: &Service, log: BureauCode, count: u64) {
+        let Some(began) = self.began else {
+            return;
+        };
+        self.pulled += count;
+        let now = Instant::now();
+        let since = self.last_report.map_or(Duration::ZERO, |t| now - t);
+        if since < Duration::from_millis(CATCH_UP_REPORT_MS) {
+            return;
+        }
+        let rate = ((self.pulled - self.pulled_at_last_report) as f64 / since.as_secs_f64()) as u64;
+        self.last_report = Some(now);
+        self.pulled_at_last_report = self.pulled;
+        let (held, target, remaining) = {
+            let state = service.state().await;
+            let held = state.ledger.log_len(log);
+            let target = state.peer_lengths.get(&log).copied().unwrap_or(held);
+            let remaining: u64 = state
+                .peer_lengths
+                .iter()
+                .map(|(l, len)| len.saturating_sub(state.ledger.log_len(*l)))
+                .sum();
+            (held, target, remaining)
+        };
+        tracing::info!(
+            "catch-up: log {log} {held}/{target} entries, {rate} entries/s ({remaining} entries to go over all logs)"
+        );
+        service.set_catch_up(CatchUp {
+            active: true,
+            log: Some(log),
+            log_held: held,
+            log_target: target,
+            remaining,
+            pulled: self.pulled,
+            entries_per_s: rate,
+            elapsed_s: (now - began).as_secs_f64(),
+        });
+    }
+
+    async fn end_round(&mut self, service: &Service) {
+        let Some(began) = self.began else {
+            return;
+        };
+        let remaining = missing(service).await;
+        if remaining >= CATCH_UP_ENTRIES_MIN {
+            return;
+        }
+        let elapsed = began.elapsed();
+        let rate = (self.pulled as f64 / elapsed.as_secs_f64().max(1e-3)) as u64;
+        tracing::info!(
+            "catch-up: done, {} entries in {:.1} s, {rate} entries/s",
+            self.pulled,
+            elapsed.as_secs_f64()
+        );
+        service.set_catch_up(CatchUp {
+            active: false,
+            remaining,
+            pulled: self.pulled,
+            entries_per_s: rate,
+            elapsed_s: elapsed.as_secs_f64(),
+            ..CatchUp::default()
+        });
+        *self = CatchUpTracker::default();
+    }
 }

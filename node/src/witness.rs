@@ -29,16 +29,24 @@
 //! cosigned past it), a root other than this node's root at that size, and anything smaller than
 //! what this node already cosigned of that log.
 //!
+//! **Fork evidence.** Every validly signed checkpoint of another log is remembered (the newest
+//! [`RECENT_CHECKPOINT_SIZES_MAX`] sizes per log, besides the last cosigned one in the store);
+//! when a second one of the same log and size has another root, the pair is stored as a
+//! `CheckpointFork` (`Store::put_checkpoint_fork`, first per log and size kept), checkable with
+//! the membership alone ([`decode_checkpoint_fork`], `CheckpointFork::verify`), and served by
+//! the API beside fraud proofs. Its author showed different logs to different members.
+//!
 //! Lost gossip costs only time: the author's heartbeat checkpoint is cosigned again by every
 //! witness that lacks a certificate at that size, and certificates are pulled by anti-entropy
 //! (`sync`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bincode::{Decode, Encode};
 use hukou_protocol::checkpoint::{
-    AddOutcome, Certificate, CertificateBuilder, Checkpoint, Cosignature, SignedCheckpoint,
+    AddOutcome, Certificate, CertificateBuilder, Checkpoint, CheckpointFork, Cosignature,
+    SignedCheckpoint,
 };
 use hukou_protocol::witness::{WitnessError, judge};
 use hukou_protocol::{BureauCode, Membership};
@@ -64,6 +72,10 @@ const INPUT_QUEUE_MAX: usize = 4_096;
 /// How many times a cosignature is retried when the recorded "last cosigned" changed between
 /// the judgement and the record (only another writer of that key could do that).
 const RECORD_ATTEMPTS_MAX: usize = 2;
+/// Sizes of each other log whose signed checkpoint is remembered to detect a fork (two roots at
+/// one size); beyond it the smallest size is forgotten. The last cosigned checkpoint, in the
+/// store, is always compared too.
+pub const RECENT_CHECKPOINT_SIZES_MAX: usize = 64;
 
 /// A message on [`TOPIC_CHECKPOINTS`].
 #[derive(Debug, Encode, Decode)]
@@ -128,6 +140,7 @@ pub async fn spawn(service: Service, net: NetHandle) -> (WitnessHandle, JoinHand
         pending_certificates: HashMap::new(),
         builders: HashMap::new(),
         newest_cosigned: HashMap::new(),
+        recent_checkpoints: HashMap::new(),
     };
     let task = tokio::spawn(witness.run(receiver));
     (WitnessHandle { inputs }, task)
@@ -152,6 +165,25 @@ struct Witness {
     /// For each (log, witness), the newest checkpoint it cosigned that this node counted. A
     /// builder no witness points at is dropped, so there are at most n builders per log.
     newest_cosigned: HashMap<(BureauCode, BureauCode), Checkpoint>,
+    /// Validly signed checkpoints of other logs seen lately, by log and size, to catch an author
+    /// that signs two roots at one size (at most [`RECENT_CHECKPOINT_SIZES_MAX`] per log).
+    recent_checkpoints: HashMap<BureauCode, BTreeMap<u64, SignedCheckpoint>>,
+}
+
+/// The canonical bytes of a checkpoint fork, as stored and served: bincode (canonical
+/// configuration) of the pair `(a.encode(), b.encode())` of signed checkpoints.
+pub fn encode_checkpoint_fork(fork: &CheckpointFork) -> Vec<u8> {
+    encode(&(fork.a.encode(), fork.b.encode()))
+}
+
+/// Decodes [`encode_checkpoint_fork`]'s bytes; `None` if they are not a pair of signed
+/// checkpoints. Decoding checks nothing else: verify the fork with `CheckpointFork::verify`.
+pub fn decode_checkpoint_fork(bytes: &[u8]) -> Option<CheckpointFork> {
+    let (a, b): (Vec<u8>, Vec<u8>) = decode(bytes)?;
+    Some(CheckpointFork {
+        a: SignedCheckpoint::decode(&a).ok()?,
+        b: SignedCheckpoint::decode(&b).ok()?,
+    })
 }
 
 /// Where a certificate comes from, which decides whether it must be verified and whether it is
@@ -297,6 +329,7 @@ impl Witness {
 
     /// Judges a checkpoint and, if accepted, records it and cosigns it.
     async fn on_checkpoint(&mut self, signed: SignedCheckpoint) -> Result<(), StoreError> {
+        self.note_checkpoint(&signed)?;
         let c = signed.checkpoint;
         if c.size <= self.final_size(c.log).await {
             // Already certified at this size or beyond: a cosignature would change nothing.
@@ -363,6 +396,65 @@ impl Witness {
             }
         }
         tracing::warn!(log = %c.log, size = c.size, "witness: the last cosigned checkpoint kept changing; not cosigning");
+        Ok(())
+    }
+
+    /// Remembers a validly signed checkpoint of another log and, if this node saw or cosigned
+    /// another one of that log and size with a different root, stores the pair as evidence.
+    fn note_checkpoint(&mut self, signed: &SignedCheckpoint) -> Result<(), StoreError> {
+        let c = &signed.checkpoint;
+        if c.log == self.me {
+            return Ok(());
+        }
+        let seen = self
+            .recent_checkpoints
+            .get(&c.log)
+            .and_then(|r| r.get(&c.size));
+        if seen == Some(signed) {
+            return Ok(());
+        }
+        if signed.verify(&self.membership).is_err() {
+            return Ok(()); // judged (and counted) as a refusal by `judge`
+        }
+        let mut other = seen.filter(|s| s.checkpoint.root != c.root).cloned();
+        if other.is_none()
+            && let Some(raw) = self.service.store().cosigned(c.log)?
+            && let Ok(last) = SignedCheckpoint::decode(&raw)
+            && last.checkpoint.size == c.size
+            && last.checkpoint.root != c.root
+        {
+            other = Some(last);
+        }
+        let recent = self.recent_checkpoints.entry(c.log).or_default();
+        if other.is_none() {
+            recent.insert(c.size, signed.clone());
+            while recent.len() > RECENT_CHECKPOINT_SIZES_MAX {
+                recent.pop_first();
+            }
+        }
+        let Some(other) = other else {
+            return Ok(());
+        };
+        // Ordered by root, so the same pair always makes the same evidence.
+        let (a, b) = if other.checkpoint.root <= c.root {
+            (other, signed.clone())
+        } else {
+            (signed.clone(), other)
+        };
+        let fork = CheckpointFork { a, b };
+        if let Err(e) = fork.verify(&self.membership) {
+            tracing::warn!(log = %c.log, size = c.size, "witness: not a checkpoint fork: {e}");
+            return Ok(());
+        }
+        if self.service.store().put_checkpoint_fork(
+            c.log,
+            c.size,
+            &encode_checkpoint_fork(&fork),
+        )? {
+            tracing::error!(log = %c.log, size = c.size,
+                "CHECKPOINT FORK: bureau {} signed two checkpoints of its log at size {} with roots {} and {}; evidence stored",
+                c.log, c.size, hex::encode(fork.a.checkpoint.root), hex::encode(fork.b.checkpoint.root));
+        }
         Ok(())
     }
 
@@ -489,7 +581,9 @@ impl Witness {
             }
             // Stored under the state lock, so final_sizes never runs ahead of the store.
             store.put_certificate(c.log, c.size, &certificate.encode())?;
-            state.note_final(c.log, c.size);
+            if state.note_final(c.log, c.size) {
+                self.service.finality_advanced();
+            }
         }
         self.service
             .counters()

@@ -299,8 +299,8 @@ fn deregister(agent: &ureq::Agent, nodes: &[Node], n: u64) -> (String, Instant) 
     (deregistration, Instant::now())
 }
 
-/// Registers at the destination as soon as it holds the deregistration (finality is reported,
-/// not yet required).
+/// Registers at the destination as soon as it holds the deregistration, asking the node to wait
+/// for the deregistration to become final (it refuses a registration against a non-final one).
 fn register(agent: &ureq::Agent, nodes: &[Node], deregistration: &str) {
     let destination = &nodes[DESTINATION];
     wait_for("the deregistration at the destination", || {
@@ -318,7 +318,7 @@ fn register(agent: &ureq::Agent, nodes: &[Node], deregistration: &str) {
             agent,
             destination,
             "/v1/register",
-            &json!({"deregistration": deregistration}),
+            &json!({"deregistration": deregistration, "wait_ms": 30_000}),
         ),
     );
 }

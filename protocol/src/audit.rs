@@ -384,7 +384,9 @@ pub fn violation_entries(violation: &Violation) -> Vec<EntryRef> {
             permit,
             status,
         } => match status {
-            PermitStatus::Refused { by } | PermitStatus::Consumed { by } => {
+            PermitStatus::Refused { by }
+            | PermitStatus::Consumed { by }
+            | PermitStatus::Revoked { by } => {
                 vec![*entry, *permit, *by]
             }
             PermitStatus::Open => vec![*entry, *permit],

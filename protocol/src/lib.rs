@@ -17,6 +17,7 @@
 //! - [`calendar`]: working days and deadlines
 //! - [`limits`]: every limit, in one place
 
+pub mod attestation;
 pub mod audit;
 pub mod batch;
 pub mod calendar;

@@ -331,6 +331,9 @@ pub enum PermitStatus {
     Refused { by: EntryRef },
     /// Consumed by a deregistration.
     Consumed { by: EntryRef },
+    /// Revoked by its destination. Only ever reported in a [`Violation::PermitNotOpen`]: a
+    /// permit's recorded status stays as the origin left it (see [`PermitState::revoked_by`]).
+    Revoked { by: EntryRef },
 }
 
 impl std::fmt::Display for PermitStatus {
@@ -339,6 +342,7 @@ impl std::fmt::Display for PermitStatus {
             PermitStatus::Open => f.write_str("open"),
             PermitStatus::Refused { by } => write!(f, "refused by {by}"),
             PermitStatus::Consumed { by } => write!(f, "consumed by {by}"),
+            PermitStatus::Revoked { by } => write!(f, "revoked by {by}"),
         }
     }
 }
@@ -694,7 +698,7 @@ impl Ledger {
                     return Err(Violation::PermitNotOpen {
                         entry: me,
                         permit: *permit,
-                        status: PermitStatus::Refused { by },
+                        status: PermitStatus::Revoked { by },
                     });
                 }
             }
@@ -1199,7 +1203,7 @@ impl Ledger {
             return Err(Violation::PermitNotOpen {
                 entry: me,
                 permit,
-                status: PermitStatus::Refused { by },
+                status: PermitStatus::Revoked { by },
             });
         }
         Ok(Plan::Revoke { permit })

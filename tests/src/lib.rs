@@ -24,12 +24,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+pub mod liar;
+pub mod links;
+
 /// Division codes and bureau names of the bureaus a testnet is made of, in order.
 pub const BUREAUS: [(&str, &str); 4] = [
     ("310104", "上海市公安局徐汇分局"),
     ("330502", "湖州市公安局吴兴分局"),
     ("340100", "合肥市公安局"),
-    ("320506", "苏州市公安局吴中分局"),
+    ("340104", "合肥市公安局蜀山分局"),
 ];
 
 /// Name of the network every testnet creates.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hukou_tests::{Testnet, citizen_id, wait_until};
 
 const REAL: [usize; 3] = [0, 1, 2]; // 310104, 330502, 340100
-const WRONG_KEY: usize = 3; // 320506: a member in the genesis, with another network key
+const WRONG_KEY: usize = 3; // 340104: a member in the genesis, with another network key
 const OBSERVE: Duration = Duration::from_secs(6);
 
 #[test]
@@ -48,7 +48,7 @@ fn outsiders_are_never_admitted() {
         if let Some(peers) = net.nodes[WRONG_KEY].peers() {
             assert!(
                 peers.is_empty(),
-                "320506 (wrong network key) connected to {peers:?}"
+                "340104 (wrong network key) connected to {peers:?}"
             );
         }
         // With the network key, the outsider's own swarm does see each dial complete Noise for
@@ -97,7 +97,7 @@ fn outsiders_are_never_admitted() {
     std::thread::sleep(Duration::from_secs(2));
     // Nor does any real member know anything of the outsiders.
     for i in REAL {
-        for other in ["310115", "320506"] {
+        for other in ["310115", "340104"] {
             let held = net.log_of(i, other).map(|(len, _)| len).unwrap_or(0);
             assert_eq!(held, 0, "{} holds entries of {other}", net.code(i));
         }

@@ -34,7 +34,7 @@ mod bulk;
 /// How long to wait for a connection to the node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call may take in all (a write waits for its flush to disk).
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+const CALL_TIMEOUT: Duration = Duration::from_secs(75);
 /// Largest answer read from the node (a person's history or a busy inbox can be long).
 const ANSWER_BYTES_MAX: u64 = 256 << 20;
 /// China Standard Time, UTC+8, in milliseconds.
@@ -215,6 +215,10 @@ pub struct RegisterArgs {
     /// Relation to the household's head.
     #[arg(long, value_name = "NAME")]
     pub relation: Option<String>,
+    /// If the deregistration is not final yet, wait for its certificate (up to SECONDS,
+    /// default 30, at most 60) instead of being refused with `deregistration_not_final`.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "30")]
+    pub wait: Option<u64>,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -322,6 +326,11 @@ impl ClientCommand {
                 let mut body = json!({"deregistration": args.deregistration});
                 insert_some(&mut body, "household", args.household.map(Value::from));
                 insert_some(&mut body, "relation", args.relation.map(Value::from));
+                insert_some(
+                    &mut body,
+                    "wait_ms",
+                    args.wait.map(|s| Value::from(s.saturating_mul(1000))),
+                );
                 let answer = client.post("/v1/register", &body)?;
                 client.report_write(&answer)
             }
@@ -405,7 +414,7 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    fn new(args: &NodeArgs) -> anyhow::Result<Client> {
+    pub(crate) fn new(args: &NodeArgs) -> anyhow::Result<Client> {
         let given = args.node.trim();
         let url = if given.contains("://") {
             given.to_string()
@@ -464,7 +473,7 @@ impl Client {
 
     /// Validates an ID number here, so a typo is named without a round trip; refuses it with
     /// the node's own name and message. Returns the normalised ID.
-    fn check_id(&self, text: &str) -> anyhow::Result<String> {
+    pub(crate) fn check_id(&self, text: &str) -> anyhow::Result<String> {
         match CitizenId::parse(text) {
             Ok(id) => Ok(id.as_str().to_string()),
             Err(e) => {
@@ -481,7 +490,7 @@ impl Client {
         self.answer(request.call())
     }
 
-    fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let mut request = self.agent.post(format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {token}"));
@@ -515,7 +524,7 @@ impl Client {
 
     /// Reports `{"error", "message"}`: as JSON on stdout with `--json`, else as
     /// `error: NAME: MESSAGE` on stderr. Returns the silent exit 1.
-    fn refused(&self, refusal: &Value) -> anyhow::Error {
+    pub(crate) fn refused(&self, refusal: &Value) -> anyhow::Error {
         if self.json {
             print_json(refusal);
         } else {

@@ -1,9 +1,13 @@
 //! `hukou export`: writes a self-contained ledger bundle (docs/FORMAT.md) for auditors.
 //!
 //! - `hukou export --node URL --genesis FILE --out DIR` pulls from a running node's API: the
+//!   latest certificate of every member's log (`GET /v1/logs/{code}/certificate`), then the
 //!   list of logs (`GET /v1/logs`), each log in batches (`GET /v1/logs/{code}/raw`) up to the
-//!   length listed, and the fraud proofs (`GET /v1/fraud-proofs`). The node serves no genesis,
-//!   so the auditor's copy is named with `--genesis`; its network must be the node's.
+//!   length listed, and the fraud proofs (`GET /v1/fraud-proofs`). Certificates are fetched
+//!   first because a node stores a certificate only once it holds the entries it covers, and
+//!   logs only grow: so every certificate exported covers no more than the entries exported.
+//!   The node serves no genesis, so the auditor's copy is named with `--genesis`; its network
+//!   must be the node's.
 //! - `hukou export --config FILE [--data-dir DIR] [--out DIR]` reads a stopped node's store
 //!   directly: every log, the latest certificate of each log and the fraud proofs.
 //!
@@ -248,6 +252,14 @@ fn export_from_node(args: &ExportArgs, node: &str) -> anyhow::Result<()> {
         .build()
         .into();
 
+    // Certificates before the listing: see the module documentation.
+    let mut certificates = Vec::new();
+    for member in genesis.membership().members() {
+        let code = member.code;
+        if let Some(bytes) = get_certificate(&agent, base, code)? {
+            certificates.push(bytes);
+        }
+    }
     let listing = get_json(&agent, &format!("{base}/v1/logs"))?;
     let network = listing["network"].as_str().unwrap_or_default();
     if network != genesis.genesis().network() {
@@ -302,6 +314,9 @@ fn export_from_node(args: &ExportArgs, node: &str) -> anyhow::Result<()> {
             );
         }
     }
+    for bytes in &certificates {
+        writer.certificate(bytes)?;
+    }
     let proofs = get_json(&agent, &format!("{base}/v1/fraud-proofs"))?;
     for p in proofs["fraud_proofs"].as_array().into_iter().flatten() {
         let bytes = p["proof"]
@@ -329,6 +344,49 @@ fn get_json(agent: &ureq::Agent, url: &str) -> anyhow::Result<Value> {
         bail!("GET {url}: HTTP {status}: {}", text.trim());
     }
     serde_json::from_str(&text).with_context(|| format!("GET {url}: the answer is not JSON"))
+}
+
+/// `GET /v1/logs/{code}/certificate`: the canonical bytes of the latest certificate of `code`
+/// the node holds (its `certificate` field), or `None` when it holds none (`404 no_certificate`).
+/// The bytes must decode as a certificate of that log; whether it is valid is the audit's call.
+fn get_certificate(
+    agent: &ureq::Agent,
+    base: &str,
+    code: BureauCode,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let url = format!("{base}/v1/logs/{code}/certificate");
+    let mut response = agent
+        .get(&url)
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(4 * hukou_protocol::limits::CERTIFICATE_BYTES_MAX as u64 + (64 << 10))
+        .read_to_string()
+        .with_context(|| format!("GET {url}: reading the answer"))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("GET {url}: HTTP {status}, the answer is not JSON"))?;
+    if status == 404 && value["error"] == "no_certificate" {
+        return Ok(None);
+    }
+    if status != 200 {
+        bail!("GET {url}: HTTP {status}: {}", text.trim());
+    }
+    let bytes = value["certificate"]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(|| anyhow!("GET {url}: no \"certificate\" (hex bytes) in the answer"))?;
+    let certificate = Certificate::decode(&bytes)
+        .with_context(|| format!("GET {url}: the certificate does not decode"))?;
+    if certificate.checkpoint.log != code {
+        bail!(
+            "GET {url}: the node served a certificate of log {}",
+            certificate.checkpoint.log
+        );
+    }
+    Ok(Some(bytes))
 }
 
 /// `GET .../raw`: the frames of the answer, each refused above `ENTRY_BYTES_MAX`.

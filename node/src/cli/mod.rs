@@ -7,6 +7,7 @@
 //!   transfer|inbox|status` — the clerk's client of a node's API
 //! - [`export`]: `hukou export` — a ledger bundle for auditors (docs/FORMAT.md)
 //! - [`audit`]: `hukou audit` — verifies a bundle offline
+//! - [`certify`]: `hukou certify`, `hukou verify-certificate` — registration certificates (户籍证明)
 //!
 //! To add a command group: write `cli/NAME.rs` with a clap `Subcommand` (or `Args`) type and a
 //! `run(self) -> anyhow::Result<()>` method, add a variant to [`Command`] and a line to
@@ -20,6 +21,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod audit;
+pub mod certify;
 pub mod client;
 pub mod export;
 pub mod genesis;
@@ -65,6 +67,12 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Verify a ledger bundle offline: exit 0 clean, 1 violations, 2 unusable input.
     Audit(audit::AuditArgs),
+    /// Write a person's registration certificate (户籍证明) from a node: the entry that registered
+    /// them at this bureau, its inclusion proof and the certificate that makes it final.
+    Certify(certify::CertifyArgs),
+    /// Verify a registration certificate offline with the genesis: exit 0 valid, 1 invalid,
+    /// 2 unusable input.
+    VerifyCertificate(certify::VerifyCertificateArgs),
     /// Clerk commands: a client of a running node's API (enrol, permit, person, inbox ...).
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -80,6 +88,8 @@ impl Command {
             Command::Node(command) => command.run(),
             Command::Export(args) => args.run(),
             Command::Audit(args) => args.run(),
+            Command::Certify(args) => args.run(),
+            Command::VerifyCertificate(args) => args.run(),
             Command::Client(command) => command.run(),
         }
     }

@@ -1,0 +1,334 @@
+//! Outages and partitions with real processes (DESIGN.md: "Work proceeds without a quorum (a
+//! window can accept applications while the network is down); finality waits for it").
+//!
+//! - One bureau of four is stopped: the other three keep accepting writes and make them final
+//!   (3 is the quorum of 4); restarted, it catches up and everything converges and is final.
+//! - One bureau of four is cut off from the network by closing every link to and from it
+//!   ([`Links`]), while its process and API keep running: its window still records enrolments,
+//!   permits and deregistrations in its own log, which cannot become final; the other three go on
+//!   and finalize among themselves. When the links return, every node holds the same logs and the
+//!   cut-off bureau's entries become final everywhere.
+
+use std::time::{Duration, Instant};
+
+use hukou_tests::links::Links;
+use hukou_tests::{Testnet, citizen_id, citizen_id_in, wait_until};
+use serde_json::{Value, json};
+
+/// Longest any one step may take to replicate or become final.
+const WAIT: Duration = Duration::from_secs(20);
+
+const XUHUI: usize = 0; // 310104
+const WUXING: usize = 1; // 330502
+const HEFEI: usize = 2; // 340100
+const FOURTH: usize = 3; // the bureau stopped or cut off (BUREAUS[3])
+
+/// `POST path` on node `i` until it answers 200 (a step that needs an entry to have replicated
+/// first is refused until then); panics with the last answer after [`WAIT`].
+fn post_until_ok(net: &Testnet, i: usize, path: &str, body: &Value) -> Value {
+    let mut last = Value::Null;
+    let ok = wait_until(WAIT, || {
+        let (status, v) = net.post(i, path, body);
+        last = v;
+        status == 200
+    });
+    assert!(
+        ok,
+        "POST {path} {body} on {} never succeeded: {last}",
+        net.code(i)
+    );
+    last
+}
+
+fn reference(v: &Value) -> String {
+    v["ref"].as_str().expect("ref").to_string()
+}
+
+/// Whether node `i` shows the transfer of `permit` with `steps` recorded steps, every one final.
+fn transfer_final(net: &Testnet, i: usize, permit: &str, steps: usize) -> bool {
+    let (status, t) = net.get(i, &format!("/v1/transfers/{permit}"));
+    status == 200
+        && t["steps"].as_array().is_some_and(|s| {
+            s.iter().filter(|x| x["ref"].is_string()).count() == steps
+                && s.iter()
+                    .filter(|x| x["ref"].is_string())
+                    .all(|x| x["final"] == true)
+        })
+}
+
+#[track_caller]
+fn assert_transfer_final(net: &Testnet, nodes: &[usize], permit: &str, steps: usize) {
+    for &i in nodes {
+        assert!(
+            wait_until(WAIT, || transfer_final(net, i, permit, steps)),
+            "transfer {permit} is not final with {steps} steps on {}: {}",
+            net.code(i),
+            net.get(i, &format!("/v1/transfers/{permit}")).1
+        );
+    }
+}
+
+/// The size of the latest certificate of `log` node `i` holds (0 if none).
+fn certificate_size(net: &Testnet, i: usize, log: &str) -> u64 {
+    let (status, v) = net.get(i, &format!("/v1/logs/{log}/certificate"));
+    if status == 200 {
+        v["size"].as_u64().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// `final_size` of `log` on node `i` (entries covered by a certificate it holds).
+fn final_size(net: &Testnet, i: usize, log: &str) -> u64 {
+    let (_, v) = net.get(i, "/v1/logs");
+    v["logs"]
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["bureau"] == log))
+        .and_then(|l| l["final_size"].as_u64())
+        .unwrap_or(0)
+}
+
+/// A whole transfer of `person` (already registered at `origin`, known to `destination`) from
+/// `origin` to `destination`; returns the permit's reference.
+fn transfer(net: &Testnet, origin: usize, destination: usize, person: &str) -> String {
+    let permit = reference(&post_until_ok(
+        net,
+        destination,
+        "/v1/permits",
+        &json!({"person": person, "origin": net.code(origin), "category": "spouse"}),
+    ));
+    let dereg = reference(&post_until_ok(
+        net,
+        origin,
+        "/v1/deregister",
+        &json!({"permit": permit}),
+    ));
+    post_until_ok(
+        net,
+        destination,
+        "/v1/register",
+        &json!({"deregistration": dereg, "wait_ms": 5_000}),
+    );
+    permit
+}
+
+/// Whether every node in `nodes` holds the same logs (length and Merkle root of each).
+fn converged(net: &Testnet, nodes: &[usize]) -> bool {
+    let views: Vec<_> = nodes.iter().map(|&i| net.logs(i)).collect();
+    views.iter().all(|v| v == &views[0])
+}
+
+/// Whether every log's entries are all final on every node in `nodes`.
+fn all_final(net: &Testnet, nodes: &[usize]) -> bool {
+    nodes.iter().all(|&i| {
+        net.logs(i)
+            .iter()
+            .all(|(log, len, _)| final_size(net, i, log) >= *len)
+    })
+}
+
+#[test]
+fn three_of_four_go_on_while_one_is_stopped_and_it_catches_up() {
+    let started = Instant::now();
+    let mut net = Testnet::new(4);
+    let live = [XUHUI, WUXING, HEFEI];
+    let all = [XUHUI, WUXING, HEFEI, FOURTH];
+
+    // Someone registered in Xuhui, seen by everyone, before the outage.
+    let moving = citizen_id(1);
+    net.enrol(XUHUI, &moving);
+    assert!(wait_until(WAIT, || converged(&net, &all)));
+    let fourth = net.code(FOURTH).to_string();
+    let certified_before = certificate_size(&net, XUHUI, "310104");
+
+    let status = net.stop(FOURTH);
+    assert!(status.success(), "{fourth} did not stop cleanly: {status}");
+    assert!(
+        wait_until(WAIT, || live.iter().all(|&i| net.nodes[i]
+            .peers()
+            .is_some_and(|p| !p.contains(&fourth)))),
+        "the others still list {fourth} as connected"
+    );
+
+    // The three go on: enrolments everywhere, and a whole transfer Xuhui -> Wuxing, final on
+    // all three (the registration itself waits for its deregistration to be final).
+    for (k, &i) in live.iter().enumerate() {
+        net.enrol(i, &citizen_id(100 + k as u64));
+    }
+    let permit = transfer(&net, XUHUI, WUXING, &moving);
+    assert_transfer_final(&net, &live, &permit, 3);
+    for &i in &live {
+        for log in ["310104", "330502"] {
+            let (len, _) = net.log_of(i, log).expect("log listed");
+            assert!(
+                wait_until(WAIT, || certificate_size(&net, i, log) >= len),
+                "certificate of {log} on {} stays at {} < {len}",
+                net.code(i),
+                certificate_size(&net, i, log)
+            );
+        }
+    }
+    assert!(certificate_size(&net, XUHUI, "310104") > certified_before);
+    eprintln!(
+        "three bureaus finalized without {fourth} at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // the fourth bureau comes back, catches up, and everything converges and is final on all four.
+    net.start(FOURTH);
+    net.wait_ready(&all, WAIT);
+    assert!(
+        wait_until(WAIT, || converged(&net, &all)),
+        "logs differ after the restart: {:?}",
+        all.iter().map(|&i| net.logs(i)).collect::<Vec<_>>()
+    );
+    assert_transfer_final(&net, &[FOURTH], &permit, 3);
+    let health = net.nodes[FOURTH].health().expect("healthz");
+    assert!(health["catch_up"]["active"].is_boolean(), "{health}");
+    // It writes again, and its entry becomes final everywhere.
+    let mine = citizen_id_in(&fourth, 7);
+    let enrolled = net.enrol(FOURTH, &mine);
+    assert!(enrolled.starts_with(&format!("{fourth}:")), "{enrolled}");
+    assert!(
+        wait_until(WAIT, || converged(&net, &all) && all_final(&net, &all)),
+        "not everything final on all four: {:?}",
+        all.iter()
+            .map(|&i| net.get(i, "/v1/logs").1)
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "converged and final on all four at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn a_cut_off_bureau_keeps_its_window_open_and_converges_when_the_link_returns() {
+    let started = Instant::now();
+    let (net, links) = Links::testnet(4);
+    let others = [XUHUI, WUXING, HEFEI];
+    let all = [XUHUI, WUXING, HEFEI, FOURTH];
+    let fourth = net.code(FOURTH).to_string();
+
+    // Before the cut: S lives in the fourth bureau and Wuxing has granted S a permit to move in; Q lives
+    // in Xuhui; T lives in Xuhui and will move to Wuxing during the cut.
+    let s = citizen_id_in(&fourth, 1);
+    let q = citizen_id(2);
+    let t = citizen_id(3);
+    net.enrol(FOURTH, &s);
+    net.enrol(XUHUI, &q);
+    net.enrol(XUHUI, &t);
+    let permit_s = reference(&post_until_ok(
+        &net,
+        WUXING,
+        "/v1/permits",
+        &json!({"person": s, "origin": fourth, "category": "child"}),
+    ));
+    assert!(
+        wait_until(WAIT, || converged(&net, &all)),
+        "no convergence before the cut"
+    );
+    let (fourth_len_before, _) = net.log_of(XUHUI, &fourth).expect("log listed");
+
+    links.cut(FOURTH);
+    assert!(links.is_cut(FOURTH));
+    assert!(
+        wait_until(WAIT, || {
+            net.nodes[FOURTH].peers().is_some_and(|p| p.is_empty())
+                && others.iter().all(|&i| {
+                    net.nodes[i]
+                        .peers()
+                        .is_some_and(|p| !p.contains(&fourth) && p.len() == others.len() - 1)
+                })
+        }),
+        "the cut is not seen: {fourth} lists {:?}, the others {:?}",
+        net.nodes[FOURTH].peers(),
+        others
+            .iter()
+            .map(|&i| net.nodes[i].peers())
+            .collect::<Vec<_>>()
+    );
+    eprintln!(
+        "{fourth} cut off at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // the fourth bureau's window stays open: an enrolment, a permit (for Q, from Xuhui), and S's
+    // deregistration all go into its own log.
+    assert_eq!(net.nodes[FOURTH].health().expect("healthz")["status"], "ok");
+    let r = citizen_id_in(&fourth, 2);
+    let enrol_r = net.enrol(FOURTH, &r);
+    let permit_q = reference(&net.post_ok(
+        FOURTH,
+        "/v1/permits",
+        &json!({"person": q, "origin": "310104", "category": "parent"}),
+    ));
+    let dereg_s = reference(&net.post_ok(FOURTH, "/v1/deregister", &json!({"permit": permit_s})));
+    for written in [&enrol_r, &permit_q, &dereg_s] {
+        assert!(written.starts_with(&format!("{fourth}:")), "{written}");
+    }
+    let (fourth_len_cut, _) = net.log_of(FOURTH, &fourth).expect("own log");
+    assert_eq!(fourth_len_cut, fourth_len_before + 3);
+
+    // The other three go on and finalize among themselves: T moves from Xuhui to Wuxing.
+    let permit_t = transfer(&net, XUHUI, WUXING, &t);
+    assert_transfer_final(&net, &others, &permit_t, 3);
+
+    // Really cut: nothing of the fourth bureau's new entries reached the others, and the fourth bureau, alone, has
+    // no quorum to make them final.
+    for &i in &others {
+        assert_eq!(
+            net.log_of(i, &fourth).map(|l| l.0),
+            Some(fourth_len_before),
+            "{} holds entries {fourth} wrote while cut off",
+            net.code(i)
+        );
+    }
+    assert!(
+        final_size(&net, FOURTH, &fourth) <= fourth_len_before,
+        "{fourth}'s entries became final without a quorum"
+    );
+    assert!(!transfer_final(&net, FOURTH, &permit_t, 3));
+    eprintln!(
+        "three finalized while {fourth} was cut off, at {:.1} s; proxy connections of it \
+         (forwarded, refused): {:?}",
+        started.elapsed().as_secs_f64(),
+        links.counts(FOURTH)
+    );
+
+    // The link returns: all four converge, and the fourth bureau's entries become final everywhere.
+    links.restore(FOURTH);
+    assert!(!links.is_cut(FOURTH));
+    assert!(
+        wait_until(WAIT, || converged(&net, &all)),
+        "logs differ after the link returned: {:?}",
+        all.iter().map(|&i| net.logs(i)).collect::<Vec<_>>()
+    );
+    let (len, root) = net.log_of(XUHUI, &fourth).expect("log listed");
+    assert_eq!(len, fourth_len_cut);
+    assert_eq!(net.log_of(FOURTH, &fourth), Some((len, root)));
+    assert!(
+        wait_until(WAIT, || all_final(&net, &all)),
+        "not everything final after the link returned: {:?}",
+        all.iter()
+            .map(|&i| net.get(i, "/v1/logs").1)
+            .collect::<Vec<_>>()
+    );
+    // S's transfer can now complete at Wuxing against the final deregistration, and Q's permit
+    // from the fourth bureau is answered by Xuhui; both final on all four.
+    post_until_ok(
+        &net,
+        WUXING,
+        "/v1/register",
+        &json!({"deregistration": dereg_s, "wait_ms": 5_000}),
+    );
+    post_until_ok(&net, XUHUI, "/v1/deregister", &json!({"permit": permit_q}));
+    assert_transfer_final(&net, &all, &permit_s, 3);
+    assert_transfer_final(&net, &all, &permit_q, 2);
+    assert_transfer_final(&net, &[FOURTH], &permit_t, 3);
+    assert!(wait_until(WAIT, || converged(&net, &all)));
+    eprintln!(
+        "converged and final on all four at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
