@@ -318,6 +318,58 @@ def reconciliation():
           f"{hz}'s inbox lists the same pending work")
 
 
+def links(command, code):
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "links.py"),
+                    command, RUN, code], check=True)
+
+
+def peers_of(code):
+    _, h = call(code, "GET", "/healthz", token=False)
+    return set(h.get("peers_connected", []))
+
+
+def network_down():
+    scenario("A window whose network is down (断网): it accepts the application, and completes it after the network returns")
+    if not os.path.exists(os.path.join(RUN, "links.json")):
+        print("    (skipped: start the testnet with testnet/up.sh --links to cut a bureau off)")
+        return
+    sh, hz = "310104", "330502"
+    pid = make_id("310104", "19930606")
+    act(sh, "enrol the applicant", "/v1/enrol", {"person": pid})
+    settle()
+    links("cut", hz)
+    started = time.time()
+    while peers_of(hz) and time.time() - started < 10:
+        time.sleep(0.05)
+    check(not peers_of(hz), f"{hz} is cut off from every other bureau (its API still answers)")
+    permit = act(hz, "issue a permit while the network is down (accepted and signed locally)", "/v1/permits",
+                 {"person": pid, "origin": sh, "category": "spouse"})
+    time.sleep(1)
+    status, _ = call(sh, "GET", f"/v1/transfers/{permit['ref']}", token=False)
+    check(status == 404, f"{sh} cannot see the permit while {hz} is cut off")
+    _, t = call(hz, "GET", f"/v1/transfers/{permit['ref']}", token=False)
+    check(not t["steps"][0].get("final", False), "the permit is not final while its bureau is cut off")
+    links("heal", hz)
+    print(f"    network of {hz} restored")
+    ms = wait_for(sh, permit["ref"], seconds=30)
+    if ms is not None:
+        print(f"    the permit reached {sh} {ms:.0f} ms after the network returned")
+    dereg = act(sh, "deregister against the permit", "/v1/deregister", {"permit": permit["ref"]})
+    wait_for(hz, dereg["ref"])
+    reg = act(hz, "register (waits for the removal to be final)", "/v1/register",
+              {"deregistration": dereg["ref"], "wait_ms": 30000})
+    wait_for(sh, reg["ref"])
+    _, t = call(sh, "GET", f"/v1/transfers/{permit['ref']}", token=False)
+    check(t["status"] == "registered", "the transfer completed after the network returned")
+    started = time.time()
+    while time.time() - started < 10:
+        _, t = call(sh, "GET", f"/v1/transfers/{permit['ref']}", token=False)
+        if all(s.get("final") for s in t["steps"]):
+            break
+        time.sleep(0.05)
+    check(all(s.get("final") for s in t["steps"]), "every step, the offline permit included, is final")
+
+
 def bulk_import(count):
     scenario(f"Bulk import of {count:,} residents at 340100 (opening balance)")
     lines = []
@@ -381,7 +433,8 @@ def replicas_agree():
 def main():
     bulk = int(os.environ.get("HUKOU_DEMO_BULK", "100000"))
     started = time.time()
-    for play in (spouse_reliance, refusal, revocation, head_moves_out, newborn, wrong_migration, reconciliation):
+    for play in (spouse_reliance, refusal, revocation, head_moves_out, newborn, wrong_migration, network_down,
+                 reconciliation):
         play()
     bulk_import(bulk)
     inbox_report()

@@ -72,6 +72,10 @@ struct Args {
     /// Flat out: transfers kept under way at once.
     #[arg(long, default_value_t = 3000)]
     inflight: usize,
+    /// Let a batch fill for up to this many milliseconds after its oldest write is ready (fewer,
+    /// larger calls: less CPU per transfer, a little more latency).
+    #[arg(long, default_value_t = 10)]
+    linger_ms: u64,
     /// Most writes in one batch call.
     #[arg(long, default_value_t = 250)]
     batch: usize,
@@ -96,6 +100,35 @@ struct Args {
     /// Permit category used for every transfer.
     #[arg(long, default_value = "talent")]
     category: String,
+    /// Append the reference of every write a node acknowledged to FILE, one per line (chaos.sh
+    /// checks afterwards that every one of them is still in the ledger).
+    #[arg(long, value_name = "FILE")]
+    acks: Option<PathBuf>,
+}
+
+/// Where acknowledged references go (`--acks`).
+static ACKS: std::sync::OnceLock<Mutex<std::fs::File>> = std::sync::OnceLock::new();
+
+/// Records the references of the acknowledged writes among `results`, if `--acks` was given.
+fn record_acks(results: &[LineResult]) {
+    let Some(file) = ACKS.get() else {
+        return;
+    };
+    let mut text = String::new();
+    for v in results.iter().flatten() {
+        if let Some(r) = v["ref"].as_str() {
+            text.push_str(r);
+            text.push('\n');
+        }
+    }
+    if !text.is_empty() {
+        use std::io::Write;
+        let mut f = file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.write_all(text.as_bytes())
+            .expect("the --acks file is writable");
+    }
 }
 
 /// A bureau of the testnet.
@@ -232,14 +265,17 @@ fn post_batch(agent: &ureq::Agent, node: &Node, lines: &[String]) -> Vec<LineRes
             "the answer ended without its done line".into(),
         );
     }
-    out.into_iter()
+    let out: Vec<LineResult> = out
+        .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(("no_answer".into(), "line not answered".into()))))
-        .collect()
+        .collect();
+    record_acks(&out);
+    out
 }
 
 /// The same writes as single calls of the routes (`--single`).
 fn post_singles(agent: &ureq::Agent, node: &Node, lines: &[String]) -> Vec<LineResult> {
-    lines
+    let out: Vec<LineResult> = lines
         .iter()
         .map(|line| {
             let mut v: Value = serde_json::from_str(line).expect("driver lines are JSON");
@@ -275,7 +311,9 @@ fn post_singles(agent: &ureq::Agent, node: &Node, lines: &[String]) -> Vec<LineR
                 ))
             }
         })
-        .collect()
+        .collect();
+    record_acks(&out);
+    out
 }
 
 /// `CODE:SEQ:HASH` → SEQ.
@@ -410,7 +448,29 @@ impl Driver {
                     let now = Instant::now();
                     let ready = s.queues[si][node].front().is_some_and(|(at, _)| *at <= now);
                     if ready {
-                        break;
+                        // Linger: let a batch fill for up to --linger-ms after its oldest write
+                        // became ready, unless a whole batch is already waiting.
+                        let linger = Duration::from_millis(self.args.linger_ms);
+                        let oldest = s.queues[si][node].front().map(|(at, _)| *at);
+                        let until = oldest.map(|at| at + linger);
+                        let full = s.queues[si][node]
+                            .iter()
+                            .filter(|(at, _)| *at <= now)
+                            .nth(self.args.batch.saturating_sub(1))
+                            .is_some();
+                        match until {
+                            Some(until) if !full && until > now => {
+                                s = self.wake[si][node]
+                                    .wait_timeout(s, until - now)
+                                    .expect("no thread panics holding the lock")
+                                    .0;
+                                if Instant::now() < until {
+                                    continue;
+                                }
+                                break;
+                            }
+                            _ => break,
+                        }
                     }
                     let wait =
                         s.queues[si][node]
@@ -931,6 +991,14 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.acks {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open --acks file {}", path.display()))?;
+        ACKS.set(Mutex::new(file)).expect("set once");
+    }
     if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be a positive number of transfers a second");
     }
