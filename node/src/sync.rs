@@ -82,7 +82,7 @@ pub enum Gossip {
 /// A request to a peer.
 #[derive(Debug, Encode, Decode)]
 pub enum SyncRequest {
-    /// The length of every log the peer holds.
+    /// The length and tip (hash of the last entry) of every log the peer holds.
     Tips,
     /// Entries of `log` from seq `from`, at most `max`.
     Range {
@@ -97,7 +97,8 @@ pub enum SyncRequest {
 /// A peer's answer.
 #[derive(Debug, Encode, Decode)]
 pub enum SyncResponse {
-    Tips(Vec<(BureauCode, u64)>),
+    /// `(log, length, hash of the entry at length - 1)` for every non-empty log.
+    Tips(Vec<(BureauCode, u64, [u8; 32])>),
     Entries(Vec<Vec<u8>>),
     Error(String),
     /// `Certificate::encode` of the latest certificate of each log the peer has one for.
@@ -298,8 +299,10 @@ async fn answer(service: &Service, bytes: &[u8]) -> SyncResponse {
                 .ledger
                 .membership()
                 .members()
-                .map(|m| (m.code, state.ledger.log_len(m.code)))
-                .filter(|(_, len)| *len > 0)
+                .filter_map(|m| {
+                    let log = state.ledger.log(m.code)?;
+                    (log.len() > 0).then(|| (m.code, log.len(), log.tip().0))
+                })
                 .collect();
             SyncResponse::Tips(tips)
         }
@@ -367,12 +370,12 @@ async fn pull_round(
         round.answered = true;
         let wants: Vec<Want> = {
             let mut state = service.state().await;
-            for (log, len) in &tips {
+            for (log, len, _) in &tips {
                 let known = state.peer_lengths.entry(*log).or_insert(0);
                 *known = (*known).max(*len);
             }
             tips.iter()
-                .filter_map(|&(log, target)| {
+                .filter_map(|&(log, target, _)| {
                     let held = state.ledger.log_len(log);
                     (held < target).then(|| Want {
                         log,
@@ -398,19 +401,44 @@ async fn pull_round(
             }
         }
         let mut own_ok = true;
+        // Logs where this peer may hold a different history than ours: same length but another
+        // tip, or longer but what it has could not be appended here.
+        let mut suspect = Vec::new();
         {
             let state = service.state().await;
-            for &(log, their_len) in &tips {
-                let held = state.ledger.log_len(log);
+            for &(log, their_len, their_tip) in &tips {
+                let held = state.ledger.log(log).map_or(0, |l| l.len());
+                let tip = state.ledger.log(log).map(|l| l.tip().0);
                 if held < their_len {
                     round.behind = true;
                     if log == me {
                         own_ok = false;
                     }
                 }
+                if held > 0 && (held < their_len || (held == their_len && tip != Some(their_tip))) {
+                    suspect.push((log, held - 1));
+                }
             }
         }
         round.confirmed |= own_ok;
+        // A fork shown to different peers by pulls alone would otherwise stay unnoticed: fetch
+        // the peer's entry at our last position. If it differs from ours, the author signed two
+        // entries at one position and ingesting it records the fraud proof (every honest node
+        // compares with every peer, so each finds it); if it is ours, it counts as a duplicate.
+        for (log, seq) in suspect {
+            let request = SyncRequest::Range {
+                log,
+                from: seq,
+                max: 1,
+            };
+            if let Ok(bytes) = net.request(peer, encode(&request)).await
+                && let Some(SyncResponse::Entries(raw)) = decode::<SyncResponse>(&bytes)
+                && !raw.is_empty()
+                && let Err(e) = service.ingest(raw).await
+            {
+                tracing::error!("storage failed while checking {log} against {bureau}: {e}");
+            }
+        }
         // After the entries, so the certificates can be checked against what was just pulled.
         if let Ok(bytes) = net.request(peer, encode(&SyncRequest::Certificates)).await
             && let Some(SyncResponse::Certificates(raw)) = decode::<SyncResponse>(&bytes)

@@ -260,7 +260,16 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
             match sync::decode::<SyncRequest>(&bytes) {
                 Some(SyncRequest::Tips) => {
                     let len = view.claimed.unwrap_or_else(|| view.contiguous_len());
-                    SyncResponse::Tips(if len > 0 { vec![(me, len)] } else { vec![] })
+                    let tip = len
+                        .checked_sub(1)
+                        .and_then(|last| view.entries.get(&last))
+                        .and_then(|raw| SignedEntry::decode(raw).ok())
+                        .map_or([0; 32], |e| e.hash().0);
+                    SyncResponse::Tips(if len > 0 {
+                        vec![(me, len, tip)]
+                    } else {
+                        vec![]
+                    })
                 }
                 Some(SyncRequest::Range { log, from, max }) if log == me => {
                     let mut out = Vec::new();

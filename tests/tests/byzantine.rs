@@ -317,10 +317,10 @@ fn fork_and_register() -> Forked {
         "340100 keeps fork B"
     );
 
-    // Each side learns the other fork by gossip (the honest peers relay it): the equivocation
-    // is detected, and every honest node keeps a proof that verifies with the membership alone.
-    face1.push(&[&a]);
-    face2.push(&[&b]);
+    // The liar never gossips either fork. The honest nodes' pull rounds compare tips: equal
+    // lengths, different tips, so each fetches the other's entry at that position and sees
+    // two signed entries at 310104:1. Every honest node keeps a proof that verifies with the
+    // membership alone.
     let expected = FraudProof::new(a.clone(), b.clone());
     let proven = |i: usize| fraud_proofs(&net, i, &membership).contains(&expected);
     assert!(
