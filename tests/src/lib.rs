@@ -289,6 +289,20 @@ pub fn try_get(url: &str) -> Result<(u16, Value), String> {
     read_response(resp)
 }
 
+/// `GET url` as text (for the web console's HTML pages): status and body.
+pub fn get_text(url: &str) -> (u16, String) {
+    let resp = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("GET {url}: body: {e}"));
+    (status, body)
+}
+
 /// `POST url` with a raw body and an optional bearer token.
 pub fn try_post_raw(url: &str, token: Option<&str>, body: &str) -> Result<(u16, Value), String> {
     let mut req = agent().post(url).content_type("application/json");

@@ -338,6 +338,25 @@ fn fork_and_register() -> Forked {
         );
     }
 
+    // Every page of every honest node's web console carries the fraud banner, linking to the
+    // evidence, and the evidence page names the forked position.
+    for i in HONEST {
+        let (status, page) = hukou_tests::get_text(&format!("{}/ui/network", net.api(i)));
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains("fraud-banner") && page.contains("href=\"/ui/fraud-proofs\""),
+            "{}: no fraud banner on the network page",
+            net.code(i)
+        );
+        let (status, page) = hukou_tests::get_text(&format!("{}/ui/fraud-proofs", net.api(i)));
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains(&format!("<td>{lc}</td>")),
+            "{}: the evidence page does not name {lc}: {page}",
+            net.code(i)
+        );
+    }
+
     // Item 2: the liar signs a checkpoint of each fork at size 2 and announces each (with its
     // own cosignature) to the peers holding that fork. Only fork A can gather a quorum (the liar
     // and 330502 and H3); every witness sees both roots at one size and keeps the evidence.
