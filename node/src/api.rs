@@ -881,18 +881,15 @@ async fn person_show(
     let cancelled = p
         .and_then(|p| p.cancelled)
         .map(|(r, reason)| json!({"by": r.to_string(), "reason": reason}));
+    let named = state.person_entries.get(&tag).cloned().unwrap_or_default();
     drop(state);
     let mut history = Vec::new();
-    for r in api
-        .service
-        .store()
-        .person_history(&tag)
-        .map_err(store_error)?
-    {
-        if let Ok(Some(e)) = api.service.store().entry(r.author, r.seq.0) {
+    // Only durable entries: the store's reader stops at the last flush.
+    for (log, seq) in named {
+        if let Ok(Some(e)) = api.service.store().entry(log, seq) {
             history.push(
-                json!({"ref": r.to_string(), "kind": e.entry().body.kind(), "bureau": r.author,
-                "time_ms": e.entry().time_ms}),
+                json!({"ref": e.reference().to_string(), "kind": e.entry().body.kind(),
+                "bureau": log, "time_ms": e.entry().time_ms}),
             );
         }
     }

@@ -127,6 +127,10 @@ pub struct State {
     /// For each log, the largest size covered by a certificate this node stored: entries of
     /// that log below it are final. Loaded from the store on start; only grows.
     pub final_sizes: HashMap<BureauCode, u64>,
+    /// Every applied entry naming each person ([`crate::store::persons_named`]), as (log, seq),
+    /// in the order applied. Rebuilt on replay; kept here rather than in the store because
+    /// rows keyed by random tags made sled's inserts a third of a transfer's CPU.
+    pub person_entries: HashMap<PersonTag, Vec<(BureauCode, u64)>>,
 }
 
 impl State {
@@ -500,11 +504,12 @@ impl Service {
                         .ledger
                         .apply(&entry, SignatureCheck::AlreadyVerified)
                         .expect("an admitted entry applies");
-                    state
-                        .trees
-                        .entry(inner.me)
-                        .or_default()
-                        .push(entry.hash().0);
+                    let State {
+                        trees,
+                        person_entries,
+                        ..
+                    } = &mut *state;
+                    note_applied(trees, person_entries, &entry);
                     accepted.push(entry.clone());
                     results.push(Ok(Written { entry, effects }));
                 }
@@ -620,11 +625,12 @@ impl Service {
             for j in judged {
                 match j.result {
                     Ok(_) => {
-                        state
-                            .trees
-                            .entry(j.entry.entry().author)
-                            .or_default()
-                            .push(j.entry.hash().0);
+                        let State {
+                            trees,
+                            person_entries,
+                            ..
+                        } = &mut *state;
+                        note_applied(trees, person_entries, &j.entry);
                         if j.entry.entry().author == inner.me {
                             note_household(&mut state.next_household, j.entry.entry());
                         }
@@ -784,6 +790,22 @@ pub fn resolve_ref(ledger: &Ledger, text: &str) -> Result<EntryRef, WriteError> 
     })
 }
 
+/// Adds an applied entry to its log's Merkle tree and to the person index.
+fn note_applied(
+    trees: &mut HashMap<BureauCode, Tree>,
+    person_entries: &mut HashMap<PersonTag, Vec<(BureauCode, u64)>>,
+    entry: &SignedEntry,
+) {
+    let e = entry.entry();
+    trees.entry(e.author).or_default().push(entry.hash().0);
+    for person in crate::store::persons_named(&e.body) {
+        person_entries
+            .entry(person)
+            .or_default()
+            .push((e.author, e.seq.0));
+    }
+}
+
 /// Rebuilds the state by replaying the store through the rulebook (signatures were verified
 /// when the entries were first accepted, and the store's integrity is checked on open).
 fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State, StoreError> {
@@ -796,6 +818,7 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
         recent_refusals: Default::default(),
         peer_lengths: HashMap::new(),
         final_sizes: HashMap::new(),
+        person_entries: HashMap::new(),
     };
     let started = Instant::now();
     let mut count = 0u64;
@@ -808,15 +831,13 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
                 buffer,
                 trees,
                 next_household,
+                person_entries,
                 ..
             } = &mut state;
             for j in buffer.offer(ledger, entry, SignatureCheck::AlreadyVerified) {
                 match j.result {
                     Ok(effects) => {
-                        trees
-                            .entry(effects.entry.author)
-                            .or_default()
-                            .push(effects.entry.hash.0);
+                        note_applied(trees, person_entries, &j.entry);
                         if effects.entry.author == me {
                             note_household(next_household, j.entry.entry());
                         }

@@ -16,7 +16,6 @@
 //! | keyspace       | key                                       | value                        |
 //! |----------------|-------------------------------------------|------------------------------|
 //! | `L` logs       | `L` ‖ bureau u32 ‖ seq u64                | `SignedEntry::encode()`      |
-//! | `I` persons    | `I` ‖ person tag (32) ‖ bureau u32 ‖ seq u64 | entry hash (32)           |
 //! | `C` checkpoints| `C` ‖ bureau u32 ‖ size u64               | opaque                       |
 //! | `T` certificates | `T` ‖ bureau u32 ‖ size u64             | opaque                       |
 //! | `W` cosigned   | `W` ‖ bureau u32                          | opaque: last cosigned checkpoint of that log |
@@ -31,11 +30,11 @@
 //!    the hash of the entry before it, so no bug elsewhere can write a gap, an overwrite or a
 //!    broken chain.
 //! 2. Every stored entry sits under the key of its own author and seq, on this node's network.
-//! 3. The person index has one row for each person an entry names ([`persons_named`]), holding
-//!    the entry's hash, and no other rows.
+//! 3. (Keyspace `I`, a person index, was written by earlier versions and is ignored: the node
+//!    keeps that index in memory, rebuilt on replay, since random-keyed rows cost a third of a
+//!    transfer's CPU.)
 //! 4. Readers see only durable entries: [`Store::log_len`], [`Store::entry`], [`Store::range`],
-//!    [`Store::raw_range`], [`Store::logs`], [`Store::iter_log`] and [`Store::person_history`]
-//!    stop at the length covered by the last completed flush. So the node never serves a peer an
+//!    [`Store::raw_range`], [`Store::logs`] and [`Store::iter_log`] stop at the length covered by the last completed flush. So the node never serves a peer an
 //!    entry of its own log that a crash could take back, and after a crash it never signs a
 //!    different entry at a position a peer has already seen (which would be equivocation, I3).
 //!
@@ -76,9 +75,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hukou_protocol::limits::BATCH_ENTRIES_MAX;
-use hukou_protocol::{
-    Body, BureauCode, EntryHash, EntryRef, NetworkId, PersonTag, Seq, SignedEntry,
-};
+use hukou_protocol::{Body, BureauCode, EntryHash, NetworkId, PersonTag, SignedEntry};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -111,7 +108,6 @@ const _: () = assert!(BATCH_ENTRIES_MAX <= GROUP_ENTRIES_MAX);
 /// Keyspace prefixes (see the module doc).
 mod keyspace {
     pub const LOG: u8 = b'L';
-    pub const PERSON: u8 = b'I';
     pub const CHECKPOINT: u8 = b'C';
     pub const CERTIFICATE: u8 = b'T';
     pub const COSIGNED: u8 = b'W';
@@ -315,16 +311,6 @@ fn bureau_key(prefix: u8, log: BureauCode) -> [u8; 5] {
     key
 }
 
-/// `I` ‖ person ‖ bureau u32 BE ‖ seq u64 BE.
-fn person_key(person: &PersonTag, log: BureauCode, seq: u64) -> [u8; 45] {
-    let mut key = [0u8; 45];
-    key[0] = keyspace::PERSON;
-    key[1..33].copy_from_slice(person.as_bytes());
-    key[33..37].copy_from_slice(&log.get().to_be_bytes());
-    key[37..].copy_from_slice(&seq.to_be_bytes());
-    key
-}
-
 /// `M` ‖ name.
 fn meta_key(name: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + name.len());
@@ -370,7 +356,6 @@ type Tips = HashMap<BureauCode, (u64, EntryHash)>;
 pub struct VerifyReport {
     pub logs: usize,
     pub entries: u64,
-    pub index_rows: u64,
 }
 
 /// The node's durable storage. Cheap to clone: clones share one database.
@@ -560,32 +545,9 @@ impl Store {
         LogIter::new(self.clone(), log, self.log_len(log))
     }
 
-    /// References to the durable entries naming `person` ([`persons_named`]), ordered by bureau
-    /// code and then seq: each log's entries are in their order; logs have no common order.
-    pub fn person_history(&self, person: &PersonTag) -> Result<Vec<EntryRef>, StoreError> {
-        let mut prefix = [0u8; 33];
-        prefix[0] = keyspace::PERSON;
-        prefix[1..].copy_from_slice(person.as_bytes());
-        let logs = self.lock_logs().clone();
-        let mut out = Vec::new();
-        for row in self.inner.tree.scan_prefix(prefix) {
-            let (key, value) = row.map_err(|e| self.io("reading the person index", e))?;
-            let (log, seq, hash) = self.parse_person_row(&key, &value)?;
-            if logs.get(&log).is_some_and(|state| seq < state.durable) {
-                out.push(EntryRef {
-                    author: log,
-                    seq: Seq(seq),
-                    hash,
-                });
-            }
-        }
-        Ok(out)
-    }
-
     // ---- entries: writes ----
 
-    /// Appends `entries` (of one log or several, in order) and their person-index rows as one
-    /// atomic batch. Refuses the whole call, writing nothing, if any entry is not exactly the
+    /// Appends `entries` (of one log or several, in order) as one atomic batch. Refuses the whole call, writing nothing, if any entry is not exactly the
     /// next of its log ([`StoreError::NotContiguous`]), does not chain to the entry before it,
     /// is of another network or by an invalid bureau code. Does not flush: the entries become
     /// visible to readers after the next [`Store::flush_async`] or [`Store::flush`].
@@ -602,12 +564,6 @@ impl Store {
             let entry = signed.entry();
             let seq = entry.seq.0;
             batch.insert(&log_key(entry.author, seq)[..], signed.encode());
-            for person in persons_named(&entry.body) {
-                batch.insert(
-                    &person_key(&person, entry.author, seq)[..],
-                    &signed.hash().0[..],
-                );
-            }
         }
         if let Err(e) = self.inner.tree.apply_batch(batch) {
             let error = self.io("writing entries", e);
@@ -743,7 +699,7 @@ impl Store {
     // ---- checks ----
 
     /// Checks every entry of every log (keys, contiguity, decoding, network, `prev` chain) and
-    /// every person-index row, including entries appended but not yet flushed. For
+    /// including entries appended but not yet flushed. For
     /// `hukou node check`; reads the whole store.
     pub fn verify_full(&self) -> Result<VerifyReport, StoreError> {
         let on_disk = scan_log_lengths(&self.inner.path, &self.inner.tree)?;
@@ -774,116 +730,11 @@ impl Store {
         for (log, len) in logs {
             report.logs += 1;
             for entry in LogIter::new(self.clone(), log, len) {
-                let entry = entry?;
+                entry?;
                 report.entries += 1;
-                for person in persons_named(&entry.entry().body) {
-                    self.check_person_row(&person, &entry)?;
-                    report.index_rows += 1;
-                }
             }
         }
-        self.check_no_stray_person_rows(&known, report.index_rows)?;
         Ok(report)
-    }
-
-    /// The index row for `person` and `entry` exists and holds the entry's hash.
-    fn check_person_row(&self, person: &PersonTag, entry: &SignedEntry) -> Result<(), StoreError> {
-        let (log, seq) = (entry.entry().author, entry.entry().seq.0);
-        let row = self
-            .inner
-            .tree
-            .get(person_key(person, log, seq))
-            .map_err(|e| self.io("reading the person index", e))?;
-        match row {
-            Some(hash) if hash.as_ref() == entry.hash().as_bytes() => Ok(()),
-            Some(_) => Err(self.damaged(
-                log,
-                seq,
-                format!("the person index row for {person} holds another hash"),
-            )),
-            None => Err(self.damaged(
-                log,
-                seq,
-                format!("the person index row for {person} is missing"),
-            )),
-        }
-    }
-
-    /// The person index holds exactly `expected_rows` rows, each pointing into a log. Counting
-    /// is enough when every expected row was found; only when the counts differ are entries
-    /// decoded again, to name the stray row.
-    fn check_no_stray_person_rows(
-        &self,
-        lengths: &HashMap<BureauCode, u64>,
-        expected_rows: u64,
-    ) -> Result<(), StoreError> {
-        let mut rows = 0u64;
-        for row in self.inner.tree.scan_prefix([keyspace::PERSON]) {
-            let (key, value) = row.map_err(|e| self.io("reading the person index", e))?;
-            let (log, seq, _) = self.parse_person_row(&key, &value)?;
-            if seq >= lengths.get(&log).copied().unwrap_or(0) {
-                return Err(self.damaged(
-                    log,
-                    seq,
-                    "a person index row points past the end of the log".to_string(),
-                ));
-            }
-            rows += 1;
-        }
-        if rows == expected_rows {
-            return Ok(());
-        }
-        for row in self.inner.tree.scan_prefix([keyspace::PERSON]) {
-            let (key, value) = row.map_err(|e| self.io("reading the person index", e))?;
-            let (log, seq, _) = self.parse_person_row(&key, &value)?;
-            let person = PersonTag(key[1..33].try_into().expect("checked length"));
-            let stored = self
-                .inner
-                .tree
-                .get(log_key(log, seq))
-                .map_err(|e| self.io("reading an entry", e))?
-                .ok_or_else(|| self.damaged(log, seq, "the entry is missing".to_string()))?;
-            let entry = check_entry(
-                &self.inner.path,
-                self.inner.network,
-                log,
-                seq,
-                &stored,
-                None,
-            )?;
-            if !persons_named(&entry.entry().body).any(|named| named == person) {
-                return Err(self.damaged(
-                    log,
-                    seq,
-                    format!("a person index row names {person}, whom the entry does not name"),
-                ));
-            }
-        }
-        unreachable!("{rows} index rows found, {expected_rows} expected, yet none is stray")
-    }
-
-    fn parse_person_row(
-        &self,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<(BureauCode, u64, EntryHash), StoreError> {
-        let bad = |reason: &str| StoreError::BadKey {
-            path: self.inner.path.clone(),
-            key: hex::encode(key),
-            reason: reason.to_string(),
-        };
-        if key.len() != 45 {
-            return Err(bad("a person index key is 45 bytes"));
-        }
-        let (log, seq) =
-            parse_position(&key[33..]).ok_or_else(|| bad("bureau code is not six digits"))?;
-        let hash: [u8; 32] = value.try_into().map_err(|_| StoreError::Decode {
-            path: self.inner.path.clone(),
-            key: hex::encode(key),
-            what: "person index row",
-            reason: format!("{} bytes, expected a 32-byte hash", value.len()),
-        })?;
-        Ok((log, seq, EntryHash(hash)))
     }
 
     // ---- checkpoints, certificates, cosigned, fraud proofs, meta ----
@@ -1830,6 +1681,7 @@ pub fn check_after_crash(
 mod tests {
     use super::*;
     use hukou_protocol::{CancellationReason, HouseholdId, Placement, Relation};
+    use hukou_protocol::{EntryRef, Seq};
 
     fn tag(byte: u8) -> PersonTag {
         PersonTag([byte; 32])
@@ -1912,12 +1764,6 @@ mod tests {
         assert_eq!(parse_position(&keys[2][1..]), Some((low, 256)));
         assert_eq!(parse_position(&[0u8; 12]), None, "bureau 000000");
         assert_eq!(parse_position(&keys[2][2..]), None, "too short");
-        let row = person_key(&tag(9), high, 7);
-        assert_eq!(
-            &row[..33],
-            &[&[keyspace::PERSON][..], &[9; 32]].concat()[..]
-        );
-        assert_eq!(parse_position(&row[33..]), Some((high, 7)));
     }
 
     #[test]

@@ -301,7 +301,7 @@ async fn answer(service: &Service, bytes: &[u8]) -> SyncResponse {
                 .members()
                 .filter_map(|m| {
                     let log = state.ledger.log(m.code)?;
-                    (log.len() > 0).then(|| (m.code, log.len(), log.tip().0))
+                    (!log.is_empty()).then(|| (m.code, log.len(), log.tip().0))
                 })
                 .collect();
             SyncResponse::Tips(tips)

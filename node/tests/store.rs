@@ -9,8 +9,8 @@ use hukou_node::store::{
     self, Committer, LostEntries, Store, StoreError, TREE_NAME, VerifyReport, log_key,
 };
 use hukou_protocol::{
-    Body, BureauCode, CancellationReason, Entry, EntryHash, EntryRef, HouseholdId, NetworkId,
-    PersonTag, Placement, Relation, Seq, SignedEntry,
+    Body, BureauCode, Entry, EntryHash, HouseholdId, NetworkId, PersonTag, Placement, Relation,
+    Seq, SignedEntry,
 };
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -147,15 +147,10 @@ fn appended_entries_read_back_once_flushed() {
     assert_eq!(replayed, entries);
     assert_eq!(store.iter_log(code(OTHER)).count(), 0);
     assert_eq!(
-        store.person_history(&PersonTag([3; 32])).unwrap(),
-        vec![entries[3].reference()]
-    );
-    assert_eq!(
         store.verify_full().unwrap(),
         VerifyReport {
             logs: 1,
             entries: 10,
-            index_rows: 10
         }
     );
 }
@@ -228,8 +223,6 @@ fn gap_overwrite_and_broken_chain_are_refused_and_nothing_is_written() {
     assert_eq!(store.appended_len(log), 3);
     assert_eq!(store.log_len(log), 3);
     assert_eq!(store.range(log, 0, 10).unwrap(), entries[..3].to_vec());
-    assert_eq!(store.person_history(&PersonTag([200; 32])).unwrap(), vec![]);
-    assert_eq!(store.person_history(&PersonTag([3; 32])).unwrap(), vec![]);
     store.verify_full().unwrap();
 
     // And the log goes on from where it was.
@@ -466,79 +459,6 @@ fn damage_below_the_tip_is_found_by_replay_and_full_verification() {
 }
 
 #[test]
-fn full_verification_finds_missing_and_stray_index_rows() {
-    let log = code(OWN);
-    let entries = chain(log, 0, EntryHash::ZERO, 10);
-    let index_key = |person: u8, seq: u64| {
-        let mut key = vec![b'I'];
-        key.extend_from_slice(&[person; 32]);
-        key.extend_from_slice(&log_key(log, seq)[1..]);
-        key
-    };
-    for missing in [true, false] {
-        let dir = TempDir::new("index");
-        {
-            let store = open(&dir);
-            store.append(&entries).unwrap();
-            store.flush().unwrap();
-        }
-        with_raw_tree(&dir, |tree| {
-            if missing {
-                tree.remove(index_key(4, 4)).unwrap().unwrap();
-            } else {
-                tree.insert(index_key(77, 4), &entries[4].hash().0[..])
-                    .unwrap();
-            }
-        });
-        let store = open(&dir);
-        match store.verify_full() {
-            Err(StoreError::Damaged { seq: 4, reason, .. }) => {
-                assert!(reason.contains("person index"), "{reason}")
-            }
-            other => panic!("expected index damage at seq 4, got {other:?}"),
-        }
-    }
-}
-
-#[test]
-fn person_history_lists_every_entry_naming_the_person() {
-    let dir = TempDir::new("history");
-    let store = open(&dir);
-    let (own, other) = (code(OWN), code(OTHER));
-    let alice = PersonTag([1; 32]);
-    let bob = PersonTag([2; 32]);
-    let enrol_alice = signed(other, 0, EntryHash::ZERO, enrol_body(1));
-    let enrol_bob = signed(own, 0, EntryHash::ZERO, enrol_body(2));
-    let cancel_bob = signed(
-        own,
-        1,
-        enrol_bob.hash(),
-        Body::Cancellation {
-            person: bob,
-            reason: CancellationReason::Death,
-            new_head: Some(alice),
-        },
-    );
-    store
-        .append(&[enrol_bob.clone(), enrol_alice.clone(), cancel_bob.clone()])
-        .unwrap();
-    store.flush().unwrap();
-    let refs = |entries: &[&SignedEntry]| -> Vec<EntryRef> {
-        entries.iter().map(|e| e.reference()).collect()
-    };
-    // Ordered by bureau code, then seq.
-    assert_eq!(
-        store.person_history(&alice).unwrap(),
-        refs(&[&cancel_bob, &enrol_alice])
-    );
-    assert_eq!(
-        store.person_history(&bob).unwrap(),
-        refs(&[&enrol_bob, &cancel_bob])
-    );
-    assert_eq!(store.person_history(&PersonTag([3; 32])).unwrap(), vec![]);
-}
-
-#[test]
 fn checkpoints_certificates_fraud_proofs_and_meta_round_trip() {
     let dir = TempDir::new("side-records");
     let log = code(OTHER);
@@ -649,7 +569,6 @@ async fn group_commit_keeps_every_entry_in_order_with_few_flushes() {
         VerifyReport {
             logs: TASKS as usize,
             entries: commits,
-            index_rows: commits
         }
     );
     println!("{stats:?}");
