@@ -40,6 +40,8 @@ say ""
 say "== flat out for $DURATION s"
 flat="$("$LOAD_BIN" --nodes "$NODES" --duration "$DURATION")" || say "(the flat-out run reported errors)"
 say ""
+say "(10 s pause, so the flat-out run's leftovers do not load the steady one)"
+sleep 10
 say "== steady $RATE transfers/s for $RATE_DURATION s"
 steady="$("$LOAD_BIN" --nodes "$NODES" --rate "$RATE" --duration "$RATE_DURATION")" ||
     say "(the steady run reported errors)"

@@ -51,6 +51,9 @@ pub const PUSH_BATCH_ENTRIES: usize = 512;
 pub const PUSH_DELAY_MS: u64 = 5;
 /// Anti-entropy period.
 pub const PULL_INTERVAL_MS: u64 = 500;
+/// Shortest interval between the starts of two pull rounds when the second was asked for early
+/// (a peer connected, or an entry waits for one we lack).
+pub const POKED_ROUND_INTERVAL_MS: u64 = 100;
 /// How long a starting node waits for a peer to confirm its own log before it accepts writes
 /// anyway (the first node of a new network has nobody to ask).
 pub const RECOVERY_WAIT_MS: u64 = 5_000;
@@ -204,6 +207,7 @@ pub async fn run(
         let mut catch_up = CatchUpTracker::default();
         let mut answered = false;
         loop {
+            let round_started = tokio::time::Instant::now();
             let round = pull_round(
                 &pull_service,
                 &pull_net,
@@ -236,7 +240,15 @@ pub async fn run(
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(PULL_INTERVAL_MS)) => {}
-                _ = pull_poke.notified() => {}
+                _ = pull_poke.notified() => {
+                    // Under load entries often wait for another log's entry that gossip is
+                    // about to deliver; a poke per ingest would turn pulls into a storm of
+                    // Tips and Certificates requests. At most one poked round per interval.
+                    tokio::time::sleep_until(
+                        round_started + Duration::from_millis(POKED_ROUND_INTERVAL_MS),
+                    )
+                    .await;
+                }
             }
         }
     });
