@@ -35,10 +35,13 @@
 //!    ([`peer_id_from_ed25519_public`]), and our own from our bureau key
 //!    ([`keypair_from_ed25519_secret`]), so one key identifies a bureau in the ledger and on the
 //!    wire.
-//! 3. Every gossip message is signed by its author's identity and checked on receipt
-//!    (`ValidationMode::Strict`); [`NetEvent::Gossip::from`] is that verified author, not the
-//!    peer that relayed it, and always a member: gossip a stranger signed is dropped even when a
-//!    member relays it.
+//! 3. Gossip envelopes name their author's peer id but are not signed again
+//!    (`MessageAuthenticity::Author`, `ValidationMode::Permissive`): everything gossiped —
+//!    entries, checkpoints, cosignatures, certificates — is already signed with a bureau key and
+//!    checked by the rulebook or the witness before it counts, and only members can connect
+//!    (invariant 1), so only members can relay. Signing and verifying every envelope as well cost
+//!    a few per cent of the CPU of a transfer. [`NetEvent::Gossip::from`] is the claimed author,
+//!    for logs only; gossip claiming a non-member author is dropped.
 //! 4. Nothing grows without bound: every channel, queue and table has a named limit below, and a
 //!    frame's declared length is checked against [`FRAME_BYTES_MAX`] before anything is
 //!    allocated for it ([`read_frame`]).
@@ -267,7 +270,7 @@ pub struct NetMember {
 /// What the network tells the node.
 #[derive(Debug)]
 pub enum NetEvent {
-    /// A gossip message on a subscribed topic. `from` is its verified author.
+    /// A gossip message on a subscribed topic. `from` is its claimed author (a member; see invariant 3).
     Gossip {
         from: PeerId,
         topic: String,
@@ -750,11 +753,11 @@ fn build_behaviour(
         .mesh_n_high(GOSSIP_MESH_N_HIGH)
         .mesh_outbound_min(GOSSIP_MESH_OUTBOUND_MIN)
         .max_transmit_size(FRAME_BYTES_MAX)
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validation_mode(gossipsub::ValidationMode::Permissive)
         .connection_handler_queue_len(GOSSIP_QUEUE_PER_CONNECTION_MAX)
         .build()?;
     let gossipsub = gossipsub::Behaviour::new(
-        gossipsub::MessageAuthenticity::Signed(key.clone()),
+        gossipsub::MessageAuthenticity::Author(key.public().to_peer_id()),
         gossipsub_config,
     )?;
 
@@ -1254,9 +1257,9 @@ impl NetTask {
                 // relaying peer only to keep the type total.
                 let from = message.source.unwrap_or(propagation_source);
                 if !self.members.contains_key(&from) {
-                    // Only a member can relay, but a faulty one could relay what a stranger
-                    // signed: the node hears members only (invariant 3). Debug, not warn, so a
-                    // faulty member cannot flood the log.
+                    // Only a member can relay, but a faulty one could relay a message claiming a
+                    // stranger as author: the node hears members only (invariant 3). Debug, not
+                    // warn, so a faulty member cannot flood the log.
                     debug!(author = %from, relayed_by = %propagation_source, "dropping gossip from a non-member");
                     return;
                 }
