@@ -1083,7 +1083,34 @@ async fn transfer_show(
     let r = resolve_ref(&state.ledger, &reference)?;
     let mut transfer = transfer_json(&state.ledger, api.service.calendar(), r, now_ms())?;
     add_finality(&state, &mut transfer);
+    drop(state);
+    add_stored_details(api.service.store(), &mut transfer);
     Ok(Json(transfer))
+}
+
+/// Fills in, from the stored entries, what the ledger does not track for a transfer's refusal and
+/// revocation steps: their time, and a refusal's reason.
+fn add_stored_details(store: &crate::store::Store, transfer: &mut Value) {
+    let Some(steps) = transfer["steps"].as_array_mut() else {
+        return;
+    };
+    for step in steps {
+        if !step["time_ms"].is_null() {
+            continue;
+        }
+        let Some(r) = step["ref"]
+            .as_str()
+            .and_then(|r| r.parse::<EntryRef>().ok())
+        else {
+            continue;
+        };
+        if let Ok(Some(e)) = store.entry(r.author, r.seq.0) {
+            step["time_ms"] = json!(e.entry().time_ms);
+            if let Body::Refusal { reason, .. } = &e.entry().body {
+                step["reason"] = json!(reason);
+            }
+        }
+    }
 }
 
 /// Marks each recorded step of a transfer (one with a `ref`) `"final": true|false`, and the
@@ -1137,6 +1164,8 @@ pub fn transfer_json(
     let mut status = "awaiting-origin";
     match p.status {
         // A permit's recorded status is never Revoked (revocation is `revoked_by`, below).
+        // A revoked permit awaits nothing more from the origin.
+        PermitStatus::Open | PermitStatus::Revoked { .. } if p.revoked_by.is_some() => {}
         PermitStatus::Open | PermitStatus::Revoked { .. } => {
             steps.push(
                 json!({"step": "deregistration", "bureau": p.origin, "pending": true,
