@@ -653,14 +653,23 @@ impl Service {
                             .counters
                             .entries_refused
                             .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(rule = v.name(), "refused replicated entry: {v}");
-                        state.recent_refusals.push_back((
-                            now_ms(),
-                            v.name().to_string(),
-                            v.to_string(),
-                        ));
-                        if state.recent_refusals.len() > RECENT_REFUSALS_MAX {
-                            state.recent_refusals.pop_front();
+                        // The same entry comes back with every pull round until its author's
+                        // log moves on: report it once, so it cannot push real refusals out.
+                        let message = v.to_string();
+                        let known = state
+                            .recent_refusals
+                            .iter()
+                            .any(|(_, rule, m)| rule == v.name() && *m == message);
+                        if !known {
+                            tracing::warn!(rule = v.name(), "refused replicated entry: {v}");
+                            state.recent_refusals.push_back((
+                                now_ms(),
+                                v.name().to_string(),
+                                message,
+                            ));
+                            if state.recent_refusals.len() > RECENT_REFUSALS_MAX {
+                                state.recent_refusals.pop_front();
+                            }
                         }
                     }
                 }
