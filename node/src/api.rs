@@ -595,54 +595,79 @@ struct PermitRequest {
     corrects: Option<String>,
 }
 
+/// A permit request checked before the state lock: the single route and `/v1/batch` share it.
+struct PermitFields {
+    person: PersonTag,
+    origin: BureauCode,
+    category: Category,
+    valid_days: u64,
+    materials: Digest,
+    corrects: Option<String>,
+}
+
+impl PermitFields {
+    fn parse(api: &Api, req: PermitRequest) -> ApiResult<PermitFields> {
+        let person = api.service.tag(&parse_id(&req.person)?);
+        let origin: BureauCode = req
+            .origin
+            .parse()
+            .map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
+        let category = parse_vocab(&req.category, Category::parse)?;
+        let valid_days = req.valid_days.unwrap_or(PERMIT_VALID_DAYS_DEFAULT);
+        if valid_days == 0 || valid_days > 366 {
+            return Err(ApiError::bad(
+                "bad_validity",
+                "valid_days must be between 1 and 366",
+            ));
+        }
+        let materials = match &req.materials {
+            Some(h) => h
+                .parse::<Digest>()
+                .map_err(|e| ApiError::bad("bad_digest", format!("materials: {e}")))?,
+            None => Digest::ZERO,
+        };
+        Ok(PermitFields {
+            person,
+            origin,
+            category,
+            valid_days,
+            materials,
+            corrects: req.corrects,
+        })
+    }
+
+    /// The permit's body against the current state (under the state lock).
+    fn body(self, s: &State) -> Result<Body, WriteError> {
+        let origin = self.origin;
+        if !s.ledger.membership().contains(origin) {
+            return Err(WriteError::bad(
+                "unknown_bureau",
+                format!("origin {origin} is not a member of this network"),
+            ));
+        }
+        let corrects = self
+            .corrects
+            .as_deref()
+            .map(|r| resolve_ref(&s.ledger, r))
+            .transpose()?;
+        Ok(Body::Permit {
+            person: self.person,
+            origin,
+            category: self.category,
+            valid_until_ms: now_ms() + self.valid_days * DAY_MS,
+            materials: self.materials,
+            corrects,
+        })
+    }
+}
+
 async fn issue_permit(
     AxumState(api): AxumState<Api>,
     ApiJson(req): ApiJson<PermitRequest>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&req.person)?;
-    let person = api.service.tag(&id);
-    let origin: BureauCode = req
-        .origin
-        .parse()
-        .map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
-    let category = parse_vocab(&req.category, Category::parse)?;
-    let valid_days = req.valid_days.unwrap_or(PERMIT_VALID_DAYS_DEFAULT);
-    if valid_days == 0 || valid_days > 366 {
-        return Err(ApiError::bad(
-            "bad_validity",
-            "valid_days must be between 1 and 366",
-        ));
-    }
-    let materials = match &req.materials {
-        Some(h) => h
-            .parse::<Digest>()
-            .map_err(|e| ApiError::bad("bad_digest", format!("materials: {e}")))?,
-        None => Digest::ZERO,
-    };
-    let w = api
-        .service
-        .write_one(|s| {
-            if !s.ledger.membership().contains(origin) {
-                return Err(WriteError::bad(
-                    "unknown_bureau",
-                    format!("origin {origin} is not a member of this network"),
-                ));
-            }
-            let corrects = req
-                .corrects
-                .as_deref()
-                .map(|r| resolve_ref(&s.ledger, r))
-                .transpose()?;
-            Ok(Body::Permit {
-                person,
-                origin,
-                category,
-                valid_until_ms: now_ms() + valid_days * DAY_MS,
-                materials,
-                corrects,
-            })
-        })
-        .await?;
+    let fields = PermitFields::parse(&api, req)?;
+    let valid_days = fields.valid_days;
+    let w = api.service.write_one(|s| fields.body(s)).await?;
     let mut v = written_json(&w);
     v["valid_days"] = json!(valid_days);
     Ok(Json(v))
@@ -743,6 +768,32 @@ struct RegisterRequest {
     wait_ms: Option<u64>,
 }
 
+/// A registration's body against the current state (under the state lock): the single route and
+/// `/v1/batch` share it.
+fn registration_body(
+    s: &mut State,
+    deregistration: &str,
+    household: Option<u64>,
+    relation: Option<&str>,
+) -> Result<Body, WriteError> {
+    let deregistration = resolve_ref(&s.ledger, deregistration)?;
+    let person = s
+        .ledger
+        .deregistration(&deregistration)
+        .map(|d| d.person)
+        .ok_or_else(|| {
+            WriteError::bad(
+                "not_a_deregistration",
+                format!("{deregistration} is not a deregistration"),
+            )
+        })?;
+    Ok(Body::Registration {
+        deregistration,
+        person,
+        placement: placement(s, household, relation)?,
+    })
+}
+
 /// Longest a registration may wait for its deregistration to become final.
 const REGISTER_WAIT_MAX_MS: u64 = 60_000;
 
@@ -763,23 +814,12 @@ async fn register(
     let w = api
         .service
         .write_one(|s| {
-            let deregistration = resolve_ref(&s.ledger, &req.deregistration)?;
-            let person = s
-                .ledger
-                .deregistration(&deregistration)
-                .map(|d| d.person)
-                .ok_or_else(|| {
-                    WriteError::bad(
-                        "not_a_deregistration",
-                        format!("{deregistration} is not a deregistration"),
-                    )
-                })?;
-            let placement = placement(s, req.household, req.relation.as_deref())?;
-            Ok(Body::Registration {
-                deregistration,
-                person,
-                placement,
-            })
+            registration_body(
+                s,
+                &req.deregistration,
+                req.household,
+                req.relation.as_deref(),
+            )
         })
         .await?;
     let mut v = written_json(&w);

@@ -46,14 +46,7 @@ enum Prepared {
         household: Option<u64>,
         relation: Option<String>,
     },
-    Permit {
-        person: PersonTag,
-        origin: BureauCode,
-        category: Category,
-        valid_days: u64,
-        materials: Digest,
-        corrects: Option<String>,
-    },
+    Permit(PermitFields),
     Revoke {
         permit: String,
     },
@@ -115,35 +108,7 @@ fn prepare(api: &Api, line: &[u8]) -> ApiResult<Prepared> {
             household: r.household,
             relation: r.relation,
         },
-        BatchLine::Permit(r) => {
-            let person = tag(&r.person)?;
-            let origin: BureauCode = r
-                .origin
-                .parse()
-                .map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
-            let category = parse_vocab(&r.category, Category::parse)?;
-            let valid_days = r.valid_days.unwrap_or(PERMIT_VALID_DAYS_DEFAULT);
-            if valid_days == 0 || valid_days > 366 {
-                return Err(ApiError::bad(
-                    "bad_validity",
-                    "valid_days must be between 1 and 366",
-                ));
-            }
-            let materials = match &r.materials {
-                Some(h) => h
-                    .parse::<Digest>()
-                    .map_err(|e| ApiError::bad("bad_digest", format!("materials: {e}")))?,
-                None => Digest::ZERO,
-            };
-            Prepared::Permit {
-                person,
-                origin,
-                category,
-                valid_days,
-                materials,
-                corrects: r.corrects,
-            }
-        }
+        BatchLine::Permit(r) => Prepared::Permit(PermitFields::parse(api, r)?),
         BatchLine::Revoke(r) => Prepared::Revoke { permit: r.permit },
         BatchLine::Deregister(r) => Prepared::Deregister {
             new_head: r.new_head.as_deref().map(tag).transpose()?,
@@ -190,33 +155,7 @@ fn body(s: &mut State, p: Prepared) -> Result<Body, WriteError> {
                 Body::Enrol { person, placement }
             }
         }
-        Prepared::Permit {
-            person,
-            origin,
-            category,
-            valid_days,
-            materials,
-            corrects,
-        } => {
-            if !s.ledger.membership().contains(origin) {
-                return Err(WriteError::bad(
-                    "unknown_bureau",
-                    format!("origin {origin} is not a member of this network"),
-                ));
-            }
-            let corrects = corrects
-                .as_deref()
-                .map(|r| resolve_ref(&s.ledger, r))
-                .transpose()?;
-            Body::Permit {
-                person,
-                origin,
-                category,
-                valid_until_ms: now_ms() + valid_days * DAY_MS,
-                materials,
-                corrects,
-            }
-        }
+        Prepared::Permit(fields) => fields.body(s)?,
         Prepared::Revoke { permit } => Body::Revocation {
             permit: resolve_ref(&s.ledger, &permit)?,
         },
@@ -237,24 +176,7 @@ fn body(s: &mut State, p: Prepared) -> Result<Body, WriteError> {
             household,
             relation,
             ..
-        } => {
-            let deregistration = resolve_ref(&s.ledger, &deregistration)?;
-            let person = s
-                .ledger
-                .deregistration(&deregistration)
-                .map(|d| d.person)
-                .ok_or_else(|| {
-                    WriteError::bad(
-                        "not_a_deregistration",
-                        format!("{deregistration} is not a deregistration"),
-                    )
-                })?;
-            Body::Registration {
-                deregistration,
-                person,
-                placement: placement(s, household, relation.as_deref())?,
-            }
-        }
+        } => registration_body(s, &deregistration, household, relation.as_deref())?,
         Prepared::Cancel {
             person,
             reason,
@@ -351,7 +273,7 @@ async fn write_group(api: &Api, group: Vec<(u64, ApiResult<Prepared>)>) -> (Vec<
                 let mut bodies = Vec::with_capacity(prepared.len());
                 for (line, p) in prepared {
                     let valid_days = match &p {
-                        Prepared::Permit { valid_days, .. } => Some(*valid_days),
+                        Prepared::Permit(fields) => Some(fields.valid_days),
                         _ => None,
                     };
                     match body(s, p) {
