@@ -218,6 +218,8 @@ struct OpenPermit {
 /// permits per origin and deregistrations per destination.
 struct Generator {
     network: NetworkId,
+    /// Who arbitrates each person's claim.
+    membership: Membership,
     logs: Vec<Log>,
     rng: Rng,
     time_ms: u64,
@@ -236,10 +238,11 @@ struct Generator {
 }
 
 impl Generator {
-    fn new(network: NetworkId, seed: u64) -> Generator {
+    fn new(membership: &Membership, seed: u64) -> Generator {
         let n = CODES.len();
         Generator {
-            network,
+            network: membership.network(),
+            membership: membership.clone(),
             logs: (0..n)
                 .map(|i| Log {
                     code: BureauCode::new(CODES[i]).expect("valid code"),
@@ -321,9 +324,29 @@ impl Generator {
         successor
     }
 
+    /// The person's arbiter grants bureau `b` a claim on a new person `p`.
+    fn claim(&mut self, b: usize, p: PersonTag) -> EntryRef {
+        let arbiter = self.membership.arbiter(&p);
+        let a = self
+            .logs
+            .iter()
+            .position(|l| l.code == arbiter)
+            .expect("the arbiter is a member");
+        let claimant = self.logs[b].code;
+        self.act(
+            a,
+            Body::Claim {
+                person: p,
+                claimant,
+                after: None,
+            },
+        )
+    }
+
     fn enrol(&mut self, b: usize) {
         let p = self.new_person();
         let household = self.new_household(b);
+        let claim = self.claim(b, p);
         self.act(
             b,
             Body::Enrol {
@@ -332,6 +355,7 @@ impl Generator {
                     household,
                     relation: Relation::Head,
                 },
+                claim,
             },
         );
         self.home.insert(p, (b, household));
@@ -347,6 +371,10 @@ impl Generator {
         let parent = free[self.rng.below(free.len())];
         let household = self.home[&parent].1;
         let child = self.new_person();
+        let claim = self.claim(b, child);
+        let today = hukou_protocol::calendar::china_date(self.time_ms + STEP_MS);
+        let born_on =
+            today.year() as u32 * 10_000 + u32::from(today.month()) * 100 + u32::from(today.day());
         self.act(
             b,
             Body::Birth {
@@ -355,6 +383,8 @@ impl Generator {
                     household,
                     relation: Relation::Child,
                 },
+                claim,
+                born_on,
             },
         );
         self.home.insert(child, (b, household));
@@ -524,7 +554,7 @@ impl Generator {
 
 /// A history of `n` signed entries, checked once against the rulebook.
 fn history(membership: &Membership, n: usize) -> Vec<SignedEntry> {
-    let mut generator = Generator::new(membership.network(), 0x5eed);
+    let mut generator = Generator::new(membership, 0x5eed);
     while generator.history.len() < n {
         generator.step();
     }

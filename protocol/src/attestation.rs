@@ -235,8 +235,12 @@ impl Attestation {
             return Err(Fault::BadEntrySignature { entry });
         }
         let (person, placement) = match &e.body {
-            Body::Enrol { person, placement }
-            | Body::Birth { person, placement }
+            Body::Enrol {
+                person, placement, ..
+            }
+            | Body::Birth {
+                person, placement, ..
+            }
             | Body::Registration {
                 person, placement, ..
             } => (*person, *placement),
@@ -348,6 +352,12 @@ mod tests {
                         placement: Placement {
                             household: HouseholdId(seq),
                             relation: Relation::Head,
+                        },
+                        // Attestations do not replay the rulebook: any claim reference will do.
+                        claim: EntryRef {
+                            author: code(2),
+                            seq: Seq(seq),
+                            hash: EntryHash::ZERO,
                         },
                     }
                 };

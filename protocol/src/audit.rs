@@ -325,7 +325,12 @@ impl Finding {
 /// The invariant a finding name breaks, if any.
 pub fn invariant_of(name: &str) -> Option<&'static str> {
     match name {
-        "person_already_registered" | "duplicate_registration" => Some("I1"),
+        "person_already_registered"
+        | "duplicate_registration"
+        | "person_claimed"
+        | "claim_consumed"
+        | "claim_not_for_author"
+        | "not_arbiter" => Some("I1"),
         "deregistration_consumed"
         | "permit_not_open"
         | "permit_expired"
@@ -396,6 +401,9 @@ pub fn violation_entries(violation: &Violation) -> Vec<EntryRef> {
             deregistration,
             by,
         } => vec![*entry, *deregistration, *by],
+        Violation::PersonClaimed { entry, claim, .. }
+        | Violation::ClaimNotForAuthor { entry, claim, .. } => vec![*entry, *claim],
+        Violation::ClaimConsumed { entry, claim, by } => vec![*entry, *claim, *by],
         other => vec![other.entry()],
     }
 }
@@ -903,7 +911,7 @@ impl Replay {
             Body::Enrol { .. } => self.day(author, date).row.enrolments += 1,
             Body::Birth { .. } => self.day(author, date).row.births += 1,
             Body::Cancellation { .. } => self.day(author, date).row.cancellations += 1,
-            Body::HeadChange { .. } => {}
+            Body::HeadChange { .. } | Body::Claim { .. } => {}
             Body::Permit { origin, .. } => {
                 self.day(author, date).row.permits_issued += 1;
                 self.day(*origin, date).row.permits_received += 1;

@@ -116,6 +116,11 @@ mod tests {
                             household: HouseholdId(1),
                             relation: Relation::Head,
                         },
+                        claim: crate::EntryRef {
+                            author: code,
+                            seq: Seq(0),
+                            hash: EntryHash::ZERO,
+                        },
                     },
                 }
                 .sign(&key)

@@ -42,6 +42,9 @@ pub const DOMAIN_ENTRY_SIGNATURE: &[u8] = b"hukou-ledger/v1/entry-signature\0";
 pub const DOMAIN_CHECKPOINT_SIGNATURE: &[u8] = b"hukou-ledger/v1/checkpoint-signature\0";
 /// Domain tag before a checkpoint's encoding in the message a witness cosigns.
 pub const DOMAIN_COSIGNATURE: &[u8] = b"hukou-ledger/v1/cosignature\0";
+/// Domain tag hashed before a person tag to pick the person's arbiter
+/// ([`crate::Membership::arbiter`]).
+pub const DOMAIN_ARBITER: &[u8] = b"hukou-ledger/v1/arbiter\0";
 /// Domain tag before a genesis document in the message the administrator signs.
 pub const DOMAIN_GENESIS_SIGNATURE: &[u8] = b"hukou-ledger/v1/genesis-signature\0";
 

@@ -51,15 +51,23 @@ pub struct Placement {
 /// What an entry records. Every body names the person by tag, never by ID number or name.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Body {
-    /// Import of an existing registration (opening balance), or a first registration.
+    /// Import of an existing registration (opening balance), or a first registration. Takes
+    /// effect only by consuming `claim`, a [`Body::Claim`] on the person granted to the author
+    /// by the person's arbiter (see `rules`: nobody is registered twice).
     Enrol {
         person: PersonTag,
         placement: Placement,
+        claim: EntryRef,
     },
-    /// Newborn registration (出生登记).
+    /// Newborn registration (出生登记). Like `Enrol`, consumes a claim. `born_on` is the birth
+    /// date as the number YYYYMMDD (China time), read from the citizen ID: the rulebook checks
+    /// that it is a real date, not after the entry's time and not too long before it for a
+    /// newborn.
     Birth {
         person: PersonTag,
         placement: Placement,
+        claim: EntryRef,
+        born_on: u32,
     },
     /// 准迁证: the author (destination) allows `person` to move in from `origin`.
     Permit {
@@ -104,6 +112,17 @@ pub enum Body {
         household: HouseholdId,
         new_head: PersonTag,
     },
+    /// The person's arbiter (the one member whose log decides who may register a person
+    /// with no registration, `Membership::arbiter`) grants `claimant` the right to register
+    /// `person` once, by one `Enrol` or `Birth`. `after` is the cancellation that ended the
+    /// person's previous registration, or `None` for a person never registered. The arbiter's
+    /// log holds at most one claim per (person, after): two bureaus registering one person
+    /// out of nowhere can never both succeed.
+    Claim {
+        person: PersonTag,
+        claimant: BureauCode,
+        after: Option<EntryRef>,
+    },
 }
 
 /// The kinds of body, for tables, metrics and error messages.
@@ -119,6 +138,7 @@ pub enum BodyKind {
     Revocation,
     Cancellation,
     HeadChange,
+    Claim,
 }
 
 impl BodyKind {
@@ -134,11 +154,12 @@ impl BodyKind {
             BodyKind::Revocation => "revocation",
             BodyKind::Cancellation => "cancellation",
             BodyKind::HeadChange => "head-change",
+            BodyKind::Claim => "claim",
         }
     }
 
     /// All kinds, in declaration order.
-    pub const ALL: [BodyKind; 9] = [
+    pub const ALL: [BodyKind; 10] = [
         BodyKind::Enrol,
         BodyKind::Birth,
         BodyKind::Permit,
@@ -148,6 +169,7 @@ impl BodyKind {
         BodyKind::Revocation,
         BodyKind::Cancellation,
         BodyKind::HeadChange,
+        BodyKind::Claim,
     ];
 }
 
@@ -170,6 +192,7 @@ impl Body {
             Body::Revocation { .. } => BodyKind::Revocation,
             Body::Cancellation { .. } => BodyKind::Cancellation,
             Body::HeadChange { .. } => BodyKind::HeadChange,
+            Body::Claim { .. } => BodyKind::Claim,
         }
     }
 
@@ -182,10 +205,9 @@ impl Body {
             Body::Deregistration { permit, .. } => (Some(*permit), None),
             Body::Registration { deregistration, .. } => (Some(*deregistration), None),
             Body::Revocation { permit } => (Some(*permit), None),
-            Body::Enrol { .. }
-            | Body::Birth { .. }
-            | Body::Cancellation { .. }
-            | Body::HeadChange { .. } => (None, None),
+            Body::Enrol { claim, .. } | Body::Birth { claim, .. } => (Some(*claim), None),
+            Body::Claim { after, .. } => (*after, None),
+            Body::Cancellation { .. } | Body::HeadChange { .. } => (None, None),
         };
         a.into_iter().chain(b)
     }

@@ -32,6 +32,11 @@ pub const PENDING_ENTRIES_MAX: usize = 1 << 20;
 /// Largest encoded checkpoint, certificate or fraud proof.
 pub const CERTIFICATE_BYTES_MAX: usize = 64 + MEMBERS_MAX * 72 + 256;
 
+/// Oldest a child may be, in days, when its birth is registered (出生登记): six years, the age
+/// compulsory schooling starts. A person registered for the first time when older is enrolled
+/// (`Enrol`, e.g. 补录 of a person never registered), not registered as a birth.
+pub const BIRTH_REGISTRATION_AGE_DAYS_MAX: u32 = 6 * 366;
+
 const _: () = assert!(BATCH_ENTRIES_MAX * ENTRY_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(CERTIFICATE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(2 * ENTRY_BYTES_MAX + 64 <= FRAME_BYTES_MAX);

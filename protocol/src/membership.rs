@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::types::{BureauCode, NetworkId};
+use sha2::{Digest as _, Sha256};
+
+use crate::types::{BureauCode, NetworkId, PersonTag};
 
 /// One member bureau.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct Membership {
     network: NetworkId,
     network_name: String,
     members: BTreeMap<BureauCode, Member>,
+    /// The members' codes in ascending order, for [`Membership::arbiter`].
+    codes: Vec<BureauCode>,
     quorum: usize,
 }
 
@@ -110,6 +114,7 @@ impl Membership {
         Ok(Membership {
             network: NetworkId::from_name(network_name),
             network_name: network_name.to_string(),
+            codes: map.keys().copied().collect(),
             members: map,
             quorum,
         })
@@ -153,6 +158,21 @@ impl Membership {
     /// Number of members.
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// The person's arbiter: the one member whose log may grant a claim on `person`, i.e. decide
+    /// which bureau may register a person who has no registration (`Body::Claim`). Spread
+    /// evenly and unpredictably over the members: the first 8 bytes of
+    /// SHA-256(`DOMAIN_ARBITER` ‖ tag), little-endian, modulo the number of members, index the
+    /// members in ascending code order.
+    pub fn arbiter(&self, person: &PersonTag) -> BureauCode {
+        let mut h = Sha256::new();
+        h.update(crate::encoding::DOMAIN_ARBITER);
+        h.update(person.0);
+        let digest: [u8; 32] = h.finalize().into();
+        let n = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+        let index = n % self.codes.len() as u64;
+        self.codes[index as usize]
     }
 
     /// Never true for a formed membership.

@@ -229,6 +229,53 @@ pub enum Violation {
         deregistration: EntryRef,
         by: EntryRef,
     },
+    #[error("claim {entry} on person {person} is not by the person's arbiter, {arbiter}")]
+    NotArbiter {
+        entry: EntryRef,
+        person: PersonTag,
+        arbiter: BureauCode,
+    },
+    #[error("claim {entry} grants person {person} to {claimant}, which is not a member")]
+    UnknownClaimant {
+        entry: EntryRef,
+        person: PersonTag,
+        claimant: BureauCode,
+    },
+    #[error("entry {entry}: person {person} was already claimed by {claim}")]
+    PersonClaimed {
+        entry: EntryRef,
+        person: PersonTag,
+        claim: EntryRef,
+    },
+    #[error("entry {entry} consumes claim {claim}, which was granted to {claimant}")]
+    ClaimNotForAuthor {
+        entry: EntryRef,
+        claim: EntryRef,
+        claimant: BureauCode,
+    },
+    #[error("entry {entry}: claim {claim} was already consumed by {by}")]
+    ClaimConsumed {
+        entry: EntryRef,
+        claim: EntryRef,
+        by: EntryRef,
+    },
+    #[error("birth {entry}: {born_on} is not a date (YYYYMMDD)")]
+    BirthDateInvalid { entry: EntryRef, born_on: u32 },
+    #[error("birth {entry}: born on {born_on}, after the entry's own date {entry_date}")]
+    BirthDateInFuture {
+        entry: EntryRef,
+        born_on: u32,
+        entry_date: u32,
+    },
+    #[error(
+        "birth {entry}: born on {born_on}, {age_days} days before the entry's date; a birth is registered within {max_days} days (older persons are enrolled)"
+    )]
+    BirthDateTooOld {
+        entry: EntryRef,
+        born_on: u32,
+        age_days: u32,
+        max_days: u32,
+    },
 }
 
 impl Violation {
@@ -266,6 +313,14 @@ impl Violation {
             Violation::PermitExpired { .. } => "permit_expired",
             Violation::PersonMismatch { .. } => "person_mismatch",
             Violation::DeregistrationConsumed { .. } => "deregistration_consumed",
+            Violation::NotArbiter { .. } => "not_arbiter",
+            Violation::UnknownClaimant { .. } => "unknown_claimant",
+            Violation::PersonClaimed { .. } => "person_claimed",
+            Violation::ClaimNotForAuthor { .. } => "claim_not_for_author",
+            Violation::ClaimConsumed { .. } => "claim_consumed",
+            Violation::BirthDateInvalid { .. } => "birth_date_invalid",
+            Violation::BirthDateInFuture { .. } => "birth_date_in_future",
+            Violation::BirthDateTooOld { .. } => "birth_date_too_old",
         }
     }
 
@@ -302,7 +357,15 @@ impl Violation {
             | Violation::PermitNotOpen { entry, .. }
             | Violation::PermitExpired { entry, .. }
             | Violation::PersonMismatch { entry, .. }
-            | Violation::DeregistrationConsumed { entry, .. } => *entry,
+            | Violation::DeregistrationConsumed { entry, .. }
+            | Violation::NotArbiter { entry, .. }
+            | Violation::UnknownClaimant { entry, .. }
+            | Violation::PersonClaimed { entry, .. }
+            | Violation::ClaimNotForAuthor { entry, .. }
+            | Violation::ClaimConsumed { entry, .. }
+            | Violation::BirthDateInvalid { entry, .. }
+            | Violation::BirthDateInFuture { entry, .. }
+            | Violation::BirthDateTooOld { entry, .. } => *entry,
         }
     }
 
@@ -389,6 +452,18 @@ pub struct RegistrationState {
     pub person: PersonTag,
     pub deregistration: EntryRef,
     pub origin: BureauCode,
+}
+
+/// A claim on a person (`Body::Claim`) as the ledger knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimState {
+    pub reference: EntryRef,
+    pub person: PersonTag,
+    pub claimant: BureauCode,
+    /// The cancellation the claim follows, or `None` for a person never registered.
+    pub after: Option<EntryRef>,
+    /// The `Enrol` or `Birth` that consumed it.
+    pub consumed_by: Option<EntryRef>,
 }
 
 /// One bureau's record of a person: where they are registered and since which entry.
@@ -483,6 +558,11 @@ pub struct Ledger {
     permits: HashMap<Position, PermitState>,
     deregistrations: HashMap<Position, DeregistrationState>,
     registrations: HashMap<Position, RegistrationState>,
+    claims: HashMap<Position, ClaimState>,
+    /// Every applied cancellation: the person and the reason (claims follow them).
+    cancellations: HashMap<Position, (PersonTag, CancellationReason)>,
+    /// The claim each arbiter's log granted per (person, cancellation it follows): at most one.
+    claimed: HashMap<(BureauCode, PersonTag, Option<Position>), EntryRef>,
     households: HashMap<(BureauCode, HouseholdId), HouseholdState>,
     /// Open, unrevoked permits awaiting each origin's answer.
     awaiting_origin: HashMap<BureauCode, BTreeSet<Position>>,
@@ -501,7 +581,8 @@ pub fn person_of(body: &Body) -> Option<PersonTag> {
         | Body::Permit { person, .. }
         | Body::Deregistration { person, .. }
         | Body::Registration { person, .. }
-        | Body::Cancellation { person, .. } => Some(*person),
+        | Body::Cancellation { person, .. }
+        | Body::Claim { person, .. } => Some(*person),
         Body::Refusal { .. } | Body::Revocation { .. } | Body::HeadChange { .. } => None,
     }
 }
@@ -524,6 +605,9 @@ impl Ledger {
             permits: HashMap::new(),
             deregistrations: HashMap::new(),
             registrations: HashMap::new(),
+            claims: HashMap::new(),
+            cancellations: HashMap::new(),
+            claimed: HashMap::new(),
             households: HashMap::new(),
             awaiting_origin: HashMap::new(),
             awaiting_destination: HashMap::new(),
@@ -588,6 +672,32 @@ impl Ledger {
         self.registrations
             .get(&registration.position())
             .filter(|r| r.reference == *registration)
+    }
+
+    /// A claim's state.
+    pub fn claim(&self, claim: &EntryRef) -> Option<&ClaimState> {
+        self.claims
+            .get(&claim.position())
+            .filter(|c| c.reference == *claim)
+    }
+
+    /// The claim the person's arbiter granted on `person` following `after` (the cancellation
+    /// that ended their previous registration, or `None`), if any.
+    pub fn claim_on(&self, person: &PersonTag, after: Option<EntryRef>) -> Option<&ClaimState> {
+        let arbiter = self.membership.arbiter(person);
+        let granted = self
+            .claimed
+            .get(&(arbiter, *person, after.map(|a| a.position())))?;
+        self.claims.get(&granted.position())
+    }
+
+    /// The cancellation a new claim on `person` would follow: the latest cancellation if the
+    /// person has no registration since, else `None` (also for a person never registered).
+    pub fn claim_after(&self, person: &PersonTag) -> Option<EntryRef> {
+        self.persons
+            .get(person)
+            .and_then(|s| s.cancelled)
+            .map(|(c, _)| c)
     }
 
     /// A household's state.
@@ -679,10 +789,7 @@ impl Ledger {
                     }
                     if let Some((by, reason)) = state.cancelled {
                         ensure!(
-                            !matches!(
-                                reason,
-                                CancellationReason::Death | CancellationReason::DuplicateRecord
-                            ),
+                            !reason.is_final(),
                             Violation::PersonCancelled {
                                 entry: me,
                                 person: *person,
@@ -712,6 +819,39 @@ impl Ledger {
                         status: p.status
                     }
                 );
+            }
+            Body::Claim { person, after, .. } => {
+                // The arbiter grants a claim only on a person who is registered nowhere, in
+                // transit nowhere, and whose claim follows their latest cancellation.
+                if let Some(state) = self.persons.get(person) {
+                    if let Some(record) = state.records.first() {
+                        return Err(Violation::PersonAlreadyRegistered {
+                            entry: me,
+                            person: *person,
+                            at: record.since,
+                        });
+                    }
+                    if let Some(d) = state.in_transit.first() {
+                        return Err(Violation::PersonInTransit {
+                            entry: me,
+                            person: *person,
+                            deregistration: *d,
+                        });
+                    }
+                }
+                if let Some(latest) = self.claim_after(person)
+                    && *after != Some(latest)
+                {
+                    // A claim following an older cancellation (or none) would collide with the
+                    // claim that already followed it.
+                    if let Some(c) = self.claim_on(person, *after) {
+                        return Err(Violation::PersonClaimed {
+                            entry: me,
+                            person: *person,
+                            claim: c.reference,
+                        });
+                    }
+                }
             }
             Body::Permit { person, .. } => {
                 if let Some(record) = self.persons.get(person).and_then(|s| s.record_at(e.author)) {
@@ -803,9 +943,25 @@ impl Ledger {
 
         // SPEC 4: the body.
         match &e.body {
-            Body::Enrol { person, placement } | Body::Birth { person, placement } => {
-                self.check_enrol(me, *person, *placement)
+            Body::Enrol {
+                person,
+                placement,
+                claim,
+            } => self.check_enrol(me, *person, *placement, *claim),
+            Body::Birth {
+                person,
+                placement,
+                claim,
+                born_on,
+            } => {
+                check_birth_date(me, e.time_ms, *born_on)?;
+                self.check_enrol(me, *person, *placement, *claim)
             }
+            Body::Claim {
+                person,
+                claimant,
+                after,
+            } => self.check_claim(me, *person, *claimant, *after),
             Body::Permit {
                 person,
                 origin,
@@ -885,14 +1041,42 @@ impl Ledger {
         Ok(())
     }
 
-    /// Rules of `Enrol` and `Birth`, in order: no record of the person at this bureau; the
-    /// placement is valid.
+    /// Rules of `Enrol` and `Birth` (after a birth's date rules, [`check_birth_date`]), in
+    /// order: the claim is a claim on the same person, granted to the author, not consumed; no
+    /// record of the person at this bureau; the placement is valid.
     fn check_enrol(
         &self,
         me: EntryRef,
         person: PersonTag,
         placement: Placement,
+        claim: EntryRef,
     ) -> Result<Plan, Violation> {
+        self.expect_kind(me, claim, BodyKind::Claim)?;
+        let c = &self.claims[&claim.position()];
+        ensure!(
+            c.person == person,
+            Violation::PersonMismatch {
+                entry: me,
+                reference: claim,
+                expected: c.person,
+                found: person
+            }
+        );
+        ensure!(
+            c.claimant == me.author,
+            Violation::ClaimNotForAuthor {
+                entry: me,
+                claim,
+                claimant: c.claimant
+            }
+        );
+        if let Some(by) = c.consumed_by {
+            return Err(Violation::ClaimConsumed {
+                entry: me,
+                claim,
+                by,
+            });
+        }
         if let Some(record) = self
             .persons
             .get(&person)
@@ -908,8 +1092,80 @@ impl Ledger {
         Ok(Plan::Join {
             person,
             placement,
-            consumes: None,
+            consumes: Consumes::Claim(claim),
         })
+    }
+
+    /// Rules of `Claim`, in order: the author is the person's arbiter; the claimant is a
+    /// member; a cancellation it follows is of the same person and does not forbid a new
+    /// registration (death, duplicate record); the author's log has granted no claim on the
+    /// person following the same cancellation (or none).
+    fn check_claim(
+        &self,
+        me: EntryRef,
+        person: PersonTag,
+        claimant: BureauCode,
+        after: Option<EntryRef>,
+    ) -> Result<Plan, Violation> {
+        let arbiter = self.membership.arbiter(&person);
+        ensure!(
+            arbiter == me.author,
+            Violation::NotArbiter {
+                entry: me,
+                person,
+                arbiter
+            }
+        );
+        ensure!(
+            self.membership.contains(claimant),
+            Violation::UnknownClaimant {
+                entry: me,
+                person,
+                claimant
+            }
+        );
+        if let Some(cancellation) = after {
+            self.expect_kind(me, cancellation, BodyKind::Cancellation)?;
+            let (cancelled, reason) = self.cancellation(cancellation);
+            ensure!(
+                cancelled == person,
+                Violation::PersonMismatch {
+                    entry: me,
+                    reference: cancellation,
+                    expected: cancelled,
+                    found: person
+                }
+            );
+            ensure!(
+                !reason.is_final(),
+                Violation::PersonCancelled {
+                    entry: me,
+                    person,
+                    cancellation
+                }
+            );
+        }
+        if let Some(claim) =
+            self.claimed
+                .get(&(me.author, person, after.map(|a| a.position())))
+        {
+            return Err(Violation::PersonClaimed {
+                entry: me,
+                person,
+                claim: *claim,
+            });
+        }
+        Ok(Plan::Claim {
+            person,
+            claimant,
+            after,
+        })
+    }
+
+    /// The person and reason of an applied cancellation.
+    fn cancellation(&self, cancellation: EntryRef) -> (PersonTag, CancellationReason) {
+        let c = &self.cancellations[&cancellation.position()];
+        (c.0, c.1)
     }
 
     /// Placement rule: a head starts a new household; anyone else joins an existing one.
@@ -1184,7 +1440,7 @@ impl Ledger {
         Ok(Plan::Join {
             person,
             placement,
-            consumes: Some(deregistration),
+            consumes: Consumes::Deregistration(deregistration),
         })
     }
 
@@ -1287,7 +1543,16 @@ impl Ledger {
                 placement,
                 consumes,
             } => {
-                if let Some(deregistration) = consumes {
+                if let Consumes::Claim(claim) = consumes {
+                    let c = self.claims.get_mut(&claim.position()).expect("judged");
+                    assert!(
+                        c.consumed_by.is_none(),
+                        "a claim is consumed at most once (I1)"
+                    );
+                    c.consumed_by = Some(me);
+                    effects.acted_on = Some(claim);
+                }
+                if let Consumes::Deregistration(deregistration) = consumes {
                     let d = self
                         .deregistrations
                         .get_mut(&deregistration.position())
@@ -1335,7 +1600,7 @@ impl Ledger {
                     }
                 }
                 let state = self.persons.entry(person).or_default();
-                if let Some(deregistration) = consumes {
+                if let Consumes::Deregistration(deregistration) = consumes {
                     state.in_transit.retain(|d| *d != deregistration);
                 }
                 assert!(
@@ -1450,6 +1715,32 @@ impl Ledger {
                     unreachable!("plan matches body")
                 };
                 self.persons.get_mut(&person).expect("registered").cancelled = Some((me, *reason));
+                self.cancellations.insert(me.position(), (person, *reason));
+            }
+            Plan::Claim {
+                person,
+                claimant,
+                after,
+            } => {
+                let previous = self.claimed.insert(
+                    (me.author, person, after.map(|a| a.position())),
+                    me,
+                );
+                assert!(
+                    previous.is_none(),
+                    "an arbiter grants one claim per person and cancellation (I1)"
+                );
+                self.claims.insert(
+                    me.position(),
+                    ClaimState {
+                        reference: me,
+                        person,
+                        claimant,
+                        after,
+                        consumed_by: None,
+                    },
+                );
+                effects.acted_on = after;
             }
             Plan::HeadChange {
                 household,
@@ -1512,12 +1803,61 @@ fn remove_awaiting(
     }
 }
 
+/// What a person joining a bureau consumes: a claim (out of nowhere) or a deregistration
+/// (moving in).
+#[derive(Clone, Copy)]
+enum Consumes {
+    Claim(EntryRef),
+    Deregistration(EntryRef),
+}
+
+/// SPEC 4, `Birth`'s own rules, in order, before the rules it shares with `Enrol`: `born_on`
+/// is a date; not after the entry's date (China time); at most
+/// [`crate::limits::BIRTH_REGISTRATION_AGE_DAYS_MAX`] days before it.
+fn check_birth_date(me: EntryRef, time_ms: u64, born_on: u32) -> Result<(), Violation> {
+    let date = crate::calendar::Date::new(
+        (born_on / 10_000) as i32,
+        ((born_on / 100) % 100) as u8,
+        (born_on % 100) as u8,
+    )
+    .map_err(|_| Violation::BirthDateInvalid { entry: me, born_on })?;
+    let today = crate::calendar::china_date(time_ms);
+    let entry_date = today.year().max(0) as u32 * 10_000
+        + u32::from(today.month()) * 100
+        + u32::from(today.day());
+    ensure!(
+        date <= today,
+        Violation::BirthDateInFuture {
+            entry: me,
+            born_on,
+            entry_date
+        }
+    );
+    let age_days = (today.to_days() - date.to_days()) as u64;
+    let max_days = crate::limits::BIRTH_REGISTRATION_AGE_DAYS_MAX;
+    ensure!(
+        age_days <= u64::from(max_days),
+        Violation::BirthDateTooOld {
+            entry: me,
+            born_on,
+            age_days: u32::try_from(age_days).unwrap_or(u32::MAX),
+            max_days
+        }
+    );
+    Ok(())
+}
+
 /// What a judged entry will change.
 enum Plan {
     Join {
         person: PersonTag,
         placement: Placement,
-        consumes: Option<EntryRef>,
+        consumes: Consumes,
+    },
+    Claim {
+        person: PersonTag,
+        claimant: BureauCode,
+        after: Option<EntryRef>,
     },
     Permit,
     Refuse {

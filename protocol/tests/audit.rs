@@ -405,9 +405,22 @@ fn transfer(world: &mut World) -> (PersonTag, EntryRef, EntryRef, EntryRef) {
 }
 
 #[test]
-fn a_person_registered_in_two_places_breaks_i1() {
+fn a_second_claim_on_a_person_is_refused_and_nobody_is_registered_twice() {
     let mut world = World::new(4);
     let p = world.enrol_new(0);
+    let first_claim = world.ledger.claim_on(&p, None).unwrap().reference;
+    // A lying arbiter grants the same person again, to bureau 2, which enrols them.
+    let arbiter = world.index_of(world.ledger.membership().arbiter(&p));
+    let claimant = world.code(2);
+    let second_claim = force(
+        &mut world,
+        arbiter,
+        Body::Claim {
+            person: p,
+            claimant,
+            after: None,
+        },
+    );
     let placement = head_of_new_household(&mut world, 2);
     let second = force(
         &mut world,
@@ -415,14 +428,22 @@ fn a_person_registered_in_two_places_breaks_i1() {
         Body::Enrol {
             person: p,
             placement,
+            claim: second_claim.reference(),
         },
     );
     let report = run(&world, &logs_of(&world, &world.history), last_time(&world));
-    let dup = findings(&report, "duplicate_registration");
-    assert_eq!(dup.len(), 1);
-    assert_eq!(dup[0].invariant.as_deref(), Some("I1"));
-    assert!(dup[0].entries.contains(&second.reference()));
-    assert_eq!(dup[0].entries.len(), 2);
+    let claimed = findings(&report, "person_claimed");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].entries[0], second_claim.reference());
+    assert!(claimed[0].entries.contains(&first_claim));
+    // The enrolment never takes effect: it waits for a claim that never applies.
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.entries.contains(&second.reference()))
+    );
+    assert!(findings(&report, "duplicate_registration").is_empty());
     assert!(!report.clean);
 }
 
@@ -474,12 +495,16 @@ fn equivocation_in_a_log_file_and_in_fraud_proofs() {
     let original = original.unwrap().clone();
     // The same position signed again with another body.
     let mut forked = original.entry().clone();
+    let Body::Enrol { claim, .. } = forked.body else {
+        unreachable!("an enrolment")
+    };
     forked.body = Body::Enrol {
         person: person(999),
         placement: Placement {
             household: HouseholdId(77),
             relation: Relation::Head,
         },
+        claim,
     };
     let forked = forked.sign(&common::key(0));
     let mut logs = logs_of(&world, &world.history);

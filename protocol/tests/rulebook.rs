@@ -7,7 +7,8 @@ use common::*;
 use hukou_protocol::entry::{Body, Entry, Placement};
 use hukou_protocol::rules::{CausalBuffer, PermitStatus, SignatureCheck};
 use hukou_protocol::{
-    Category, Digest, EntryHash, FraudProof, HouseholdId, Ledger, NetworkId, Relation, Seq,
+    BureauCode, CancellationReason, Category, Digest, EntryHash, FraudProof, HouseholdId, Ledger,
+    NetworkId, PersonTag, Relation, Seq,
     Signature, SignedEntry, Violation,
 };
 use proptest::prelude::*;
@@ -167,7 +168,7 @@ proptest! {
                 materials: Digest([2; 32]), corrects: None })),
             ("not_permit_origin", w.bureaus[2].draft(net, Body::Deregistration { permit, person: p, new_head: None })),
             ("bad_signature", {
-                let good = b.draft(net, Body::Enrol { person: person(99_999), placement: head(9_003) });
+                let good = b.draft(net, Body::Enrol { person: person(99_999), placement: head(9_003), claim: dummy_claim() });
                 let mut sig = good.signature().0;
                 sig[5] ^= 1;
                 SignedEntry::from_parts(good.entry().clone(), Signature(sig))
@@ -175,25 +176,25 @@ proptest! {
             ("bad_signature", {
                 // Signed by another member's key.
                 let forger = &w.bureaus[(attacker + 1) % 4];
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_998), placement: head(9_004) } };
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_998), placement: head(9_004), claim: dummy_claim() } };
                 e.sign(&forger.key)
             }),
             ("wrong_network", {
-                let e = Entry { network: NetworkId::from_name("other"), author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_997), placement: head(9_005) } };
+                let e = Entry { network: NetworkId::from_name("other"), author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_997), placement: head(9_005), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("duplicate_entry", w.history[(which as usize / 7) % w.history.len()].clone()),
             ("missing_previous", {
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq + 1), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_996), placement: head(9_006) } };
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq + 1), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_996), placement: head(9_006), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("prev_mismatch", {
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: EntryHash([9; 32]), time_ms: b.time_ms, body: Body::Enrol { person: person(99_995), placement: head(9_007) } };
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: EntryHash([9; 32]), time_ms: b.time_ms, body: Body::Enrol { person: person(99_995), placement: head(9_007), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("time_went_backwards", {
                 let last = w.ledger.log(b.code).map_or(0, |l| l.last_time_ms);
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: last - 1, body: Body::Enrol { person: person(99_994), placement: head(9_008) } };
+                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: last - 1, body: Body::Enrol { person: person(99_994), placement: head(9_008), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("unknown_reference", {
@@ -216,7 +217,7 @@ proptest! {
         // Equivocation: a second, different entry at a position already taken.
         let victim = &w.history[(which as usize) % w.history.len()];
         let author = w.index_of(victim.entry().author);
-        let forked = Entry { body: Body::Enrol { person: person(88_888), placement: head(9_999) }, ..victim.entry().clone() }
+        let forked = Entry { body: Body::Enrol { person: person(88_888), placement: head(9_999), claim: dummy_claim() }, ..victim.entry().clone() }
             .sign(&w.bureaus[author].key);
         let mut ledger = w.ledger.clone();
         let err = ledger.apply(&forked, SignatureCheck::Verify).unwrap_err();
@@ -262,22 +263,13 @@ fn a_whole_transfer_with_household_succession() {
     // A household at Shanghai: head and spouse.
     let head_p = person(1);
     let spouse = person(2);
-    w.act(
+    w.enrol_with(sh, head_p, head(1)).unwrap();
+    w.enrol_with(
         sh,
-        Body::Enrol {
-            person: head_p,
-            placement: head(1),
-        },
-    )
-    .unwrap();
-    w.act(
-        sh,
-        Body::Enrol {
-            person: spouse,
-            placement: Placement {
-                household: HouseholdId(1),
-                relation: Relation::Spouse,
-            },
+        spouse,
+        Placement {
+            household: HouseholdId(1),
+            relation: Relation::Spouse,
         },
     )
     .unwrap();
@@ -407,49 +399,271 @@ fn a_whole_transfer_with_household_succession() {
 }
 
 #[test]
-fn admission_refuses_what_apply_tolerates_from_racing_logs() {
-    let mut w = World::new(2);
+fn racing_enrolments_of_one_person_cannot_both_take_effect() {
+    let mut w = World::new(4);
     let p = person(1);
-    w.act(
-        0,
-        Body::Enrol {
+    let arbiter = w.index_of(w.ledger.membership().arbiter(&p));
+    let (first, second) = ((arbiter + 1) % 4, (arbiter + 2) % 4);
+    // Two windows ask for the same person at once: the arbiter's log takes the first request.
+    let claim = w.claim(first, p).unwrap();
+    // The second claim is refused by the rulebook itself (not only by admission): every node
+    // replaying the arbiter's log refuses it the same way, whatever order logs arrive in.
+    let racing = w.bureaus[arbiter].draft(
+        w.network,
+        Body::Claim {
             person: p,
-            placement: head(1),
+            claimant: w.code(second),
+            after: None,
         },
-    )
-    .unwrap();
-    // Bureau 1 may not enrol someone it can see registered at bureau 0 ...
-    let err = w
-        .act(
-            1,
-            Body::Enrol {
-                person: p,
-                placement: head(1),
-            },
-        )
-        .unwrap_err();
-    assert_eq!(err.name(), "person_already_registered");
-    // ... but if it did so concurrently (without seeing bureau 0's entry), every node applies
-    // both and reports the duplicate, whatever the arrival order.
-    let racing = w.bureaus[1].draft(
+    );
+    let before = w.ledger.clone();
+    assert_eq!(
+        w.ledger.clone().apply(&racing, SignatureCheck::Verify),
+        Err(Violation::PersonClaimed {
+            entry: racing.reference(),
+            person: p,
+            claim,
+        })
+    );
+    // The losing bureau cannot use the winner's claim ...
+    let stolen = w.bureaus[second].draft(
         w.network,
         Body::Enrol {
             person: p,
             placement: head(1),
+            claim,
         },
     );
-    let a = deliver_any(&[w.history[0].clone(), racing.clone()]);
-    let b = deliver_any(&[racing, w.history[0].clone()]);
-    assert_eq!(a, b);
-    assert_eq!(a.duplicates().count(), 1);
+    assert_eq!(
+        w.ledger.clone().apply(&stolen, SignatureCheck::Verify),
+        Err(Violation::ClaimNotForAuthor {
+            entry: stolen.reference(),
+            claim,
+            claimant: w.code(first),
+        })
+    );
+    assert_eq!(w.ledger, before, "refusals changed nothing");
+    // ... the winner enrols once, and not twice with one claim.
+    w.act(
+        first,
+        Body::Enrol {
+            person: p,
+            placement: head(1),
+            claim,
+        },
+    )
+    .unwrap();
+    let enrolment = w.history.last().unwrap().reference();
+    let again = w.bureaus[first].draft(
+        w.network,
+        Body::Enrol {
+            person: p,
+            placement: head(2),
+            claim,
+        },
+    );
+    assert_eq!(
+        w.ledger.clone().apply(&again, SignatureCheck::Verify),
+        Err(Violation::ClaimConsumed {
+            entry: again.reference(),
+            claim,
+            by: enrolment,
+        })
+    );
+    assert_eq!(w.ledger.person(&p).unwrap().registered_at(), Some(w.code(first)));
+    assert_eq!(w.ledger.duplicates().count(), 0);
 }
 
-fn deliver_any(entries: &[SignedEntry]) -> Ledger {
-    let mut ledger = Ledger::new(membership(2));
-    for e in entries {
-        ledger.apply(e, SignatureCheck::Verify).unwrap();
+#[test]
+fn claims_follow_cancellations_and_only_the_arbiter_grants_them() {
+    let mut w = World::new(4);
+    let p = person(7);
+    let arbiter = w.index_of(w.ledger.membership().arbiter(&p));
+    let other = (arbiter + 1) % 4;
+    // Only the arbiter's log may grant a claim on the person.
+    let forged = w.bureaus[other].draft(
+        w.network,
+        Body::Claim {
+            person: p,
+            claimant: w.code(other),
+            after: None,
+        },
+    );
+    assert_eq!(
+        w.ledger.clone().apply(&forged, SignatureCheck::Verify),
+        Err(Violation::NotArbiter {
+            entry: forged.reference(),
+            person: p,
+            arbiter: w.code(arbiter),
+        })
+    );
+    let ghost = BureauCode::new(110101).unwrap();
+    let to_stranger = w.bureaus[arbiter].draft(
+        w.network,
+        Body::Claim {
+            person: p,
+            claimant: ghost,
+            after: None,
+        },
+    );
+    assert_eq!(
+        w.ledger.clone().apply(&to_stranger, SignatureCheck::Verify),
+        Err(Violation::UnknownClaimant {
+            entry: to_stranger.reference(),
+            person: p,
+            claimant: ghost,
+        })
+    );
+    // Registered at `other`, the person emigrates; coming back, a new claim follows the
+    // cancellation, and may be granted once.
+    w.enrol(other, p).unwrap();
+    let emigration = w
+        .act(
+            other,
+            Body::Cancellation {
+                person: p,
+                reason: CancellationReason::Emigration,
+                new_head: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    assert_eq!(w.ledger.claim_after(&p), Some(emigration));
+    let stale = w.bureaus[arbiter].draft(
+        w.network,
+        Body::Claim {
+            person: p,
+            claimant: w.code(arbiter),
+            after: None,
+        },
+    );
+    assert_eq!(
+        w.ledger.clone().apply(&stale, SignatureCheck::Verify),
+        Err(Violation::PersonClaimed {
+            entry: stale.reference(),
+            person: p,
+            claim: w.ledger.claim_on(&p, None).unwrap().reference,
+        })
+    );
+    let back = (arbiter + 2) % 4;
+    w.enrol(back, p).unwrap();
+    assert_eq!(w.ledger.person(&p).unwrap().registered_at(), Some(w.code(back)));
+    // After a death, no claim follows: nobody can register the person again.
+    let death = w
+        .act(
+            back,
+            Body::Cancellation {
+                person: p,
+                reason: CancellationReason::Death,
+                new_head: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    let after_death = w.bureaus[arbiter].draft(
+        w.network,
+        Body::Claim {
+            person: p,
+            claimant: w.code(back),
+            after: Some(death),
+        },
+    );
+    // Admission and the rulebook agree: the replay refuses what the window refuses.
+    assert_eq!(
+        w.ledger.clone().apply(&after_death, SignatureCheck::Verify),
+        Err(Violation::PersonCancelled {
+            entry: after_death.reference(),
+            person: p,
+            cancellation: death,
+        })
+    );
+    // A claim must follow a cancellation of the same person.
+    let q = w.enrol_new(back);
+    let wrong_person = w.bureaus[arbiter].draft(
+        w.network,
+        Body::Claim {
+            person: q,
+            claimant: w.code(back),
+            after: Some(emigration),
+        },
+    );
+    let err = w.ledger.clone().apply(&wrong_person, SignatureCheck::Verify);
+    if w.ledger.membership().arbiter(&q) == w.code(arbiter) {
+        assert_eq!(
+            err,
+            Err(Violation::PersonMismatch {
+                entry: wrong_person.reference(),
+                reference: emigration,
+                expected: p,
+                found: q,
+            })
+        );
+    } else {
+        assert_eq!(err.unwrap_err().name(), "not_arbiter");
     }
-    ledger
+    assert_invariants(&w.ledger);
+}
+
+#[test]
+fn a_birth_is_dated_by_the_child_and_registered_young() {
+    let mut w = World::new(2);
+    let b = 0;
+    let birth = |w: &mut World, p: PersonTag, born_on: u32| -> Result<SignedEntry, Violation> {
+        let claim = w.claim(b, p)?;
+        w.act(
+            b,
+            Body::Birth {
+                person: p,
+                placement: head(900 + u64::from(born_on % 97)),
+                claim,
+                born_on,
+            },
+        )
+    };
+    // Every bureau starts at 2026-01-01 00:00 UTC, 08:00 in China; acts come a minute apart.
+    let today = w.today(b);
+    assert_eq!(today, 20260101);
+    let cases: [(u32, &str); 5] = [
+        (20260230, "birth_date_invalid"),
+        (20260000, "birth_date_invalid"),
+        (20260102, "birth_date_in_future"),
+        (20191225, "birth_date_too_old"),
+        (19491001, "birth_date_too_old"),
+    ];
+    for (i, (born_on, rule)) in cases.into_iter().enumerate() {
+        let p = person(100 + i as u32);
+        let before = w.ledger.log_len(w.code(b));
+        let err = birth(&mut w, p, born_on).unwrap_err();
+        assert_eq!(err.name(), rule, "born {born_on}: {err}");
+        let expected = match rule {
+            "birth_date_invalid" => Violation::BirthDateInvalid { entry: err.entry(), born_on },
+            "birth_date_in_future" => Violation::BirthDateInFuture {
+                entry: err.entry(),
+                born_on,
+                entry_date: 20260101,
+            },
+            _ => Violation::BirthDateTooOld {
+                entry: err.entry(),
+                born_on,
+                age_days: match born_on {
+                    20191225 => 2199,
+                    _ => 27_851,
+                },
+                max_days: hukou_protocol::limits::BIRTH_REGISTRATION_AGE_DAYS_MAX,
+            },
+        };
+        assert_eq!(err, expected);
+        // The claim was granted (the arbiter's log moved on) but nothing of the birth stands.
+        assert!(w.ledger.log_len(w.code(b)) >= before);
+        assert!(w.ledger.person(&p).is_none_or(|s| s.records.is_empty()));
+    }
+    // Born today, and six years ago to the day (within 2,196 days): both registered.
+    birth(&mut w, person(200), 20260101).unwrap();
+    birth(&mut w, person(201), 20200101).unwrap();
+    assert_eq!(
+        w.ledger.person(&person(201)).unwrap().registered_at(),
+        Some(w.code(b))
+    );
 }
 
 #[test]

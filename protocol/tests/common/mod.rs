@@ -7,7 +7,8 @@ use ed25519_dalek::SigningKey;
 use hukou_protocol::entry::{Body, Entry, Placement};
 use hukou_protocol::rules::SignatureCheck;
 use hukou_protocol::{
-    BureauCode, CancellationReason, Category, Digest, EntryHash, HouseholdId, Ledger, Member,
+    BureauCode, CancellationReason, Category, Digest, EntryHash, EntryRef, HouseholdId, Ledger,
+    Member,
     Membership, NetworkId, PersonTag, RefusalReason, Relation, Seq, SignedEntry, quorum_for,
 };
 
@@ -118,6 +119,38 @@ impl World {
     pub fn enrol_new(&mut self, b: usize) -> PersonTag {
         let p = person(self.next_person);
         self.next_person += 1;
+        self.enrol(b, p).unwrap();
+        p
+    }
+
+    /// Has the person's arbiter grant bureau `b` a claim on `p` (following the person's latest
+    /// cancellation, if any).
+    pub fn claim(
+        &mut self,
+        b: usize,
+        p: PersonTag,
+    ) -> Result<EntryRef, hukou_protocol::Violation> {
+        let arbiter = self.index_of(self.ledger.membership().arbiter(&p));
+        let after = self.ledger.claim_after(&p);
+        let claimant = self.code(b);
+        self.act(
+            arbiter,
+            Body::Claim {
+                person: p,
+                claimant,
+                after,
+            },
+        )
+        .map(|e| e.reference())
+    }
+
+    /// Claims `p` for bureau `b` and enrols them there as the head of a new household.
+    pub fn enrol(
+        &mut self,
+        b: usize,
+        p: PersonTag,
+    ) -> Result<SignedEntry, hukou_protocol::Violation> {
+        let claim = self.claim(b, p)?;
         let household = HouseholdId(self.bureaus[b].next_household);
         self.bureaus[b].next_household += 1;
         self.act(
@@ -128,10 +161,32 @@ impl World {
                     household,
                     relation: Relation::Head,
                 },
+                claim,
             },
         )
-        .unwrap();
-        p
+    }
+
+    /// Claims `p` for bureau `b` and enrols them there with `placement`.
+    pub fn enrol_with(
+        &mut self,
+        b: usize,
+        p: PersonTag,
+        placement: Placement,
+    ) -> Result<SignedEntry, hukou_protocol::Violation> {
+        let claim = self.claim(b, p)?;
+        self.act(
+            b,
+            Body::Enrol {
+                person: p,
+                placement,
+                claim,
+            },
+        )
+    }
+
+    /// Today's date at bureau `b` as YYYYMMDD (China time), for a newborn's `born_on`.
+    pub fn today(&self, b: usize) -> u32 {
+        yyyymmdd(self.bureaus[b].time_ms + 60_000)
     }
 
     pub fn code(&self, b: usize) -> BureauCode {
@@ -150,8 +205,29 @@ impl World {
         let pick = (choice / 64) as usize;
         let time = self.bureaus[b].time_ms;
         match choice % 16 {
-            0..=2 => {
+            0..=1 => {
                 self.enrol_new(b);
+            }
+            2 => {
+                // Someone who emigrated comes back and is registered again, at b.
+                let returning: Vec<PersonTag> = (1..self.next_person)
+                    .map(person)
+                    .filter(|p| {
+                        self.ledger.person(p).is_some_and(|s| {
+                            s.records.is_empty()
+                                && s.in_transit.is_empty()
+                                && s.cancelled.is_some_and(|(_, r)| !r.is_final())
+                        })
+                    })
+                    .collect();
+                match returning.get(pick % returning.len().max(1)).copied() {
+                    Some(p) => {
+                        let _ = self.enrol(b, p);
+                    }
+                    None => {
+                        self.enrol_new(b);
+                    }
+                }
             }
             3 => {
                 // A member joins an existing household at b.
@@ -160,16 +236,21 @@ impl World {
                     let _ = p_head;
                     let p = person(self.next_person);
                     self.next_person += 1;
-                    let _ = self.act(
-                        b,
-                        Body::Birth {
-                            person: p,
-                            placement: Placement {
-                                household,
-                                relation: Relation::Child,
+                    if let Ok(claim) = self.claim(b, p) {
+                        let born_on = self.today(b);
+                        let _ = self.act(
+                            b,
+                            Body::Birth {
+                                person: p,
+                                placement: Placement {
+                                    household,
+                                    relation: Relation::Child,
+                                },
+                                claim,
+                                born_on,
                             },
-                        },
-                    );
+                        );
+                    }
                 }
             }
             4..=6 => {
@@ -271,7 +352,11 @@ impl World {
                         b,
                         Body::Cancellation {
                             person: p,
-                            reason: CancellationReason::Death,
+                            reason: if pick % 2 == 0 {
+                                CancellationReason::Emigration
+                            } else {
+                                CancellationReason::Death
+                            },
                             new_head,
                         },
                     );
@@ -328,5 +413,20 @@ impl World {
                     .and_then(|s| s.record_at(code))
                     .is_some_and(|r| r.household == record.household)
         })
+    }
+}
+
+/// A time as the date YYYYMMDD in China.
+pub fn yyyymmdd(time_ms: u64) -> u32 {
+    let d = hukou_protocol::calendar::china_date(time_ms);
+    d.year() as u32 * 10_000 + u32::from(d.month()) * 100 + u32::from(d.day())
+}
+
+/// A claim reference for entries that are refused before their references are looked at.
+pub fn dummy_claim() -> EntryRef {
+    EntryRef {
+        author: BureauCode::new(CODES[0]).unwrap(),
+        seq: Seq(0),
+        hash: EntryHash([0xcc; 32]),
     }
 }
