@@ -409,9 +409,10 @@ fn a_second_claim_on_a_person_is_refused_and_nobody_is_registered_twice() {
     let mut world = World::new(4);
     let p = world.enrol_new(0);
     let first_claim = world.ledger.claim_on(&p, None).unwrap().reference;
-    // A lying arbiter grants the same person again, to bureau 2, which enrols them.
+    // A lying arbiter grants the same person again, to another bureau, which enrols them.
     let arbiter = world.index_of(world.ledger.membership().arbiter(&p));
-    let claimant = world.code(2);
+    let other = (1..4).find(|&b| b != arbiter).unwrap();
+    let claimant = world.code(other);
     let second_claim = force(
         &mut world,
         arbiter,
@@ -421,10 +422,10 @@ fn a_second_claim_on_a_person_is_refused_and_nobody_is_registered_twice() {
             after: None,
         },
     );
-    let placement = head_of_new_household(&mut world, 2);
+    let placement = head_of_new_household(&mut world, other);
     let second = force(
         &mut world,
-        2,
+        other,
         Body::Enrol {
             person: p,
             placement,
