@@ -49,6 +49,12 @@ fn log_entries(network: NetworkId, author: BureauCode, count: u64) -> Vec<Signed
                         household: HouseholdId(seq),
                         relation: Relation::Head,
                     },
+                    // The store does not judge entries: any claim reference will do.
+                    claim: hukou_protocol::EntryRef {
+                        author,
+                        seq: Seq(seq),
+                        hash: prev,
+                    },
                 },
             };
             let signed = SignedEntry::from_parts(entry, Signature([0; 64]));

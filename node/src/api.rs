@@ -39,6 +39,8 @@ mod batch;
 const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
 /// Lines enrolled per write in a bulk import: one flush per batch.
 const BULK_BATCH_LINES: usize = 2_000;
+/// How long a bulk import waits for the claims of one batch to become final.
+const BULK_CLAIM_WAIT_MS: u64 = 30_000;
 /// Longest accepted line of a bulk import.
 const BULK_LINE_BYTES_MAX: usize = 4 * 1024;
 /// Most entries one log-range call returns.
@@ -141,6 +143,17 @@ impl From<WriteError> for ApiError {
                 "deregistration_not_final",
                 e.to_string(),
             ),
+            WriteError::ClaimNotFinal(_) => {
+                ApiError::new(StatusCode::CONFLICT, "claim_not_final", e.to_string())
+            }
+            WriteError::ArbiterUnreachable { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "arbiter_unreachable",
+                e.to_string(),
+            ),
+            WriteError::ClaimRefused { error, message } => {
+                ApiError::new(StatusCode::CONFLICT, error, message)
+            }
             WriteError::Store(s) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "storage_failed",
@@ -343,6 +356,35 @@ struct EnrolRequest {
     person: String,
     household: Option<u64>,
     relation: Option<String>,
+    /// How long to wait for the person's claim to become final (default
+    /// [`CLAIM_WAIT_DEFAULT_MS`], at most [`CLAIM_WAIT_MAX_MS`]).
+    wait_ms: Option<u64>,
+}
+
+/// How long an enrolment or birth waits by default for the claim on the person to become final:
+/// the arbiter's grant, its checkpoint and a quorum of cosignatures take a few hundred ms on a
+/// healthy network.
+const CLAIM_WAIT_DEFAULT_MS: u64 = 10_000;
+/// Longest an enrolment or birth may wait for its claim.
+const CLAIM_WAIT_MAX_MS: u64 = 60_000;
+
+fn claim_wait(wait_ms: Option<u64>) -> Duration {
+    Duration::from_millis(wait_ms.unwrap_or(CLAIM_WAIT_DEFAULT_MS).min(CLAIM_WAIT_MAX_MS))
+}
+
+/// A final claim of this bureau on `person` (nobody is registered out of nowhere without one).
+async fn claim_one(api: &Api, person: PersonTag, wait_ms: Option<u64>) -> ApiResult<EntryRef> {
+    let mut claims = api
+        .service
+        .obtain_claims(&[person], claim_wait(wait_ms))
+        .await;
+    Ok(claims.pop().expect("one person, one result")?)
+}
+
+/// A birth date as the rulebook's `born_on`: the number YYYYMMDD.
+pub(crate) fn born_on(id: &CitizenId) -> u32 {
+    let (year, month, day) = id.birth_date();
+    u32::from(year) * 10_000 + u32::from(month) * 100 + u32::from(day)
 }
 
 /// The placement of a person joining this bureau: a new household headed by them, or an
@@ -384,12 +426,14 @@ async fn enrol(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&req.person)?;
     let person = api.service.tag(&id);
+    let claim = claim_one(&api, person, req.wait_ms).await?;
     let w = api
         .service
         .write_one(|s| {
             Ok(Body::Enrol {
                 person,
                 placement: placement(s, req.household, req.relation.as_deref())?,
+                claim,
             })
         })
         .await?;
@@ -397,6 +441,7 @@ async fn enrol(
     if let Body::Enrol { placement, .. } = &w.entry.entry().body {
         v["household"] = json!(placement.household.0);
     }
+    v["claim"] = json!(claim.to_string());
     Ok(Json(v))
 }
 
@@ -406,16 +451,21 @@ async fn birth(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&req.person)?;
     let person = api.service.tag(&id);
+    let claim = claim_one(&api, person, req.wait_ms).await?;
     let w = api
         .service
         .write_one(|s| {
             Ok(Body::Birth {
                 person,
                 placement: placement(s, req.household, req.relation.as_deref())?,
+                claim,
+                born_on: born_on(&id),
             })
         })
         .await?;
-    Ok(Json(written_json(&w)))
+    let mut v = written_json(&w);
+    v["claim"] = json!(claim.to_string());
+    Ok(Json(v))
 }
 
 /// Bulk import: NDJSON lines `{"person": ID, "household"?: N, "relation"?: NAME}` in; NDJSON
@@ -536,17 +586,46 @@ async fn enrol_batch(
     if requests.is_empty() {
         return (0, errors);
     }
+    // Claims for the whole batch at once, from every arbiter concerned.
+    let persons: Vec<PersonTag> = requests.iter().map(|(p, _)| *p).collect();
+    let claims = api
+        .service
+        .obtain_claims(&persons, Duration::from_millis(BULK_CLAIM_WAIT_MS))
+        .await;
+    let mut claimed = Vec::with_capacity(requests.len());
+    let mut claimed_lines = Vec::with_capacity(requests.len());
+    for ((line, request), claim) in lines.into_iter().zip(requests).zip(claims) {
+        match claim {
+            Ok(claim) => {
+                claimed_lines.push(line);
+                claimed.push((request.0, request.1, claim));
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                errors.push(json!({"line": line, "error": e.error, "message": e.message}));
+            }
+        }
+    }
+    let (lines, requests) = (claimed_lines, claimed);
+    if requests.is_empty() {
+        errors.sort_by_key(|v| v["line"].as_u64());
+        return (0, errors);
+    }
     let mut placement_errors: Vec<(usize, WriteError)> = Vec::new();
     let kept_lines = std::sync::Mutex::new(Vec::new());
     let result = api
         .service
         .write(|s| {
             let mut bodies = Vec::new();
-            for (i, (person, r)) in requests.into_iter().enumerate() {
+            for (i, (person, r, claim)) in requests.into_iter().enumerate() {
                 match placement(s, r.household, r.relation.as_deref()) {
                     Ok(placement) => {
                         kept_lines.lock().expect("not poisoned").push(lines[i]);
-                        bodies.push(Body::Enrol { person, placement });
+                        bodies.push(Body::Enrol {
+                            person,
+                            placement,
+                            claim,
+                        });
                     }
                     Err(e) => placement_errors.push((i, e)),
                 }
@@ -1561,9 +1640,29 @@ pub fn entry_json(e: &SignedEntry) -> Value {
 
 fn body_json(b: &Body) -> Value {
     match b {
-        Body::Enrol { person, placement } | Body::Birth { person, placement } => {
-            json!({"person_tag": person.to_hex(), "household": placement.household.0, "relation": placement.relation})
+        Body::Enrol {
+            person,
+            placement,
+            claim,
+        } => {
+            json!({"person_tag": person.to_hex(), "household": placement.household.0, "relation": placement.relation,
+                "claim": claim.to_string()})
         }
+        Body::Birth {
+            person,
+            placement,
+            claim,
+            born_on,
+        } => {
+            json!({"person_tag": person.to_hex(), "household": placement.household.0, "relation": placement.relation,
+                "claim": claim.to_string(), "born_on": born_on})
+        }
+        Body::Claim {
+            person,
+            claimant,
+            after,
+        } => json!({"person_tag": person.to_hex(), "claimant": claimant,
+            "after": after.map(|a| a.to_string())}),
         Body::Permit {
             person,
             origin,

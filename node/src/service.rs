@@ -64,6 +64,22 @@ pub enum WriteError {
          retry shortly, or ask to wait for it"
     )]
     NotFinal(EntryRef),
+    /// An enrolment or birth whose claim no certificate covers yet on this node (nobody is
+    /// registered out of nowhere before the arbiter's grant is final).
+    #[error(
+        "claim {0} on this person is not final yet: no certificate of its arbiter's log covers it \
+         on this node; retry shortly (the claim is kept for this bureau), or ask to wait longer"
+    )]
+    ClaimNotFinal(EntryRef),
+    /// The person's arbiter could not be asked for a claim.
+    #[error(
+        "bureau {arbiter} decides who may register this person and could not be reached ({reason}); \
+         the application is kept: retry when the network is back"
+    )]
+    ArbiterUnreachable { arbiter: BureauCode, reason: String },
+    /// The person's arbiter refused the claim, by the rulebook's rule `error`.
+    #[error("{message}")]
+    ClaimRefused { error: String, message: String },
     /// The store failed; the node stops writing.
     #[error("storage failed: {0}")]
     Store(Box<StoreError>),
@@ -82,6 +98,20 @@ impl From<StoreError> for WriteError {
 }
 
 impl WriteError {
+    /// The stable snake_case name of the error, as the API's `"error"`.
+    pub fn name(&self) -> &str {
+        match self {
+            WriteError::Rule(v) => v.name(),
+            WriteError::BadRequest { error, .. } => error,
+            WriteError::Syncing => "recovering",
+            WriteError::NotFinal(_) => "deregistration_not_final",
+            WriteError::ClaimNotFinal(_) => "claim_not_final",
+            WriteError::ArbiterUnreachable { .. } => "arbiter_unreachable",
+            WriteError::ClaimRefused { error, .. } => error,
+            WriteError::Store(_) => "storage_failed",
+        }
+    }
+
     /// A request error.
     pub fn bad(error: &'static str, message: impl Into<String>) -> WriteError {
         WriteError::BadRequest {
@@ -238,7 +268,31 @@ struct Inner {
     started: Instant,
     /// Progress of the current catch-up, if any (set by `sync`), for `/healthz`.
     catch_up: std::sync::Mutex<CatchUp>,
+    /// Where claim requests to other bureaus' arbiters go (`sync` serves them over the
+    /// network); unset while the node has no network.
+    claimer: std::sync::OnceLock<mpsc::Sender<ClaimAsk>>,
 }
+
+/// A request for claims on `persons` to their arbiter `arbiter`, served by `sync`.
+pub struct ClaimAsk {
+    pub arbiter: BureauCode,
+    pub persons: Vec<PersonTag>,
+    /// The arbiter's answers, one per person in order, or why it could not be asked.
+    pub done: tokio::sync::oneshot::Sender<Result<Vec<ClaimAnswer>, String>>,
+}
+
+/// An arbiter's answer to a claim request, for one person (on the wire: `sync`).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum ClaimAnswer {
+    /// The signed `Claim` entry (wire form), newly written or granted earlier to the same
+    /// claimant and not yet consumed.
+    Granted(Vec<u8>),
+    /// Refused: the rulebook's name and message.
+    Refused { error: String, message: String },
+}
+
+/// Most persons one claim request may name.
+pub const CLAIMS_PER_REQUEST_MAX: usize = hukou_protocol::limits::BATCH_ENTRIES_MAX;
 
 /// What the caller needs to run the service: the outbound gossip queue.
 pub struct ServiceParts {
@@ -281,6 +335,7 @@ impl Service {
                 recovering: AtomicBool::new(recovering),
                 started: Instant::now(),
                 catch_up: std::sync::Mutex::new(CatchUp::default()),
+                claimer: std::sync::OnceLock::new(),
             }),
         };
         Ok(ServiceParts {
@@ -466,6 +521,22 @@ impl Service {
         let mut accepted = Vec::with_capacity(bodies.len());
         let now = now_ms();
         for body in bodies {
+            // Nobody is registered out of nowhere before the arbiter's claim is final: a claim
+            // of a forked arbiter log could otherwise be used on one fork only.
+            if let Body::Enrol { claim, .. } | Body::Birth { claim, .. } = &body
+                && !state.is_final(claim)
+            {
+                inner
+                    .counters
+                    .writes_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                let refused = WriteError::ClaimNotFinal(*claim);
+                if !partial {
+                    return Err(refused);
+                }
+                results.push(Err(refused));
+                continue;
+            }
             // DESIGN: a destination registers only against a final deregistration. Finality is
             // this node's knowledge (certificates it holds), not a rule of validity: replicas
             // judge the registration by the rulebook alone, so this is checked here, before
@@ -742,6 +813,235 @@ impl Service {
             tracing::error!("could not store fraud proof: {e}");
         }
         state.fraud_proofs.insert(key, proof);
+    }
+
+    /// Lets [`Service::obtain_claims`] ask other bureaus' arbiters, through `sync`.
+    pub fn set_claimer(&self, claimer: mpsc::Sender<ClaimAsk>) {
+        let _ = self.inner.claimer.set(claimer);
+    }
+
+    /// As the persons' arbiter, grants `claimant` a claim on each person (partial: one answer
+    /// per person, in order). A claim already granted to the same claimant and not yet
+    /// consumed is given again instead of a new one, so a claimant may always ask again; any
+    /// other conflict is the rulebook's to refuse (`person_claimed`, `person_already_registered`,
+    /// `not_arbiter`, ...). Returns after the new claims are durable.
+    pub async fn grant_claims(
+        &self,
+        claimant: BureauCode,
+        persons: &[PersonTag],
+    ) -> Vec<ClaimAnswer> {
+        let mut answers: Vec<Option<ClaimAnswer>> = vec![None; persons.len()];
+        let mut existing: Vec<(usize, EntryRef)> = Vec::new();
+        let mut asked: Vec<usize> = Vec::new();
+        let result = self
+            .write(|s| {
+                let mut bodies = Vec::new();
+                for (i, person) in persons.iter().enumerate() {
+                    let after = s.ledger.claim_after(person);
+                    if let Some(c) = s.ledger.claim_on(person, after)
+                        && c.claimant == claimant
+                        && c.consumed_by.is_none()
+                    {
+                        existing.push((i, c.reference));
+                        continue;
+                    }
+                    asked.push(i);
+                    bodies.push(Body::Claim {
+                        person: *person,
+                        claimant,
+                        after,
+                    });
+                }
+                Ok(bodies)
+            })
+            .await;
+        let refused = |e: &WriteError| ClaimAnswer::Refused {
+            error: e.name().to_string(),
+            message: e.to_string(),
+        };
+        match result {
+            Ok(results) => {
+                for (i, r) in asked.into_iter().zip(results) {
+                    answers[i] = Some(match r {
+                        Ok(w) => ClaimAnswer::Granted(w.entry.encode()),
+                        Err(e) => refused(&e),
+                    });
+                }
+            }
+            Err(e) => {
+                for i in asked {
+                    answers[i] = Some(refused(&e));
+                }
+            }
+        }
+        for (i, claim) in existing {
+            let store = self.inner.store.clone();
+            let read =
+                tokio::task::spawn_blocking(move || store.entry(claim.author, claim.seq.0)).await;
+            answers[i] = Some(match read {
+                Ok(Ok(Some(entry))) if entry.reference() == claim => {
+                    ClaimAnswer::Granted(entry.encode())
+                }
+                // Applied but not flushed yet: the claimant asks again.
+                _ => ClaimAnswer::Refused {
+                    error: "claim_pending".into(),
+                    message: format!("claim {claim} is being written; retry shortly"),
+                },
+            });
+        }
+        answers
+            .into_iter()
+            .map(|a| a.expect("every person answered"))
+            .collect()
+    }
+
+    /// Gets this bureau a final claim on each person (DESIGN: nobody registered twice): asks
+    /// each person's arbiter (itself, or another bureau over the network), takes in the granted
+    /// claims, and waits until each is final, at most until `wait` has passed. One result per
+    /// person, in order; a claim this bureau already holds and has not consumed is reused.
+    pub async fn obtain_claims(
+        &self,
+        persons: &[PersonTag],
+        wait: std::time::Duration,
+    ) -> Vec<Result<EntryRef, WriteError>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let me = self.inner.me;
+        let mut out: Vec<Option<Result<EntryRef, WriteError>>> =
+            (0..persons.len()).map(|_| None).collect();
+        let mut by_arbiter: std::collections::BTreeMap<BureauCode, Vec<usize>> =
+            Default::default();
+        {
+            let state = self.state().await;
+            for (i, person) in persons.iter().enumerate() {
+                let after = state.ledger.claim_after(person);
+                if let Some(c) = state.ledger.claim_on(person, after)
+                    && c.claimant == me
+                    && c.consumed_by.is_none()
+                {
+                    out[i] = Some(Ok(c.reference));
+                    continue;
+                }
+                let arbiter = state.ledger.membership().arbiter(person);
+                by_arbiter.entry(arbiter).or_default().push(i);
+            }
+        }
+        // Every arbiter at once (a bulk import asks many), each in requests of bounded size.
+        let asks = by_arbiter.into_iter().flat_map(|(arbiter, indices)| {
+            indices
+                .chunks(CLAIMS_PER_REQUEST_MAX)
+                .map(|chunk| (arbiter, chunk.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        let answered = futures::future::join_all(asks.map(|(arbiter, indices)| async move {
+            let asked: Vec<PersonTag> = indices.iter().map(|&i| persons[i]).collect();
+            let answers = if arbiter == me {
+                Ok(self.grant_claims(me, &asked).await)
+            } else {
+                self.ask_arbiter(arbiter, asked).await
+            };
+            (arbiter, indices, answers)
+        }))
+        .await;
+        let mut granted_raw = Vec::new();
+        let mut granted: Vec<(usize, EntryRef)> = Vec::new();
+        for (arbiter, indices, answers) in answered {
+            let answers = match answers {
+                Ok(a) if a.len() == indices.len() => a,
+                Ok(a) => {
+                    let reason = format!("it answered {} of {} persons", a.len(), indices.len());
+                    for i in indices {
+                        out[i] = Some(Err(WriteError::ArbiterUnreachable {
+                            arbiter,
+                            reason: reason.clone(),
+                        }));
+                    }
+                    continue;
+                }
+                Err(reason) => {
+                    for i in indices {
+                        out[i] = Some(Err(WriteError::ArbiterUnreachable {
+                            arbiter,
+                            reason: reason.clone(),
+                        }));
+                    }
+                    continue;
+                }
+            };
+            for (i, answer) in indices.into_iter().zip(answers) {
+                match answer {
+                    ClaimAnswer::Granted(raw) => match SignedEntry::decode(&raw) {
+                        Ok(entry)
+                            if entry.entry().author == arbiter
+                                && matches!(
+                                    entry.entry().body,
+                                    Body::Claim { person, claimant, .. }
+                                        if person == persons[i] && claimant == me
+                                ) =>
+                        {
+                            granted.push((i, entry.reference()));
+                            if arbiter != me {
+                                granted_raw.push(raw);
+                            }
+                        }
+                        _ => {
+                            out[i] = Some(Err(WriteError::ArbiterUnreachable {
+                                arbiter,
+                                reason: "it answered with an entry that is not the claim asked for"
+                                    .into(),
+                            }));
+                        }
+                    },
+                    ClaimAnswer::Refused { error, message } => {
+                        out[i] = Some(Err(WriteError::ClaimRefused { error, message }));
+                    }
+                }
+            }
+        }
+        if !granted_raw.is_empty() {
+            // Through the rulebook like any replicated entry; a storage failure leaves the
+            // claims unapplied, and the wait below reports them not final.
+            if let Err(e) = self.ingest(granted_raw).await {
+                tracing::error!("storing granted claims failed: {e}");
+            }
+        }
+        let finals = futures::future::join_all(granted.iter().map(|(_, claim)| {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.wait_final(claim, left)
+        }))
+        .await;
+        for ((i, claim), is_final) in granted.into_iter().zip(finals) {
+            out[i] = Some(if is_final {
+                Ok(claim)
+            } else {
+                Err(WriteError::ClaimNotFinal(claim))
+            });
+        }
+        out.into_iter()
+            .map(|r| r.expect("every person has a result"))
+            .collect()
+    }
+
+    /// Asks a remote arbiter for claims, through `sync`.
+    async fn ask_arbiter(
+        &self,
+        arbiter: BureauCode,
+        persons: Vec<PersonTag>,
+    ) -> Result<Vec<ClaimAnswer>, String> {
+        let Some(claimer) = self.inner.claimer.get() else {
+            return Err("this node has no network".into());
+        };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        claimer
+            .send(ClaimAsk {
+                arbiter,
+                persons,
+                done,
+            })
+            .await
+            .map_err(|_| "the network has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the network has stopped".to_string())?
     }
 
     /// Resolves a reference given as `CODE:SEQ:HASH` or the short `CODE:SEQ`.

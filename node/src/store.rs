@@ -258,20 +258,8 @@ impl StoreError {
     }
 }
 
-/// The person an entry is about, if any: the subject of an enrolment, birth, permit,
-/// deregistration, registration or cancellation. Refusals and revocations name only a permit,
-/// and a head change names a household.
-pub fn person_of(body: &Body) -> Option<PersonTag> {
-    match body {
-        Body::Enrol { person, .. }
-        | Body::Birth { person, .. }
-        | Body::Permit { person, .. }
-        | Body::Deregistration { person, .. }
-        | Body::Registration { person, .. }
-        | Body::Cancellation { person, .. } => Some(*person),
-        Body::Refusal { .. } | Body::Revocation { .. } | Body::HeadChange { .. } => None,
-    }
-}
+/// The person an entry is about, if any (the rulebook's [`hukou_protocol::rules::person_of`]).
+pub use hukou_protocol::rules::person_of;
 
 /// Every person an entry names, each once: its subject ([`person_of`]) and a person it makes
 /// head of a household. The person index has a row for each, so a person's history shows the
@@ -1706,9 +1694,19 @@ mod tests {
                 Body::Enrol {
                     person: tag(1),
                     placement: placement(),
+                    claim: permit,
                 },
                 Some(tag(1)),
                 vec![tag(1)],
+            ),
+            (
+                Body::Claim {
+                    person: tag(4),
+                    claimant: permit.author,
+                    after: None,
+                },
+                Some(tag(4)),
+                vec![tag(4)],
             ),
             (
                 Body::Deregistration {

@@ -40,7 +40,7 @@ use libp2p::PeerId;
 use tokio::sync::{Notify, mpsc};
 
 use crate::net::{NetEvent, NetHandle};
-use crate::service::{CatchUp, Service};
+use crate::service::{CLAIMS_PER_REQUEST_MAX, CatchUp, ClaimAnswer, ClaimAsk, Service};
 use crate::witness::{self, TOPIC_CHECKPOINTS, WitnessHandle};
 
 /// Gossip topic for new entries.
@@ -75,6 +75,9 @@ pub const CATCH_UP_ENTRIES_MIN: u64 = 10_000;
 /// Shortest interval between two catch-up progress lines.
 pub const CATCH_UP_REPORT_MS: u64 = 1_000;
 
+/// Claim requests waiting to be sent to arbiters; beyond this a window's request waits.
+const CLAIM_ASKS_QUEUED_MAX: usize = 1_024;
+
 /// A gossip message.
 #[derive(Debug, Encode, Decode)]
 pub enum Gossip {
@@ -95,6 +98,9 @@ pub enum SyncRequest {
     },
     /// The latest certificate the peer holds of each log.
     Certificates,
+    /// Claims on these persons (tags) for the asking bureau, from their arbiter (the peer);
+    /// at most `service::CLAIMS_PER_REQUEST_MAX`.
+    Claims { persons: Vec<[u8; 32]> },
 }
 
 /// A peer's answer.
@@ -106,6 +112,8 @@ pub enum SyncResponse {
     Error(String),
     /// `Certificate::encode` of the latest certificate of each log the peer has one for.
     Certificates(Vec<Vec<u8>>),
+    /// One answer per person asked, in order.
+    Claims(Vec<ClaimAnswer>),
 }
 
 /// Encodes a message in the canonical configuration. Public so that tools and tests which
@@ -126,13 +134,18 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Option<T> {
 #[derive(Clone)]
 pub struct Peers {
     by_peer: Arc<HashMap<PeerId, BureauCode>>,
+    by_bureau: Arc<HashMap<BureauCode, PeerId>>,
 }
 
 impl Peers {
     pub fn new(map: HashMap<PeerId, BureauCode>) -> Peers {
         Peers {
+            by_bureau: Arc::new(map.iter().map(|(p, b)| (*b, *p)).collect()),
             by_peer: Arc::new(map),
         }
+    }
+    pub fn peer(&self, bureau: BureauCode) -> Option<PeerId> {
+        self.by_bureau.get(&bureau).copied()
     }
     pub fn bureau(&self, peer: &PeerId) -> Option<BureauCode> {
         self.by_peer.get(peer).copied()
@@ -153,6 +166,22 @@ pub async fn run(
     let poke = Arc::new(Notify::new());
     let (ingest_tx, mut ingest_rx) = mpsc::channel::<Vec<Vec<u8>>>(256);
     let (witness, witness_task) = witness::spawn(service.clone(), net.clone()).await;
+
+    // Claims: a window's request for claims goes to the persons' arbiters.
+    let (claim_tx, mut claim_rx) = mpsc::channel::<ClaimAsk>(CLAIM_ASKS_QUEUED_MAX);
+    service.set_claimer(claim_tx);
+    let claim_net = net.clone();
+    let claim_peers = peers.clone();
+    let claim_task = tokio::spawn(async move {
+        while let Some(ask) = claim_rx.recv().await {
+            let net = claim_net.clone();
+            let peers = claim_peers.clone();
+            tokio::spawn(async move {
+                let answer = ask_claims(&net, &peers, ask.arbiter, ask.persons).await;
+                let _ = ask.done.send(answer);
+            });
+        }
+    });
 
     // Ingest: one task, so gossip batches are judged in arrival order.
     let ingest_service = service.clone();
@@ -275,12 +304,13 @@ pub async fn run(
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             },
-            NetEvent::Request { bytes, reply, .. } => {
+            NetEvent::Request { from, bytes, reply } => {
                 // Answered on a task of its own, so a peer's pipelined range requests are read
                 // from the store on every core (net.rs bounds the requests waiting).
                 let service = service.clone();
+                let asker = peers.bureau(&from);
                 tokio::spawn(async move {
-                    let response = answer(&service, &bytes).await;
+                    let response = answer(&service, asker, &bytes).await;
                     let _ = reply.send(encode(&response));
                 });
             }
@@ -297,14 +327,52 @@ pub async fn run(
     // so that none keeps the service (and so the store) alive after the node stopped.
     drop(ingest_tx);
     drop(witness);
-    for task in [pull_task, ingest_task, witness_task] {
+    for task in [pull_task, ingest_task, witness_task, claim_task] {
         task.abort();
         let _ = task.await;
     }
 }
 
-async fn answer(service: &Service, bytes: &[u8]) -> SyncResponse {
+/// Asks `arbiter` for claims on `persons`; its answers, one per person, or why not.
+async fn ask_claims(
+    net: &NetHandle,
+    peers: &Peers,
+    arbiter: BureauCode,
+    persons: Vec<hukou_protocol::PersonTag>,
+) -> Result<Vec<ClaimAnswer>, String> {
+    let Some(peer) = peers.peer(arbiter) else {
+        return Err(format!("{arbiter} is not a member this node can reach"));
+    };
+    let request = SyncRequest::Claims {
+        persons: persons.iter().map(|p| p.0).collect(),
+    };
+    let bytes = net
+        .request(peer, encode(&request))
+        .await
+        .map_err(|e| e.to_string())?;
+    match decode::<SyncResponse>(&bytes) {
+        Some(SyncResponse::Claims(answers)) => Ok(answers),
+        Some(SyncResponse::Error(e)) => Err(e),
+        _ => Err("it answered something other than claims".into()),
+    }
+}
+
+async fn answer(service: &Service, asker: Option<BureauCode>, bytes: &[u8]) -> SyncResponse {
     match decode::<SyncRequest>(bytes) {
+        Some(SyncRequest::Claims { persons }) => {
+            let Some(claimant) = asker else {
+                return SyncResponse::Error("claims are granted to members only".into());
+            };
+            if persons.len() > CLAIMS_PER_REQUEST_MAX {
+                return SyncResponse::Error(format!(
+                    "{} persons asked; at most {CLAIMS_PER_REQUEST_MAX} per request",
+                    persons.len()
+                ));
+            }
+            let persons: Vec<hukou_protocol::PersonTag> =
+                persons.into_iter().map(hukou_protocol::PersonTag).collect();
+            SyncResponse::Claims(service.grant_claims(claimant, &persons).await)
+        }
         Some(SyncRequest::Tips) => {
             let state = service.state().await;
             let tips = state

@@ -328,6 +328,7 @@ fn an_entry_by_a_key_outside_the_genesis_is_named() {
         body: Body::Enrol {
             person: PersonTag([0x42; 32]),
             placement,
+            claim: no_claim(),
         },
     }
     .sign(&stranger);
@@ -348,6 +349,7 @@ fn an_entry_by_a_key_outside_the_genesis_is_named() {
                 household: HouseholdId(1_000_000),
                 relation: Relation::Head,
             },
+            claim: no_claim(),
         },
     }
     .sign(&stranger);
@@ -444,6 +446,7 @@ fn fraud_proofs_are_checked_and_a_flipped_byte_is_named() {
             household: HouseholdId(999_999),
             relation: Relation::Head,
         },
+        claim: no_claim(),
     };
     let fork = fork.sign(&generator::bureau_key(SEED, 0));
     let proof = FraudProof::new(original.clone(), fork);
@@ -799,4 +802,14 @@ fn a_node_exported_over_http_and_from_its_store_audits_clean() {
     assert_eq!(http.logs, store.logs);
     assert_eq!(http.genesis_hash, store.genesis_hash);
     assert_eq!(http.network_id, NetworkId::from_name("audit-export-test"));
+}
+
+/// A claim reference for entries refused before their references are looked at (a stranger's
+/// signature, an equivocation).
+fn no_claim() -> hukou_protocol::EntryRef {
+    hukou_protocol::EntryRef {
+        author: BureauCode::new(310104).unwrap(),
+        seq: Seq(0),
+        hash: EntryHash([0xcc; 32]),
+    }
 }

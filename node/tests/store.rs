@@ -62,6 +62,12 @@ fn enrol_body(person: u8) -> Body {
             household: HouseholdId(1),
             relation: Relation::Head,
         },
+        // The store does not judge entries: any claim reference will do.
+        claim: hukou_protocol::EntryRef {
+            author: BureauCode::new(310104).unwrap(),
+            seq: hukou_protocol::Seq(0),
+            hash: EntryHash::ZERO,
+        },
     }
 }
 

@@ -285,6 +285,11 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
                 }
                 Some(SyncRequest::Range { .. }) => SyncResponse::Entries(Vec::new()),
                 Some(SyncRequest::Certificates) => SyncResponse::Certificates(Vec::new()),
+                // As an arbiter the liar grants nothing (refusing service is all a lone liar can
+                // do to claims: a claim it grants still needs a certificate to be used).
+                Some(SyncRequest::Claims { .. }) => {
+                    SyncResponse::Error("this bureau grants no claims".into())
+                }
                 None => SyncResponse::Error("request did not decode".into()),
             }
         };

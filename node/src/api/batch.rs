@@ -41,10 +41,14 @@ enum BatchLine {
 /// what is left needs the state lock (references, household numbers).
 enum Prepared {
     Enrol {
-        birth: bool,
+        /// A birth's date (`born_on`), or `None` for an enrolment.
+        birth: Option<u32>,
         person: PersonTag,
         household: Option<u64>,
         relation: Option<String>,
+        wait_ms: Option<u64>,
+        /// The final claim on the person, obtained before the group is written.
+        claim: Option<EntryRef>,
     },
     Permit(PermitFields),
     Revoke {
@@ -97,17 +101,24 @@ fn prepare(api: &Api, line: &[u8]) -> ApiResult<Prepared> {
     let tag = |text: &str| parse_id(text).map(|id| api.service.tag(&id));
     Ok(match parsed {
         BatchLine::Enrol(r) => Prepared::Enrol {
-            birth: false,
+            birth: None,
             person: tag(&r.person)?,
             household: r.household,
             relation: r.relation,
+            wait_ms: r.wait_ms,
+            claim: None,
         },
-        BatchLine::Birth(r) => Prepared::Enrol {
-            birth: true,
-            person: tag(&r.person)?,
-            household: r.household,
-            relation: r.relation,
-        },
+        BatchLine::Birth(r) => {
+            let id = parse_id(&r.person)?;
+            Prepared::Enrol {
+                birth: Some(born_on(&id)),
+                person: api.service.tag(&id),
+                household: r.household,
+                relation: r.relation,
+                wait_ms: r.wait_ms,
+                claim: None,
+            }
+        }
         BatchLine::Permit(r) => Prepared::Permit(PermitFields::parse(api, r)?),
         BatchLine::Revoke(r) => Prepared::Revoke { permit: r.permit },
         BatchLine::Deregister(r) => Prepared::Deregister {
@@ -147,12 +158,23 @@ fn body(s: &mut State, p: Prepared) -> Result<Body, WriteError> {
             person,
             household,
             relation,
+            claim,
+            ..
         } => {
             let placement = placement(s, household, relation.as_deref())?;
-            if birth {
-                Body::Birth { person, placement }
-            } else {
-                Body::Enrol { person, placement }
+            let claim = claim.expect("claims are obtained before the group is written");
+            match birth {
+                Some(born_on) => Body::Birth {
+                    person,
+                    placement,
+                    claim,
+                    born_on,
+                },
+                None => Body::Enrol {
+                    person,
+                    placement,
+                    claim,
+                },
             }
         }
         Prepared::Permit(fields) => fields.body(s)?,
@@ -201,7 +223,16 @@ fn written_line(line: u64, w: &Written, valid_days: Option<u64>) -> Value {
     let mut v = written_json(w);
     v["line"] = json!(line);
     match &w.entry.entry().body {
-        Body::Enrol { placement, .. } | Body::Registration { placement, .. } => {
+        Body::Enrol {
+            placement, claim, ..
+        }
+        | Body::Birth {
+            placement, claim, ..
+        } => {
+            v["household"] = json!(placement.household.0);
+            v["claim"] = json!(claim.to_string());
+        }
+        Body::Registration { placement, .. } => {
             v["household"] = json!(placement.household.0);
         }
         Body::Permit { .. } => v["valid_days"] = json!(valid_days),
@@ -224,6 +255,40 @@ async fn write_group(api: &Api, group: Vec<(u64, ApiResult<Prepared>)>) -> (Vec<
             Ok(p) => prepared.push((line, p)),
             Err(e) => answers.push((line, error_line(line, e))),
         }
+    }
+    // Enrolments and births first get their claims, all at once (each line waits at most its
+    // own time); a line whose claim is refused or not final is answered with why.
+    let asks: Vec<(PersonTag, Duration)> = prepared
+        .iter()
+        .filter_map(|(_, p)| match p {
+            Prepared::Enrol {
+                person, wait_ms, ..
+            } => Some((*person, claim_wait(*wait_ms))),
+            _ => None,
+        })
+        .collect();
+    if !asks.is_empty() {
+        let longest = asks.iter().map(|(_, w)| *w).max().unwrap_or_default();
+        let persons: Vec<PersonTag> = asks.iter().map(|(p, _)| *p).collect();
+        let mut claims = api
+            .service
+            .obtain_claims(&persons, longest)
+            .await
+            .into_iter();
+        let mut kept = Vec::with_capacity(prepared.len());
+        for (line, mut p) in prepared {
+            if let Prepared::Enrol { claim, .. } = &mut p {
+                match claims.next().expect("one result per enrolment") {
+                    Ok(c) => *claim = Some(c),
+                    Err(e) => {
+                        answers.push((line, error_line(line, e.into())));
+                        continue;
+                    }
+                }
+            }
+            kept.push((line, p));
+        }
+        prepared = kept;
     }
     // Registrations that asked to wait for their deregistration to become final: wait for all
     // of them at once, each at most its own time; the write then decides (refusing what is

@@ -185,7 +185,7 @@ pub fn generate(args: &Args) -> anyhow::Result<Generated> {
     fs::write(args.out.join(GENESIS_FILE), genesis.to_toml_string())
         .with_context(|| format!("writing {}", args.out.join(GENESIS_FILE).display()))?;
 
-    let mut world = World::new(args, verified.membership().network());
+    let mut world = World::new(args, verified.membership().clone());
     let mut writers = Vec::with_capacity(args.bureaus);
     for (code, _) in &world.codes {
         let path = args.out.join(audit::log_file(*code));
@@ -387,16 +387,19 @@ struct World {
     /// Oldest first: origins answer in order, well within a working day.
     open_permits: Vec<VecDeque<OpenPermit>>,
     in_transit: Vec<VecDeque<Transit>>,
+    /// Who arbitrates each person's claim.
+    membership: hukou_protocol::Membership,
     /// Entries made but not yet signed: (bureau index, entry, hash).
     block: Vec<(usize, Entry, EntryHash)>,
     kinds: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl World {
-    fn new(args: &Args, network: NetworkId) -> World {
+    fn new(args: &Args, membership: hukou_protocol::Membership) -> World {
         let n = args.bureaus;
         World {
-            network,
+            network: membership.network(),
+            membership,
             seed: args.seed,
             codes: bureaus(n),
             keys: (0..n).map(|i| bureau_key(args.seed, i)).collect(),
@@ -495,14 +498,35 @@ impl World {
         }
     }
 
+    /// The person's arbiter grants bureau `b` a claim on the new person `p`.
+    fn claim(&mut self, b: usize, p: PersonTag) -> EntryRef {
+        let arbiter = self.membership.arbiter(&p);
+        let a = self
+            .codes
+            .iter()
+            .position(|(code, _)| *code == arbiter)
+            .expect("the arbiter is a member");
+        let claimant = self.codes[b].0;
+        self.act(
+            a,
+            Body::Claim {
+                person: p,
+                claimant,
+                after: None,
+            },
+        )
+    }
+
     fn enrol(&mut self, b: usize) {
         let p = self.new_person();
         let placement = self.join_new_household(b, p);
+        let claim = self.claim(b, p);
         self.act(
             b,
             Body::Enrol {
                 person: p,
                 placement,
+                claim,
             },
         );
         self.available[b].push(p);
@@ -516,6 +540,10 @@ impl World {
         let parent = free[self.rng.below(free.len())];
         let household = self.home[&parent].1;
         let child = self.new_person();
+        let claim = self.claim(b, child);
+        let today = hukou_protocol::calendar::china_date(self.time_ms + self.step_ms);
+        let born_on =
+            today.year() as u32 * 10_000 + u32::from(today.month()) * 100 + u32::from(today.day());
         self.act(
             b,
             Body::Birth {
@@ -524,6 +552,8 @@ impl World {
                     household,
                     relation: Relation::Child,
                 },
+                claim,
+                born_on,
             },
         );
         self.home.insert(child, (b, household));
