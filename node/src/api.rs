@@ -369,7 +369,11 @@ const CLAIM_WAIT_DEFAULT_MS: u64 = 10_000;
 const CLAIM_WAIT_MAX_MS: u64 = 60_000;
 
 fn claim_wait(wait_ms: Option<u64>) -> Duration {
-    Duration::from_millis(wait_ms.unwrap_or(CLAIM_WAIT_DEFAULT_MS).min(CLAIM_WAIT_MAX_MS))
+    Duration::from_millis(
+        wait_ms
+            .unwrap_or(CLAIM_WAIT_DEFAULT_MS)
+            .min(CLAIM_WAIT_MAX_MS),
+    )
 }
 
 /// A final claim of this bureau on `person` (nobody is registered out of nowhere without one).

@@ -74,7 +74,7 @@ pub enum WriteError {
     /// The person's arbiter could not be asked for a claim.
     #[error(
         "bureau {arbiter} decides who may register this person and could not be reached ({reason}); \
-         the application is kept: retry when the network is back"
+         nothing was recorded: retry when the network is back"
     )]
     ArbiterUnreachable { arbiter: BureauCode, reason: String },
     /// The person's arbiter refused the claim, by the rulebook's rule `error`.
@@ -908,8 +908,7 @@ impl Service {
         let me = self.inner.me;
         let mut out: Vec<Option<Result<EntryRef, WriteError>>> =
             (0..persons.len()).map(|_| None).collect();
-        let mut by_arbiter: std::collections::BTreeMap<BureauCode, Vec<usize>> =
-            Default::default();
+        let mut by_arbiter: std::collections::BTreeMap<BureauCode, Vec<usize>> = Default::default();
         {
             let state = self.state().await;
             for (i, person) in persons.iter().enumerate() {

@@ -1145,9 +1145,9 @@ impl Ledger {
                 }
             );
         }
-        if let Some(claim) =
-            self.claimed
-                .get(&(me.author, person, after.map(|a| a.position())))
+        if let Some(claim) = self
+            .claimed
+            .get(&(me.author, person, after.map(|a| a.position())))
         {
             return Err(Violation::PersonClaimed {
                 entry: me,
@@ -1722,10 +1722,9 @@ impl Ledger {
                 claimant,
                 after,
             } => {
-                let previous = self.claimed.insert(
-                    (me.author, person, after.map(|a| a.position())),
-                    me,
-                );
+                let previous = self
+                    .claimed
+                    .insert((me.author, person, after.map(|a| a.position())), me);
                 assert!(
                     previous.is_none(),
                     "an arbiter grants one claim per person and cancellation (I1)"

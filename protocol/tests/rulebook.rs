@@ -8,8 +8,7 @@ use hukou_protocol::entry::{Body, Entry, Placement};
 use hukou_protocol::rules::{CausalBuffer, PermitStatus, SignatureCheck};
 use hukou_protocol::{
     BureauCode, CancellationReason, Category, Digest, EntryHash, FraudProof, HouseholdId, Ledger,
-    NetworkId, PersonTag, Relation, Seq,
-    Signature, SignedEntry, Violation,
+    NetworkId, PersonTag, Relation, Seq, Signature, SignedEntry, Violation,
 };
 use proptest::prelude::*;
 
@@ -470,7 +469,10 @@ fn racing_enrolments_of_one_person_cannot_both_take_effect() {
             by: enrolment,
         })
     );
-    assert_eq!(w.ledger.person(&p).unwrap().registered_at(), Some(w.code(first)));
+    assert_eq!(
+        w.ledger.person(&p).unwrap().registered_at(),
+        Some(w.code(first))
+    );
     assert_eq!(w.ledger.duplicates().count(), 0);
 }
 
@@ -547,7 +549,10 @@ fn claims_follow_cancellations_and_only_the_arbiter_grants_them() {
     );
     let back = (arbiter + 2) % 4;
     w.enrol(back, p).unwrap();
-    assert_eq!(w.ledger.person(&p).unwrap().registered_at(), Some(w.code(back)));
+    assert_eq!(
+        w.ledger.person(&p).unwrap().registered_at(),
+        Some(w.code(back))
+    );
     // After a death, no claim follows: nobody can register the person again.
     let death = w
         .act(
@@ -587,7 +592,10 @@ fn claims_follow_cancellations_and_only_the_arbiter_grants_them() {
             after: Some(emigration),
         },
     );
-    let err = w.ledger.clone().apply(&wrong_person, SignatureCheck::Verify);
+    let err = w
+        .ledger
+        .clone()
+        .apply(&wrong_person, SignatureCheck::Verify);
     if w.ledger.membership().arbiter(&q) == w.code(arbiter) {
         assert_eq!(
             err,
@@ -636,7 +644,10 @@ fn a_birth_is_dated_by_the_child_and_registered_young() {
         let err = birth(&mut w, p, born_on).unwrap_err();
         assert_eq!(err.name(), rule, "born {born_on}: {err}");
         let expected = match rule {
-            "birth_date_invalid" => Violation::BirthDateInvalid { entry: err.entry(), born_on },
+            "birth_date_invalid" => Violation::BirthDateInvalid {
+                entry: err.entry(),
+                born_on,
+            },
             "birth_date_in_future" => Violation::BirthDateInFuture {
                 entry: err.entry(),
                 born_on,

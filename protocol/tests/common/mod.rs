@@ -8,8 +8,8 @@ use hukou_protocol::entry::{Body, Entry, Placement};
 use hukou_protocol::rules::SignatureCheck;
 use hukou_protocol::{
     BureauCode, CancellationReason, Category, Digest, EntryHash, EntryRef, HouseholdId, Ledger,
-    Member,
-    Membership, NetworkId, PersonTag, RefusalReason, Relation, Seq, SignedEntry, quorum_for,
+    Member, Membership, NetworkId, PersonTag, RefusalReason, Relation, Seq, SignedEntry,
+    quorum_for,
 };
 
 pub const CODES: [u32; 4] = [310104, 330502, 340100, 320506];
@@ -125,11 +125,7 @@ impl World {
 
     /// Has the person's arbiter grant bureau `b` a claim on `p` (following the person's latest
     /// cancellation, if any).
-    pub fn claim(
-        &mut self,
-        b: usize,
-        p: PersonTag,
-    ) -> Result<EntryRef, hukou_protocol::Violation> {
+    pub fn claim(&mut self, b: usize, p: PersonTag) -> Result<EntryRef, hukou_protocol::Violation> {
         let arbiter = self.index_of(self.ledger.membership().arbiter(&p));
         let after = self.ledger.claim_after(&p);
         let claimant = self.code(b);
