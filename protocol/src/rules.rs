@@ -767,38 +767,19 @@ impl Ledger {
     /// checks, plus the facts no single log owns (that the person is registered nowhere else,
     /// that a permit was not revoked or consumed elsewhere). Pure; changes nothing.
     pub fn admit(&self, entry: &SignedEntry, signature: SignatureCheck) -> Result<(), Violation> {
-        self.check(entry, signature)?;
         let me = entry.reference();
         let e = entry.entry();
+        // A person registered out of nowhere (a claim, an enrolment, a birth): where the person
+        // stands comes first, so the window learns "registered at X" or "in transit" rather than
+        // which claim is taken.
+        if let Body::Enrol { person, .. }
+        | Body::Birth { person, .. }
+        | Body::Claim { person, .. } = &e.body
+        {
+            self.check_unregistered(me, *person)?;
+        }
+        self.check(entry, signature)?;
         match &e.body {
-            Body::Enrol { person, .. } | Body::Birth { person, .. } => {
-                if let Some(state) = self.persons.get(person) {
-                    if let Some(record) = state.records.first() {
-                        return Err(Violation::PersonAlreadyRegistered {
-                            entry: me,
-                            person: *person,
-                            at: record.since,
-                        });
-                    }
-                    if let Some(d) = state.in_transit.first() {
-                        return Err(Violation::PersonInTransit {
-                            entry: me,
-                            person: *person,
-                            deregistration: *d,
-                        });
-                    }
-                    if let Some((by, reason)) = state.cancelled {
-                        ensure!(
-                            !reason.is_final(),
-                            Violation::PersonCancelled {
-                                entry: me,
-                                person: *person,
-                                cancellation: by
-                            }
-                        );
-                    }
-                }
-            }
             Body::Deregistration { permit, .. } | Body::Refusal { permit, .. } => {
                 let p = &self.permits[&permit.position()];
                 if let Some(by) = p.revoked_by {
@@ -820,39 +801,6 @@ impl Ledger {
                     }
                 );
             }
-            Body::Claim { person, after, .. } => {
-                // The arbiter grants a claim only on a person who is registered nowhere, in
-                // transit nowhere, and whose claim follows their latest cancellation.
-                if let Some(state) = self.persons.get(person) {
-                    if let Some(record) = state.records.first() {
-                        return Err(Violation::PersonAlreadyRegistered {
-                            entry: me,
-                            person: *person,
-                            at: record.since,
-                        });
-                    }
-                    if let Some(d) = state.in_transit.first() {
-                        return Err(Violation::PersonInTransit {
-                            entry: me,
-                            person: *person,
-                            deregistration: *d,
-                        });
-                    }
-                }
-                if let Some(latest) = self.claim_after(person)
-                    && *after != Some(latest)
-                {
-                    // A claim following an older cancellation (or none) would collide with the
-                    // claim that already followed it.
-                    if let Some(c) = self.claim_on(person, *after) {
-                        return Err(Violation::PersonClaimed {
-                            entry: me,
-                            person: *person,
-                            claim: c.reference,
-                        });
-                    }
-                }
-            }
             Body::Permit { person, .. } => {
                 if let Some(record) = self.persons.get(person).and_then(|s| s.record_at(e.author)) {
                     return Err(Violation::PersonAlreadyRegistered {
@@ -863,6 +811,39 @@ impl Ledger {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The global facts about a person about to be registered out of nowhere (admission only):
+    /// registered nowhere, in transit nowhere, and not cancelled for good (death, duplicate).
+    fn check_unregistered(&self, me: EntryRef, person: PersonTag) -> Result<(), Violation> {
+        let Some(state) = self.persons.get(&person) else {
+            return Ok(());
+        };
+        if let Some(record) = state.records.first() {
+            return Err(Violation::PersonAlreadyRegistered {
+                entry: me,
+                person,
+                at: record.since,
+            });
+        }
+        if let Some(d) = state.in_transit.first() {
+            return Err(Violation::PersonInTransit {
+                entry: me,
+                person,
+                deregistration: *d,
+            });
+        }
+        if let Some((by, reason)) = state.cancelled {
+            ensure!(
+                !reason.is_final(),
+                Violation::PersonCancelled {
+                    entry: me,
+                    person,
+                    cancellation: by
+                }
+            );
         }
         Ok(())
     }
