@@ -111,6 +111,10 @@ pub struct EnrolArgs {
     /// lines; exit 1 if any line is refused.
     #[arg(long, value_name = "FILE")]
     pub bulk: Option<PathBuf>,
+    /// Wait up to SECONDS (default 10, at most 60) for the claim on the person to become final:
+    /// the person's arbiter must grant it and a quorum of bureaus certify it.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "bulk")]
+    pub wait: Option<u64>,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -127,6 +131,9 @@ pub struct BirthArgs {
     /// Relation to the household's head (child, grandchild, ...).
     #[arg(long, value_name = "NAME")]
     pub relation: String,
+    /// Wait up to SECONDS (default 10, at most 60) for the claim on the newborn to become final.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -284,8 +291,9 @@ impl ClientCommand {
             ClientCommand::Birth(args) => {
                 let client = Client::new(&args.node)?;
                 let person = client.check_id(&args.person)?;
-                let body = json!({"person": person, "household": args.household,
+                let mut body = json!({"person": person, "household": args.household,
                     "relation": args.relation});
+                insert_some(&mut body, "wait_ms", args.wait.map(|s| Value::from(s * 1000)));
                 let answer = client.post("/v1/birth", &body)?;
                 client.report_write(&answer)
             }
@@ -390,6 +398,7 @@ fn enrol(args: EnrolArgs) -> anyhow::Result<()> {
     let mut body = json!({"person": person});
     insert_some(&mut body, "household", args.household.map(Value::from));
     insert_some(&mut body, "relation", args.relation.map(Value::from));
+    insert_some(&mut body, "wait_ms", args.wait.map(|s| Value::from(s * 1000)));
     let answer = client.post("/v1/enrol", &body)?;
     client.report_write(&answer)
 }
