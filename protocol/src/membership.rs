@@ -180,3 +180,41 @@ impl Membership {
         self.members.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn membership(codes: &[u32]) -> Membership {
+        let members = codes.iter().enumerate().map(|(i, &code)| Member {
+            code: BureauCode::new(code).unwrap(),
+            name: format!("bureau {code}"),
+            key: SigningKey::from_bytes(&[i as u8 + 1; 32]).verifying_key(),
+        });
+        Membership::new("arbiter-test", members, quorum_for(codes.len())).unwrap()
+    }
+
+    /// The arbiter function is part of the format (docs/FORMAT.md gives this vector): a change
+    /// would move claims between logs.
+    #[test]
+    fn the_arbiter_of_a_tag_is_pinned() {
+        let m = membership(&[340104, 310104, 340100, 330502]);
+        let tag = PersonTag([0x11; 32]);
+        assert_eq!(m.arbiter(&tag), BureauCode::new(340104).unwrap());
+    }
+
+    /// Tags spread over every member, roughly evenly.
+    #[test]
+    fn arbiters_spread_over_the_members() {
+        let m = membership(&[310104, 330502, 340100, 340104]);
+        let mut counts = BTreeMap::new();
+        for i in 0u32..4_000 {
+            let mut tag = [0u8; 32];
+            tag[..4].copy_from_slice(&i.to_le_bytes());
+            *counts.entry(m.arbiter(&PersonTag(tag))).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), 4);
+        assert!(counts.values().all(|&c| (850..=1150).contains(&c)), "{counts:?}");
+    }
+}
