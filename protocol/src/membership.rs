@@ -215,6 +215,9 @@ mod tests {
             *counts.entry(m.arbiter(&PersonTag(tag))).or_insert(0u32) += 1;
         }
         assert_eq!(counts.len(), 4);
-        assert!(counts.values().all(|&c| (850..=1150).contains(&c)), "{counts:?}");
+        assert!(
+            counts.values().all(|&c| (850..=1150).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

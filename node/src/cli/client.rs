@@ -293,7 +293,11 @@ impl ClientCommand {
                 let person = client.check_id(&args.person)?;
                 let mut body = json!({"person": person, "household": args.household,
                     "relation": args.relation});
-                insert_some(&mut body, "wait_ms", args.wait.map(|s| Value::from(s * 1000)));
+                insert_some(
+                    &mut body,
+                    "wait_ms",
+                    args.wait.map(|s| Value::from(s * 1000)),
+                );
                 let answer = client.post("/v1/birth", &body)?;
                 client.report_write(&answer)
             }
@@ -398,7 +402,11 @@ fn enrol(args: EnrolArgs) -> anyhow::Result<()> {
     let mut body = json!({"person": person});
     insert_some(&mut body, "household", args.household.map(Value::from));
     insert_some(&mut body, "relation", args.relation.map(Value::from));
-    insert_some(&mut body, "wait_ms", args.wait.map(|s| Value::from(s * 1000)));
+    insert_some(
+        &mut body,
+        "wait_ms",
+        args.wait.map(|s| Value::from(s * 1000)),
+    );
     let answer = client.post("/v1/enrol", &body)?;
     client.report_write(&answer)
 }
