@@ -393,12 +393,12 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
         time_ms: START_MS + 3_600_000,
     };
     let honest_certificate = certificate(&m, &checkpoint, None);
-    for at in 0..log.len() {
+    for (at, entry) in log.iter().enumerate() {
         let proof = tree.inclusion_proof(at as u64, tree.len()).unwrap();
-        let entry_cases = crafted::signatures(&signing_key(0), &log[at].signing_message());
+        let entry_cases = crafted::signatures(&signing_key(0), &entry.signing_message());
         for case in &entry_cases {
             let attestation = Attestation {
-                entry: with_signature(&log[at], case.signature),
+                entry: with_signature(entry, case.signature),
                 proof: proof.clone(),
                 certificate: honest_certificate.clone(),
             };
@@ -409,7 +409,7 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
                 assert_eq!(
                     verdict,
                     Err(Fault::BadEntrySignature {
-                        entry: log[at].reference()
+                        entry: entry.reference()
                     }),
                     "entry {}",
                     case.name
@@ -419,7 +419,7 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
         let by = at + 1;
         for case in crafted::signatures(&signing_key(by), &checkpoint.cosigning_message()) {
             let attestation = Attestation {
-                entry: log[at].clone(),
+                entry: entry.clone(),
                 proof: proof.clone(),
                 certificate: certificate(&m, &checkpoint, Some((by, case.signature))),
             };

@@ -77,7 +77,7 @@ impl Pool {
 fn speccheck_vectors_get_the_zip215_verdict_alone_in_batches_and_from_the_reference() {
     let vectors = crafted::speccheck(SPECCHECK);
     assert_eq!(vectors.len(), 12);
-    let verdicts: Vec<bool> = vectors.iter().map(|v| v.4).collect();
+    let verdicts: Vec<bool> = vectors.iter().map(|v| v.accepted).collect();
     // The table of the vectors' repository (ed25519-zebra's row): ZIP-215 accepts the
     // small-order and mixed-order cases, refuses s >= l and a hash over a reduced R.
     assert_eq!(
@@ -87,7 +87,14 @@ fn speccheck_vectors_get_the_zip215_verdict_alone_in_batches_and_from_the_refere
         ]
     );
     let pool = Pool::new(BATCH_CHUNK_ITEMS + 1);
-    for (case, key, message, signature, accepted) in &vectors {
+    for crafted::Vector {
+        case,
+        key,
+        message,
+        signature,
+        accepted,
+    } in &vectors
+    {
         let signature = Signature(*signature);
         assert_eq!(verify(key, message, &signature), *accepted, "case {case}");
         assert_eq!(
@@ -115,15 +122,15 @@ fn speccheck_vectors_get_the_zip215_verdict_alone_in_batches_and_from_the_refere
     }
     // All twelve in one batch, beside honest ones.
     let mut items = pool.items(BATCH_CHUNK_ITEMS + 1);
-    let signatures: Vec<Signature> = vectors.iter().map(|v| Signature(v.3)).collect();
+    let signatures: Vec<Signature> = vectors.iter().map(|v| Signature(v.signature)).collect();
     let mut expected = vec![true; items.len()];
     for (i, v) in vectors.iter().enumerate() {
         items[5 * i] = Item {
-            key: &v.1,
-            message: &v.2,
+            key: &v.key,
+            message: &v.message,
             signature: &signatures[i],
         };
-        expected[5 * i] = v.4;
+        expected[5 * i] = v.accepted;
     }
     assert_eq!(verify_batch(&items), expected);
 }

@@ -250,9 +250,19 @@ pub fn not_a_point_encoding() -> [u8; 32] {
         .expect("half of all y are not on the curve")
 }
 
-/// The speccheck vectors (`protocol/tests/data/ed25519-speccheck.json`) as (case, key, message,
-/// signature, accepted). Keys the vectors use all decode.
-pub fn speccheck(json: &str) -> Vec<(u64, VerifyingKey, Vec<u8>, [u8; 64], bool)> {
+/// One vector of `protocol/tests/data/ed25519-speccheck.json`.
+#[derive(Clone, Debug)]
+pub struct Vector {
+    pub case: u64,
+    pub key: VerifyingKey,
+    pub message: Vec<u8>,
+    pub signature: [u8; 64],
+    /// The ZIP-215 verdict.
+    pub accepted: bool,
+}
+
+/// The speccheck vectors. Keys the vectors use all decode.
+pub fn speccheck(json: &str) -> Vec<Vector> {
     let file: serde_json::Value = serde_json::from_str(json).expect("speccheck json");
     file["cases"]
         .as_array()
@@ -263,13 +273,13 @@ pub fn speccheck(json: &str) -> Vec<(u64, VerifyingKey, Vec<u8>, [u8; 64], bool)
             let key: [u8; 32] = bytes("pub_key").try_into().unwrap();
             let verdict = c["zip215"].as_str().unwrap();
             assert!(verdict == "accepted" || verdict == "refused", "{verdict}");
-            (
-                c["case"].as_u64().unwrap(),
-                VerifyingKey::from_bytes(&key).expect("speccheck keys decode"),
-                bytes("message"),
-                bytes("signature").try_into().unwrap(),
-                verdict == "accepted",
-            )
+            Vector {
+                case: c["case"].as_u64().unwrap(),
+                key: VerifyingKey::from_bytes(&key).expect("speccheck keys decode"),
+                message: bytes("message"),
+                signature: bytes("signature").try_into().unwrap(),
+                accepted: verdict == "accepted",
+            }
         })
         .collect()
 }
