@@ -10,6 +10,7 @@ use ed25519_dalek::VerifyingKey;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::signature::{KeyFault, check_key};
 use crate::types::{BureauCode, NetworkId, PersonTag};
 
 /// One member bureau.
@@ -38,6 +39,14 @@ pub enum MembershipError {
     },
     #[error("bureau {0} has a weak (small-order) public key, which could sign anything")]
     WeakKey(BureauCode),
+    /// The key is not the canonical encoding of its point ([`KeyFault::NonCanonical`]).
+    #[error("bureau {0} has a public key that is not the canonical encoding of its point")]
+    NonCanonicalKey(BureauCode),
+    /// The key has a small-order component ([`KeyFault::MixedOrder`]).
+    #[error(
+        "bureau {0} has a public key with a small-order component (not in the prime-order subgroup)"
+    )]
+    MixedOrderKey(BureauCode),
     #[error(
         "quorum {quorum} is not allowed for {members} members: it must be at least floor(2n/3)+1 = {min} and at most n"
     )]
@@ -46,6 +55,17 @@ pub enum MembershipError {
         members: usize,
         min: usize,
     },
+}
+
+impl MembershipError {
+    /// The refusal of bureau `code`'s key for `fault`.
+    pub fn key(code: BureauCode, fault: KeyFault) -> MembershipError {
+        match fault {
+            KeyFault::SmallOrder => MembershipError::WeakKey(code),
+            KeyFault::NonCanonical => MembershipError::NonCanonicalKey(code),
+            KeyFault::MixedOrder => MembershipError::MixedOrderKey(code),
+        }
+    }
 }
 
 /// The verified membership of a network.
@@ -67,7 +87,8 @@ pub fn quorum_for(n: usize) -> usize {
 }
 
 impl Membership {
-    /// Forms a membership, refusing duplicates, weak keys and an unsafe quorum.
+    /// Forms a membership, refusing duplicates, keys [`check_key`] refuses (small-order,
+    /// non-canonical, mixed-order) and an unsafe quorum.
     pub fn new(
         network_name: &str,
         members: impl IntoIterator<Item = Member>,
@@ -79,9 +100,7 @@ impl Membership {
             if !m.code.is_valid() {
                 return Err(MembershipError::InvalidBureau(m.code));
             }
-            if m.key.is_weak() {
-                return Err(MembershipError::WeakKey(m.code));
-            }
+            check_key(&m.key).map_err(|fault| MembershipError::key(m.code, fault))?;
             if let Some(first) = keys.insert(m.key.to_bytes(), m.code) {
                 return Err(MembershipError::DuplicateKey {
                     first,
