@@ -369,7 +369,7 @@ fn a_whole_transfer_with_household_succession() {
                 person: head_p,
                 origin: w.code(zj),
                 category: Category::ReturnAfterError,
-                valid_until_ms: t + DAY_MS,
+                valid_until_ms: t + 2 * DAY_MS,
                 materials: Digest([0; 32]),
                 corrects: Some(reg.reference()),
             },
@@ -464,25 +464,33 @@ fn expired_permit_and_revocation_race() {
                 person: p,
                 origin: w.code(0),
                 category: Category::Talent,
-                valid_until_ms: t + 60_001,
+                // The shortest validity: one day after the permit's own time (`act` adds a
+                // minute to the bureau's clock).
+                valid_until_ms: t + 60_000 + DAY_MS,
                 materials: Digest([0; 32]),
                 corrects: None,
             },
         )
         .unwrap()
         .reference();
-    w.bureaus[0].time_ms = t + DAY_MS;
-    let err = w
-        .act(
-            0,
-            Body::Deregistration {
-                permit,
-                person: p,
-                new_head: None,
-            },
-        )
-        .unwrap_err();
-    assert_eq!(err.name(), "permit_expired");
+    w.bureaus[0].time_ms = t + DAY_MS + 1;
+    let late = Body::Deregistration {
+        permit,
+        person: p,
+        new_head: None,
+    };
+    let before = w.ledger.clone();
+    let err = w.act(0, late.clone()).unwrap_err();
+    assert_eq!(
+        err,
+        Violation::PermitExpired {
+            entry: w.bureaus[0].draft(w.network, late).reference(),
+            permit,
+            valid_until_ms: t + 60_000 + DAY_MS,
+            time_ms: t + DAY_MS + 1 + 60_000,
+        }
+    );
+    assert_eq!(w.ledger, before);
 
     // A revocation and a deregistration racing: both apply in either order.
     let t = w.bureaus[1].time_ms.max(w.bureaus[0].time_ms);
