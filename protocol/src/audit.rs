@@ -396,6 +396,20 @@ pub fn violation_entries(violation: &Violation) -> Vec<EntryRef> {
             deregistration,
             by,
         } => vec![*entry, *deregistration, *by],
+        Violation::CorrectionUnexpected {
+            entry, corrects, ..
+        } => vec![*entry, *corrects],
+        Violation::CorrectionWrongTransfer {
+            entry,
+            registration,
+            ..
+        } => vec![*entry, *registration],
+        Violation::PermitRevokedByDestination {
+            entry,
+            deregistration,
+            permit,
+            revocation,
+        } => vec![*entry, *deregistration, *permit, *revocation],
         other => vec![other.entry()],
     }
 }

@@ -527,7 +527,7 @@ const SUCCESSOR_UNEXPECTED: Rule = Rule::apply(
 );
 const HOUSEHOLD_OUT_OF_RANGE: Rule = Rule::apply(
     "household_out_of_range",
-    "the placement's household number is above `HOUSEHOLD_ID_MAX` (999999999)",
+    "the placement's household number is above `HOUSEHOLD_ID_MAX`",
 );
 const HOUSEHOLD_HAS_HEAD: Rule = Rule::apply(
     "household_has_head",
@@ -556,7 +556,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             ),
             Rule::admit(
                 "person_in_transit",
-                "the person has a deregistration no registration consumed yet (the earliest is named)",
+                "the person has a deregistration no registration consumed yet (the least by bureau code, then seq, is named)",
             ),
             Rule::admit(
                 "person_cancelled",
@@ -583,7 +583,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             Rule::apply("unknown_origin", "`origin` is not a member"),
             Rule::apply(
                 "permit_validity_invalid",
-                "`valid_until_ms - time_ms` is not between `PERMIT_VALIDITY_MS_MIN` (1 day) and `PERMIT_VALIDITY_MS_MAX` (366 days), inclusive, or `valid_until_ms` is before `time_ms`",
+                "`valid_until_ms` is not within `PERMIT_VALIDITY_MS_MIN` to `PERMIT_VALIDITY_MS_MAX` (inclusive) after `time_ms`",
             ),
             Rule::apply(
                 "correction_missing",
@@ -605,7 +605,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "correction_wrong_transfer",
                 "the corrected registration is not by `origin`, or the deregistration it consumed is not by the author: it did not move the person from the author to the origin",
             ),
-            Rule::admit(
+            Rule::apply(
                 "person_already_registered",
                 "the person has a record at the author",
             ),
@@ -787,6 +787,11 @@ pub const BODY_RULES: &[BodyRules] = &[
                 NO_DEREGISTRATION,
             ),
             (
+                "deregistration_consumed",
+                "permit_revoked_by_destination",
+                "the destination can neither register against a permit it revoked nor revoke one it registered against, and only it does either",
+            ),
+            (
                 "household_out_of_range",
                 "household_has_head",
                 "a household beyond the bound never exists, so has no head",
@@ -808,11 +813,11 @@ pub const BODY_RULES: &[BodyRules] = &[
             ),
             Rule::apply(
                 "permit_not_open",
-                "the permit was already revoked (status `revoked by …`)",
+                "the permit was already revoked (status `revoked by …`), or the author already registered against the deregistration that consumed it (status `consumed by …`)",
             ),
             Rule::admit(
                 "permit_not_open",
-                "the permit was refused, or consumed by a deregistration",
+                "the permit was refused, or consumed by a deregistration (registered against or not)",
             ),
         ],
         exclusive: &[
@@ -1522,15 +1527,6 @@ impl Ledger {
                     }
                 );
             }
-            Body::Permit { person, .. } => {
-                if let Some(record) = self.persons.get(person).and_then(|s| s.record_at(e.author)) {
-                    return Err(Violation::PersonAlreadyRegistered {
-                        entry: me,
-                        person: *person,
-                        at: record.since,
-                    });
-                }
-            }
             _ => {}
         }
         Ok(())
@@ -1752,7 +1748,7 @@ impl Ledger {
     /// [`PERMIT_VALIDITY_MS_MIN`] to [`PERMIT_VALIDITY_MS_MAX`] after its own time; a
     /// return-after-error permit, and only such a permit, names the registration it corrects;
     /// that entry is a registration, of the same person, which moved them from this author to
-    /// the origin.
+    /// the origin; the person has no record at this author.
     #[allow(clippy::too_many_arguments)]
     fn check_permit(
         &self,
@@ -1796,8 +1792,25 @@ impl Ledger {
                     category,
                 });
             }
-            (_, None) => return Ok(Plan::Permit),
+            (_, None) => {
+                self.check_not_registered_here(me, person)?;
+                return Ok(Plan::Permit);
+            }
         };
+        self.check_correction(me, person, origin, erroneous)?;
+        self.check_not_registered_here(me, person)?;
+        Ok(Plan::Permit)
+    }
+
+    /// The correction rules of a return-after-error permit: `erroneous` is a registration of
+    /// the same person which moved them from this author to the origin.
+    fn check_correction(
+        &self,
+        me: EntryRef,
+        person: PersonTag,
+        origin: BureauCode,
+        erroneous: EntryRef,
+    ) -> Result<(), Violation> {
         self.expect_kind(me, erroneous, BodyKind::Registration)?;
         let r = &self.registrations[&erroneous.position()];
         ensure!(
@@ -1818,7 +1831,24 @@ impl Ledger {
                 origin,
             }
         );
-        Ok(Plan::Permit)
+        Ok(())
+    }
+
+    /// No record of the person at the author. Only the author's own log makes or removes its
+    /// records, so every node judges this alike.
+    fn check_not_registered_here(&self, me: EntryRef, person: PersonTag) -> Result<(), Violation> {
+        if let Some(record) = self
+            .persons
+            .get(&person)
+            .and_then(|s| s.record_at(me.author))
+        {
+            return Err(Violation::PersonAlreadyRegistered {
+                entry: me,
+                person,
+                at: record.since,
+            });
+        }
+        Ok(())
     }
 
     fn permit_state(&self, me: EntryRef, permit: EntryRef) -> Result<&PermitState, Violation> {
@@ -2024,7 +2054,8 @@ impl Ledger {
         })
     }
 
-    /// Rules of `Revocation`, in order: the author issued the permit; not revoked before.
+    /// Rules of `Revocation`, in order: the author issued the permit; not revoked before, nor
+    /// registered against by the author.
     fn check_revocation(&self, me: EntryRef, permit: EntryRef) -> Result<Plan, Violation> {
         let p = self.permit_state(me, permit)?;
         ensure!(
@@ -2040,6 +2071,19 @@ impl Ledger {
                 entry: me,
                 permit,
                 status: PermitStatus::Revoked { by },
+            });
+        }
+        // Consumed, and this author already registered against the deregistration that
+        // consumed it: the registration is an earlier entry of this very log, so every node
+        // judges this alike. (A permit consumed but not yet registered may still be revoked:
+        // that is a race with the origin's log, which `admit` alone refuses.)
+        if let PermitStatus::Consumed { by } = p.status
+            && self.deregistrations[&by.position()].consumed_by.is_some()
+        {
+            return Err(Violation::PermitNotOpen {
+                entry: me,
+                permit,
+                status: p.status,
             });
         }
         Ok(Plan::Revoke { permit })
