@@ -236,8 +236,16 @@ impl Node {
         let before = self.own_log_length();
         let (status, answer) = self.call("POST", path, &body.to_string());
         let v: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
-        assert_eq!((status, v["error"].as_str()), (409, Some(error)), "{path} {body}: {answer}");
-        assert_eq!(self.own_log_length(), before, "a refused write writes nothing");
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (409, Some(error)),
+            "{path} {body}: {answer}"
+        );
+        assert_eq!(
+            self.own_log_length(),
+            before,
+            "a refused write writes nothing"
+        );
         v["message"].as_str().unwrap().to_string()
     }
 
@@ -319,7 +327,8 @@ fn api_errors_are_the_rulebook_names() {
         );
         assert_eq!(w["valid_days"], days, "{w}");
         let e = node.entry(&s(&w, "ref"));
-        let validity_ms = e["body"]["valid_until_ms"].as_u64().unwrap() - e["time_ms"].as_u64().unwrap();
+        let validity_ms =
+            e["body"]["valid_until_ms"].as_u64().unwrap() - e["time_ms"].as_u64().unwrap();
         assert_eq!(validity_ms, days * DAY_MS, "{e}");
         assert!(validity_ms <= PERMIT_VALIDITY_MS_MAX);
     }
@@ -399,7 +408,11 @@ fn api_errors_are_the_rulebook_names() {
     assert_eq!(w["household"], HOUSEHOLD_ID_MAX, "{w}");
     // The counter follows the highest number used and is now past the bound: a new household
     // is refused by the rulebook, and nothing wraps to reuse a number that has a head.
-    node.refused("/v1/enrol", json!({"person": id(7)}), "household_out_of_range");
+    node.refused(
+        "/v1/enrol",
+        json!({"person": id(7)}),
+        "household_out_of_range",
+    );
 
     // `/v1/batch` gives every line the same names as the single routes.
     let lines = node.batch(&[
@@ -410,7 +423,10 @@ fn api_errors_are_the_rulebook_names() {
         json!({"op": "permit", "person": id(3), "origin": OTHER, "category": "return-after-error"}),
         json!({"op": "enrol", "person": id(8), "household": 18_446_744_073_709_551_614u64, "relation": "head"}),
     ]);
-    let errors: Vec<&str> = lines.iter().map(|l| l["error"].as_str().unwrap_or("written")).collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .map(|l| l["error"].as_str().unwrap_or("written"))
+        .collect();
     assert_eq!(
         errors,
         [
@@ -429,25 +445,49 @@ fn api_errors_are_the_rulebook_names() {
 fn a_refused_write_takes_no_household_number_also_after_a_restart() {
     let node = Node::start();
     let household = |w: &Value| w["household"].as_u64().unwrap();
-    assert_eq!(household(&node.ok("/v1/enrol", json!({"person": id(1)}))), 1);
+    assert_eq!(
+        household(&node.ok("/v1/enrol", json!({"person": id(1)}))),
+        1
+    );
     // Refused after a household number was taken for it: the number is given back.
-    node.refused("/v1/enrol", json!({"person": id(1)}), "person_already_registered");
+    node.refused(
+        "/v1/enrol",
+        json!({"person": id(1)}),
+        "person_already_registered",
+    );
     node.refused(
         "/v1/enrol",
         json!({"person": id(2), "household": 18_446_744_073_709_551_614u64, "relation": "head"}),
         "household_out_of_range",
     );
-    assert_eq!(household(&node.ok("/v1/enrol", json!({"person": id(2)}))), 2);
-    node.refused("/v1/enrol", json!({"person": id(2)}), "person_already_registered");
+    assert_eq!(
+        household(&node.ok("/v1/enrol", json!({"person": id(2)}))),
+        2
+    );
+    node.refused(
+        "/v1/enrol",
+        json!({"person": id(2)}),
+        "person_already_registered",
+    );
 
     let node = node.restart();
-    node.refused("/v1/enrol", json!({"person": id(1)}), "person_already_registered");
-    assert_eq!(household(&node.ok("/v1/enrol", json!({"person": id(3)}))), 3);
+    node.refused(
+        "/v1/enrol",
+        json!({"person": id(1)}),
+        "person_already_registered",
+    );
+    assert_eq!(
+        household(&node.ok("/v1/enrol", json!({"person": id(3)}))),
+        3
+    );
     // A member joining household 3 takes no new number either.
     let w = node.ok(
         "/v1/enrol",
         json!({"person": id(4), "household": 3, "relation": "spouse"}),
     );
     assert_eq!(household(&w), 3);
-    assert_eq!(household(&node.ok("/v1/enrol", json!({"person": id(5)}))), 4);
+    assert_eq!(
+        household(&node.ok("/v1/enrol", json!({"person": id(5)}))),
+        4
+    );
 }

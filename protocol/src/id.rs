@@ -540,7 +540,9 @@ mod tests {
             assert_eq!(err.name(), "id_unknown_province");
         }
         assert_eq!(
-            CitizenId::parse("200105194912310021").unwrap_err().to_string(),
+            CitizenId::parse("200105194912310021")
+                .unwrap_err()
+                .to_string(),
             "citizen ID address code 200105 starts with 20, which is not the code of a \
              province-level division (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81-83)"
         );

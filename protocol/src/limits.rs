@@ -59,6 +59,7 @@ pub const HOUSEHOLD_ID_MAX: u64 = 999_999_999;
 const _: () = assert!(BATCH_ENTRIES_MAX * ENTRY_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(CERTIFICATE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(2 * ENTRY_BYTES_MAX + 64 <= FRAME_BYTES_MAX);
-const _: () = assert!(0 < PERMIT_VALIDITY_MS_MIN && PERMIT_VALIDITY_MS_MIN <= PERMIT_VALIDITY_MS_MAX);
+const _: () =
+    assert!(0 < PERMIT_VALIDITY_MS_MIN && PERMIT_VALIDITY_MS_MIN <= PERMIT_VALIDITY_MS_MAX);
 // "Highest used + 1" never overflows, and household numbers stay exact in JSON (2^53).
 const _: () = assert!(HOUSEHOLD_ID_MAX < u64::MAX && HOUSEHOLD_ID_MAX < 1 << 53);

@@ -273,7 +273,9 @@ pub enum Violation {
         permit: EntryRef,
         revocation: EntryRef,
     },
-    #[error("entry {entry} places the person in household {household}, beyond the largest household number {household_max}")]
+    #[error(
+        "entry {entry} places the person in household {household}, beyond the largest household number {household_max}"
+    )]
     HouseholdOutOfRange {
         entry: EntryRef,
         household: HouseholdId,
@@ -895,7 +897,8 @@ pub const BODY_RULES: &[BodyRules] = &[
     },
 ];
 
-const NO_PERMIT: &str = "an entry that is not a permit has no origin, destination, person or status";
+const NO_PERMIT: &str =
+    "an entry that is not a permit has no origin, destination, person or status";
 const NO_DEREGISTRATION: &str =
     "an entry that is not a deregistration has no destination, person, consumer or permit";
 const NO_RECORD: &str = "a person with no record here heads no household here";
@@ -958,7 +961,11 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
     },
     ViolationDoc {
         name: "reference_hash_mismatch",
-        fields: &["entry: EntryRef", "reference: EntryRef", "actual: EntryHash"],
+        fields: &[
+            "entry: EntryRef",
+            "reference: EntryRef",
+            "actual: EntryHash",
+        ],
         meaning: "a reference's hash is not the hash of the entry at its position",
     },
     ViolationDoc {
@@ -978,12 +985,20 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
     },
     ViolationDoc {
         name: "person_in_transit",
-        fields: &["entry: EntryRef", "person: PersonTag", "deregistration: EntryRef"],
+        fields: &[
+            "entry: EntryRef",
+            "person: PersonTag",
+            "deregistration: EntryRef",
+        ],
         meaning: "the person is deregistered and not yet registered anywhere",
     },
     ViolationDoc {
         name: "person_cancelled",
-        fields: &["entry: EntryRef", "person: PersonTag", "cancellation: EntryRef"],
+        fields: &[
+            "entry: EntryRef",
+            "person: PersonTag",
+            "cancellation: EntryRef",
+        ],
         meaning: "the person's registration was cancelled for death or as a duplicate",
     },
     ViolationDoc {
@@ -993,7 +1008,11 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
     },
     ViolationDoc {
         name: "household_has_head",
-        fields: &["entry: EntryRef", "household: HouseholdId", "head: PersonTag"],
+        fields: &[
+            "entry: EntryRef",
+            "household: HouseholdId",
+            "head: PersonTag",
+        ],
         meaning: "a new head names a household that exists (and has `head`)",
     },
     ViolationDoc {
@@ -1026,7 +1045,11 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
     },
     ViolationDoc {
         name: "already_head",
-        fields: &["entry: EntryRef", "household: HouseholdId", "person: PersonTag"],
+        fields: &[
+            "entry: EntryRef",
+            "household: HouseholdId",
+            "person: PersonTag",
+        ],
         meaning: "the named new head already heads the household",
     },
     ViolationDoc {
@@ -1066,7 +1089,11 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
     },
     ViolationDoc {
         name: "permit_not_open",
-        fields: &["entry: EntryRef", "permit: EntryRef", "status: PermitStatus"],
+        fields: &[
+            "entry: EntryRef",
+            "permit: EntryRef",
+            "status: PermitStatus",
+        ],
         meaning: "the permit was refused, consumed or revoked (`status` says which, and by what entry)",
     },
     ViolationDoc {
@@ -1091,7 +1118,11 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
     },
     ViolationDoc {
         name: "deregistration_consumed",
-        fields: &["entry: EntryRef", "deregistration: EntryRef", "by: EntryRef"],
+        fields: &[
+            "entry: EntryRef",
+            "deregistration: EntryRef",
+            "by: EntryRef",
+        ],
         meaning: "the deregistration was already consumed by a registration (`by`)",
     },
     ViolationDoc {
@@ -1101,7 +1132,11 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
     },
     ViolationDoc {
         name: "correction_unexpected",
-        fields: &["entry: EntryRef", "corrects: EntryRef", "category: Category"],
+        fields: &[
+            "entry: EntryRef",
+            "corrects: EntryRef",
+            "category: Category",
+        ],
         meaning: "a permit of another category names a registration it corrects",
     },
     ViolationDoc {
@@ -2784,7 +2819,11 @@ mod catalogue_tests {
         let samples = samples();
         let indices: Vec<usize> = samples.iter().map(variant_index).collect();
         assert_eq!(indices, (0..samples.len()).collect::<Vec<_>>());
-        assert_eq!(samples.len(), VIOLATIONS.len(), "one catalogue entry per variant");
+        assert_eq!(
+            samples.len(),
+            VIOLATIONS.len(),
+            "one catalogue entry per variant"
+        );
         for (v, doc) in samples.iter().zip(VIOLATIONS) {
             assert_eq!(v.name(), doc.name, "catalogue order is declaration order");
             let documented: Vec<&str> = doc
@@ -2824,7 +2863,11 @@ mod catalogue_tests {
             .chain(CHAIN_RULES)
             .chain(REFERENCE_RULES);
         for rule in common.chain(BODY_RULES.iter().flat_map(|b| b.rules)) {
-            assert!(names.contains(rule.name), "{} is not a violation", rule.name);
+            assert!(
+                names.contains(rule.name),
+                "{} is not a violation",
+                rule.name
+            );
             used.insert(rule.name);
         }
         assert_eq!(used, names, "every violation is the name of some rule");
@@ -2851,7 +2894,12 @@ mod catalogue_tests {
             );
             let keys: Vec<String> = body.rules.iter().map(Rule::key).collect();
             let unique: BTreeSet<&String> = keys.iter().collect();
-            assert_eq!(unique.len(), keys.len(), "{:?}: keys are unique", body.kinds);
+            assert_eq!(
+                unique.len(),
+                keys.len(),
+                "{:?}: keys are unique",
+                body.kinds
+            );
             for (a, b, why) in body.exclusive {
                 let (i, j) = (
                     keys.iter().position(|k| k == a),

@@ -9,6 +9,9 @@
 //! that combination. Entries are judged with `Ledger::admit`, which checks the `apply` rules
 //! first and the author-side `admit` rules after them.
 
+// Judging returns the violation unboxed, as the rulebook does (see its note on size).
+#![allow(clippy::result_large_err)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -16,12 +19,12 @@ use std::collections::BTreeSet;
 use common::*;
 use hukou_protocol::entry::{Body, Placement};
 use hukou_protocol::limits::{DAY_MS as LIMIT_DAY_MS, HOUSEHOLD_ID_MAX};
+use hukou_protocol::rules::SignatureCheck;
 use hukou_protocol::rules::{BODY_RULES, BodyRules, Stage, body_rules};
 use hukou_protocol::{
     BodyKind, BureauCode, CancellationReason, Category, Digest, EntryRef, HouseholdId, Ledger,
     PersonTag, RefusalReason, Relation, SignedEntry, Violation,
 };
-use hukou_protocol::rules::SignatureCheck;
 
 const _: () = assert!(DAY_MS == LIMIT_DAY_MS);
 
@@ -101,7 +104,13 @@ impl Scene {
         )
     }
 
-    fn register(&mut self, destination: usize, deregistration: EntryRef, p: PersonTag, household: u64) -> EntryRef {
+    fn register(
+        &mut self,
+        destination: usize,
+        deregistration: EntryRef,
+        p: PersonTag,
+        household: u64,
+    ) -> EntryRef {
         self.force(
             destination,
             Body::Registration {
@@ -176,7 +185,7 @@ fn placement(f: &Faults, existing: u64) -> Option<Placement> {
         f.has("household_has_head"),
         f.has("household_unknown"),
     );
-    if (range && has_head) || (has_head && unknown) {
+    if has_head && (range || unknown) {
         return None;
     }
     let household = match (range, has_head) {
@@ -359,9 +368,15 @@ fn leaver(s: &mut Scene, f: &Faults, p: PersonTag) -> Option<Option<PersonTag>> 
 fn deregistration_case(f: &Faults) -> Option<Case> {
     let wrong_kind = f.has("reference_wrong_kind");
     if wrong_kind
-        && ["not_permit_origin", "person_mismatch", "permit_not_open", "permit_expired", "admit:permit_not_open"]
-            .iter()
-            .any(|k| f.has(k))
+        && [
+            "not_permit_origin",
+            "person_mismatch",
+            "permit_not_open",
+            "permit_expired",
+            "admit:permit_not_open",
+        ]
+        .iter()
+        .any(|k| f.has(k))
     {
         return None;
     }
@@ -399,9 +414,14 @@ fn deregistration_case(f: &Faults) -> Option<Case> {
 fn registration_case(f: &Faults) -> Option<Case> {
     let wrong_kind = f.has("reference_wrong_kind");
     if wrong_kind
-        && ["not_permit_destination", "person_mismatch", "deregistration_consumed", "permit_revoked_by_destination"]
-            .iter()
-            .any(|k| f.has(k))
+        && [
+            "not_permit_destination",
+            "person_mismatch",
+            "deregistration_consumed",
+            "permit_revoked_by_destination",
+        ]
+        .iter()
+        .any(|k| f.has(k))
     {
         return None;
     }
@@ -414,7 +434,11 @@ fn registration_case(f: &Faults) -> Option<Case> {
     s.enrol(1, head, 1, Relation::Head);
     let p = s.person();
     s.enrol(0, p, 1, Relation::Head);
-    let destination = if f.has("not_permit_destination") { 2 } else { 1 };
+    let destination = if f.has("not_permit_destination") {
+        2
+    } else {
+        1
+    };
     let permit = s.permit(destination, 0, p, 30);
     let deregistration = s.deregister(0, permit, p);
     if f.has("deregistration_consumed") {
@@ -453,7 +477,11 @@ fn revocation_case(f: &Faults) -> Option<Case> {
     let mut s = Scene::new();
     let p = s.person();
     let enrolment = s.enrol(0, p, 1, Relation::Head);
-    let destination = if f.has("not_permit_destination") { 2 } else { 1 };
+    let destination = if f.has("not_permit_destination") {
+        2
+    } else {
+        1
+    };
     let permit = s.permit(destination, 0, p, 30);
     if f.has("admit:permit_not_open") {
         s.refuse(0, permit);
@@ -621,7 +649,9 @@ fn every_body_rule_is_reached_and_reported_in_catalogue_order() {
     for body in BODY_RULES {
         for &kind in body.kinds {
             let (checked, impossible) = check_body(kind, body);
-            report.push(format!("{kind}: {checked} pairs checked, {impossible} exclusive"));
+            report.push(format!(
+                "{kind}: {checked} pairs checked, {impossible} exclusive"
+            ));
         }
     }
     eprintln!("{}", report.join("\n"));
@@ -680,5 +710,8 @@ fn common_steps_come_before_the_body() {
 
 #[test]
 fn catalogue_lookup_by_kind() {
-    assert_eq!(body_rules(BodyKind::Birth).kinds, &[BodyKind::Enrol, BodyKind::Birth]);
+    assert_eq!(
+        body_rules(BodyKind::Birth).kinds,
+        &[BodyKind::Enrol, BodyKind::Birth]
+    );
 }
