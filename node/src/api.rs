@@ -696,13 +696,8 @@ impl PermitFields {
             .parse()
             .map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
         let category = parse_vocab(&req.category, Category::parse)?;
+        // Its bounds are the rulebook's (`permit_validity_invalid`), judged on the body.
         let valid_days = req.valid_days.unwrap_or(PERMIT_VALID_DAYS_DEFAULT);
-        if valid_days == 0 || valid_days > 366 {
-            return Err(ApiError::bad(
-                "bad_validity",
-                "valid_days must be between 1 and 366",
-            ));
-        }
         let materials = match &req.materials {
             Some(h) => h
                 .parse::<Digest>()
@@ -719,25 +714,27 @@ impl PermitFields {
         })
     }
 
-    /// The permit's body against the current state (under the state lock).
+    /// The permit's body against the current state (under the state lock). Whether the origin
+    /// is a member and the validity within bounds is the rulebook's to judge (`unknown_origin`,
+    /// `permit_validity_invalid`), so the API's error is the rule's name.
     fn body(self, s: &State) -> Result<Body, WriteError> {
-        let origin = self.origin;
-        if !s.ledger.membership().contains(origin) {
-            return Err(WriteError::bad(
-                "unknown_bureau",
-                format!("origin {origin} is not a member of this network"),
-            ));
-        }
         let corrects = self
             .corrects
             .as_deref()
             .map(|r| resolve_ref(&s.ledger, r))
             .transpose()?;
+        // Counted from the entry's own time, as the rulebook counts it. A `valid_days` too large
+        // for the arithmetic saturates instead of wrapping, and is refused like any other.
+        let valid_until_ms = self
+            .valid_days
+            .checked_mul(DAY_MS)
+            .and_then(|validity_ms| s.write_time_ms.checked_add(validity_ms))
+            .unwrap_or(u64::MAX);
         Ok(Body::Permit {
             person: self.person,
-            origin,
+            origin: self.origin,
             category: self.category,
-            valid_until_ms: now_ms() + self.valid_days * DAY_MS,
+            valid_until_ms,
             materials: self.materials,
             corrects,
         })
@@ -798,7 +795,7 @@ async fn deregister(
         .service
         .write_one(|s| {
             let permit = resolve_ref(&s.ledger, &req.permit)?;
-            let person = permit_person(&s.ledger, permit)?;
+            let person = permit_person(&s.ledger, permit);
             Ok(Body::Deregistration {
                 permit,
                 person,
@@ -809,11 +806,12 @@ async fn deregister(
     Ok(Json(written_json(&w)))
 }
 
-fn permit_person(ledger: &Ledger, permit: EntryRef) -> Result<PersonTag, WriteError> {
-    ledger
-        .permit(&permit)
-        .map(|p| p.person)
-        .ok_or_else(|| WriteError::bad("not_a_permit", format!("{permit} is not a permit")))
+/// The person of the permit a deregistration names. A reference to an entry of another kind
+/// is not the API's to refuse: the body names nobody ([`PersonTag::ZERO`]) and the rulebook,
+/// whose first deregistration rule is the kind of its permit, refuses it as
+/// `reference_wrong_kind`.
+fn permit_person(ledger: &Ledger, permit: EntryRef) -> PersonTag {
+    ledger.permit(&permit).map_or(PersonTag::ZERO, |p| p.person)
 }
 
 #[derive(Deserialize)]
@@ -860,16 +858,12 @@ fn registration_body(
     relation: Option<&str>,
 ) -> Result<Body, WriteError> {
     let deregistration = resolve_ref(&s.ledger, deregistration)?;
+    // As for a deregistration's permit: a reference to another kind of entry is the rulebook's
+    // `reference_wrong_kind` (its first registration rule), not a request error.
     let person = s
         .ledger
         .deregistration(&deregistration)
-        .map(|d| d.person)
-        .ok_or_else(|| {
-            WriteError::bad(
-                "not_a_deregistration",
-                format!("{deregistration} is not a deregistration"),
-            )
-        })?;
+        .map_or(PersonTag::ZERO, |d| d.person);
     Ok(Body::Registration {
         deregistration,
         person,

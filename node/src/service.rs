@@ -146,8 +146,14 @@ pub struct State {
     pub ledger: Ledger,
     pub buffer: CausalBuffer,
     pub trees: HashMap<BureauCode, Tree>,
-    /// Next household id this bureau assigns.
+    /// Next household id this bureau assigns: one above the highest an entry of its own log
+    /// used. At most `HOUSEHOLD_ID_MAX + 1` once every write is judged (the rulebook bounds
+    /// household numbers), so it never wraps.
     pub next_household: u64,
+    /// The time every entry of the write in progress carries: set by `Service::write` under the
+    /// state lock before it asks for the bodies, so a body whose validity counts from its own
+    /// entry's time (a permit's `valid_until_ms`) is computed from exactly that time.
+    pub write_time_ms: u64,
     /// Fraud proofs seen, by (author, seq).
     pub fraud_proofs: HashMap<(BureauCode, Seq), FraudProof>,
     /// The most recent refusals, newest last (bounded), for operators.
@@ -515,11 +521,19 @@ impl Service {
         let inner = &self.inner;
         let mut state = inner.state.lock().await;
         let households_before = state.next_household;
-        let bodies = build(&mut state)?;
+        // Every entry of this write carries this time (`time_ms` below is the same value).
+        let now = now_ms().max(state.ledger.log(inner.me).map_or(0, |l| l.last_time_ms));
+        state.write_time_ms = now;
+        let bodies = match build(&mut state) {
+            Ok(bodies) => bodies,
+            Err(e) => {
+                state.next_household = households_before;
+                return Err(e);
+            }
+        };
         let network = state.ledger.membership().network();
         let mut results = Vec::with_capacity(bodies.len());
         let mut accepted = Vec::with_capacity(bodies.len());
-        let now = now_ms();
         for body in bodies {
             // Nobody is registered out of nowhere before the arbiter's claim is final: a claim
             // of a forked arbiter log could otherwise be used on one fork only.
@@ -541,7 +555,10 @@ impl Service {
             // this node's knowledge (certificates it holds), not a rule of validity: replicas
             // judge the registration by the rulebook alone, so this is checked here, before
             // signing, with the state lock held so the check and the write see one state.
+            // A reference that is not a deregistration is the rulebook's to name
+            // (`reference_wrong_kind`).
             if let Body::Registration { deregistration, .. } = &body
+                && state.ledger.deregistration(deregistration).is_some()
                 && !state.is_final(deregistration)
             {
                 inner
@@ -550,6 +567,8 @@ impl Service {
                     .fetch_add(1, Ordering::Relaxed);
                 let refused = WriteError::NotFinal(*deregistration);
                 if !partial {
+                    // A refused write takes no household number.
+                    state.next_household = households_before;
                     return Err(refused);
                 }
                 results.push(Err(refused));
@@ -590,6 +609,7 @@ impl Service {
                         .writes_refused
                         .fetch_add(1, Ordering::Relaxed);
                     if !partial {
+                        state.next_household = households_before;
                         return Err(v.into());
                     }
                     results.push(Err(v.into()));
@@ -1048,10 +1068,12 @@ impl Service {
         resolve_ref(&state.ledger, text)
     }
 
-    /// Allocates a new household id of this bureau.
+    /// Allocates a new household id of this bureau. Never wraps: past `HOUSEHOLD_ID_MAX` the
+    /// numbers it hands out are refused by the rulebook (`household_out_of_range`), and a
+    /// refused write gives its numbers back (`write_inner`).
     pub fn new_household(state: &mut State) -> HouseholdId {
         let id = HouseholdId(state.next_household);
-        state.next_household += 1;
+        state.next_household = state.next_household.saturating_add(1);
         id
     }
 }
@@ -1122,6 +1144,7 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
         buffer: CausalBuffer::new(),
         trees: HashMap::new(),
         next_household: 1,
+        write_time_ms: 0,
         fraud_proofs: HashMap::new(),
         recent_refusals: Default::default(),
         peer_lengths: HashMap::new(),
@@ -1236,5 +1259,10 @@ fn note_household(next: &mut u64, entry: &Entry) {
         | Body::Registration { placement, .. } => placement,
         _ => return,
     };
-    *next = (*next).max(placement.household.0 + 1);
+    let after = placement
+        .household
+        .0
+        .checked_add(1)
+        .expect("the rulebook bounds household numbers by HOUSEHOLD_ID_MAX < u64::MAX");
+    *next = (*next).max(after);
 }

@@ -184,7 +184,7 @@ fn body(s: &mut State, p: Prepared) -> Result<Body, WriteError> {
         Prepared::Deregister { permit, new_head } => {
             let permit = resolve_ref(&s.ledger, &permit)?;
             Body::Deregistration {
-                person: permit_person(&s.ledger, permit)?,
+                person: permit_person(&s.ledger, permit),
                 permit,
                 new_head,
             }
