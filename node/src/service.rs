@@ -537,7 +537,9 @@ impl Service {
         for body in bodies {
             // Nobody is registered out of nowhere before the arbiter's claim is final: a claim
             // of a forked arbiter log could otherwise be used on one fork only.
+            // A reference that is not a claim is the rulebook's to name (`reference_wrong_kind`).
             if let Body::Enrol { claim, .. } | Body::Birth { claim, .. } = &body
+                && state.ledger.claim(claim).is_some()
                 && !state.is_final(claim)
             {
                 inner
@@ -546,6 +548,7 @@ impl Service {
                     .fetch_add(1, Ordering::Relaxed);
                 let refused = WriteError::ClaimNotFinal(*claim);
                 if !partial {
+                    state.next_household = households_before;
                     return Err(refused);
                 }
                 results.push(Err(refused));
