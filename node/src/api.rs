@@ -18,7 +18,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::StreamExt;
 use hukou_protocol::calendar::{Calendar, china_date};
 use hukou_protocol::checkpoint::{Certificate, SignedCheckpoint};
 use hukou_protocol::entry::{Body, Placement};
@@ -34,13 +33,45 @@ use serde_json::{Value, json};
 use crate::service::{Service, State, WriteError, Written, now_ms, resolve_ref};
 
 mod batch;
+mod lines;
+mod serve;
 
-/// Largest JSON request body.
-const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
+pub use serve::serve;
+
+// Limits of the API's input: what one client can make the node hold, or wait for. Each is
+// enforced as the bytes arrive, never after buffering them (docs/API.md, "Limits").
+
+/// Largest JSON request body. A write's body becomes one entry of at most
+/// `ENTRY_BYTES_MAX` (4 KiB), and the largest body any route takes is a few hundred bytes; a
+/// bigger one is refused (`413 body_too_large`) as soon as its declared length, or the bytes
+/// read so far, pass this.
+const JSON_BODY_BYTES_MAX: usize = 8 * 1024;
+/// Longest a JSON request body may take to arrive after its head: a clerk's body is one small
+/// packet, so a client that trickles one holds a connection for nothing (`408 body_timeout`).
+const JSON_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest body of a streamed NDJSON request (`/v1/enrol/bulk`, `/v1/batch`). Such bodies are
+/// read a line at a time, so memory does not grow with them; this bounds how long one request
+/// may go on: 1 GiB is some fifteen million enrolment lines, more than a city's register.
+const STREAM_BODY_BYTES_MAX: usize = 1 << 30;
+/// Longest wait for the next part of a streamed NDJSON body (`body_timeout`).
+const STREAM_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Lines enrolled per write in a bulk import: one flush per batch.
 const BULK_BATCH_LINES: usize = 2_000;
 /// Longest accepted line of a bulk import.
 const BULK_LINE_BYTES_MAX: usize = 4 * 1024;
+/// Most API connections open at once ([`serve`]). A bureau's clerks, consoles and scripts need
+/// tens; each connection costs a file descriptor (often 1,024 for the whole process, shared
+/// with the store and the peers) and up to [`API_READ_BUFFER_BYTES_MAX`] of memory.
+pub const API_CONNECTIONS_MAX: usize = 512;
+/// Longest wait for a request's head, counted from the connection's opening or the previous
+/// answer. A client on the bureau's network sends one in milliseconds; a connection that has
+/// sent no complete head for this long (half a request, or an idle keep-alive) is closed.
+pub const API_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest read buffer of one API connection, and so the largest request head (a clerk's is
+/// well under 2 KiB). Bounds the memory of [`API_CONNECTIONS_MAX`] connections to 32 MiB.
+pub const API_READ_BUFFER_BYTES_MAX: usize = 64 * 1024;
+/// Longest the API waits, at shutdown, for connections to finish the request in progress.
+pub const API_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 /// Most entries one log-range call returns.
 const RANGE_ENTRIES_MAX: u64 = hukou_protocol::limits::BATCH_ENTRIES_MAX as u64 * 8;
 /// Default validity of a permit, in days. 准迁证 are typically valid for 40 days.
@@ -155,21 +186,53 @@ type ApiResult<T> = Result<T, ApiError>;
 /// A JSON body whose rejections are JSON errors naming the fault.
 pub struct ApiJson<T>(pub T);
 
+fn body_too_large(what: String) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("{what}; at most {JSON_BODY_BYTES_MAX} bytes"),
+    )
+}
+
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::bad("bad_body", format!("could not read the request body: {e}"))
+        // A declared length over the limit is refused before a byte of the body is read; an
+        // undeclared (chunked) one is cut off by the router's `DefaultBodyLimit` as it arrives.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = declared
+            && length > JSON_BODY_BYTES_MAX as u64
+        {
+            return Err(body_too_large(format!("request body is {length} bytes")));
+        }
+        let read = tokio::time::timeout(JSON_BODY_READ_TIMEOUT, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        JSON_BODY_READ_TIMEOUT.as_secs()
+                    ),
+                )
+            })?;
+        let bytes = read.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                body_too_large("request body is larger".to_string())
+            } else {
+                ApiError::bad("bad_body", format!("could not read the request body: {e}"))
+            }
         })?;
         if bytes.len() > JSON_BODY_BYTES_MAX {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "request body is {} bytes; at most {JSON_BODY_BYTES_MAX}",
-                    bytes.len()
-                ),
-            ));
+            return Err(body_too_large(format!(
+                "request body is {} bytes",
+                bytes.len()
+            )));
         }
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             ApiError::bad(
@@ -218,7 +281,9 @@ pub fn router(api: Api) -> Router {
             ApiError::not_found("no_such_route", "no such route; see docs/API.md")
         })
         .layer(middleware::from_fn_with_state(api.clone(), observe))
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
+        // Every body read by an extractor is JSON; the NDJSON routes read theirs line by line
+        // (`lines`), within their own limits.
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_BYTES_MAX))
         .merge(crate::ui::router(api.clone())) // web console under /ui/: HTML, outside `observe`
         .with_state(api)
 }
@@ -420,8 +485,15 @@ async fn birth(
 
 /// Bulk import: NDJSON lines `{"person": ID, "household"?: N, "relation"?: NAME}` in; NDJSON
 /// out: a `progress` line per batch, an `error` line per refused line (with its line number),
-/// and a final `done` line with the totals.
-async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response {
+/// and a final `done` line with the totals. The body is read a line at a time ([`lines`]).
+async fn enrol_bulk(
+    AxumState(api): AxumState<Api>,
+    headers: HeaderMap,
+    body: HttpBody,
+) -> Response {
+    if let Some(refused) = lines::declared_too_large(&headers) {
+        return refused.into_response();
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         let send = |v: Value| {
@@ -432,55 +504,27 @@ async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response 
                 let _ = tx.send(Ok(Bytes::from(line))).await;
             }
         };
-        let mut stream = body.into_data_stream();
-        let mut pending: Vec<u8> = Vec::new();
+        let mut lines = lines::Lines::of_body(body, BULK_LINE_BYTES_MAX);
         let mut batch: Vec<(u64, Result<EnrolRequest, ApiError>)> = Vec::new();
-        let (mut line_no, mut enrolled, mut refused) = (0u64, 0u64, 0u64);
+        let (mut enrolled, mut refused) = (0u64, 0u64);
         let started = Instant::now();
-        let mut finished = false;
-        while !finished {
-            match stream.next().await {
-                Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
-                Some(Err(e)) => {
-                    send(json!({"error": "bad_body", "message": format!("request body broke off: {e}")})).await;
+        loop {
+            let line = match lines.next().await {
+                Ok(line) => line,
+                Err(e) => {
+                    send(e.json()).await;
                     return;
                 }
-                None => {
-                    finished = true;
-                    if !pending.is_empty() {
-                        pending.push(b'\n');
-                    }
-                }
-            }
-            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=pos).collect();
-                line_no += 1;
-                let line = &line[..line.len() - 1];
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let parsed = if line.len() > BULK_LINE_BYTES_MAX {
-                    Err(ApiError::bad(
-                        "line_too_long",
-                        format!(
-                            "line is {} bytes; at most {BULK_LINE_BYTES_MAX}",
-                            line.len()
-                        ),
-                    ))
-                } else {
-                    serde_json::from_slice::<EnrolRequest>(line).map_err(|e| {
+            };
+            let finished = line.is_none();
+            if let Some((number, parsed)) = line.and_then(|line| {
+                lines::parse_line(line, BULK_LINE_BYTES_MAX, |text| {
+                    serde_json::from_str::<EnrolRequest>(text).map_err(|e| {
                         ApiError::bad("bad_json", format!("not an enrolment line: {e}"))
                     })
-                };
-                batch.push((line_no, parsed));
-            }
-            if pending.len() > BULK_LINE_BYTES_MAX {
-                line_no += 1;
-                batch.push((
-                    line_no,
-                    Err(ApiError::bad("line_too_long", "line exceeds the limit")),
-                ));
-                pending.clear();
+                })
+            }) {
+                batch.push((number, parsed));
             }
             if batch.len() >= BULK_BATCH_LINES || (finished && !batch.is_empty()) {
                 let (ok, errors) = enrol_batch(&api, std::mem::take(&mut batch)).await;
@@ -491,14 +535,17 @@ async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response 
                 }
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
                 send(
-                    json!({"progress": {"lines": line_no, "enrolled": enrolled, "refused": refused,
+                    json!({"progress": {"lines": lines.count(), "enrolled": enrolled, "refused": refused,
                     "per_s": (enrolled as f64 / secs).round()}}),
                 )
                 .await;
             }
+            if finished {
+                break;
+            }
         }
         send(
-            json!({"done": true, "lines": line_no, "enrolled": enrolled, "refused": refused,
+            json!({"done": true, "lines": lines.count(), "enrolled": enrolled, "refused": refused,
             "seconds": started.elapsed().as_secs_f64()}),
         )
         .await;

@@ -246,8 +246,8 @@ pub async fn run(
             .collect(),
     });
     let app = crate::api::router(api);
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop());
-    let server = tokio::spawn(async move { server.await });
+    // Not `axum::serve`: it has no header-read timeout and no connection limit (api/serve.rs).
+    let server = tokio::spawn(crate::api::serve(listener, app, stop()));
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
