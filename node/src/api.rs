@@ -22,7 +22,7 @@ use hukou_protocol::calendar::{Calendar, china_date};
 use hukou_protocol::checkpoint::{Certificate, SignedCheckpoint};
 use hukou_protocol::entry::{Body, Placement};
 use hukou_protocol::id::CitizenId;
-use hukou_protocol::rules::PermitStatus;
+use hukou_protocol::rules::{DropReason, PermitStatus};
 use hukou_protocol::{
     BureauCode, CancellationReason, Category, Digest, EntryRef, HouseholdId, Ledger, PersonTag,
     RefusalReason, Relation, SignedEntry,
@@ -517,14 +517,12 @@ async fn enrol_bulk(
                 }
             };
             let finished = line.is_none();
-            if let Some((number, parsed)) = line.and_then(|line| {
-                lines::parse_line(line, BULK_LINE_BYTES_MAX, |text| {
+            if let Some(line) = line {
+                batch.push(lines::parse_line(line, BULK_LINE_BYTES_MAX, |text| {
                     serde_json::from_str::<EnrolRequest>(text).map_err(|e| {
                         ApiError::bad("bad_json", format!("not an enrolment line: {e}"))
                     })
-                })
-            }) {
-                batch.push((number, parsed));
+                }));
             }
             if batch.len() >= BULK_BATCH_LINES || (finished && !batch.is_empty()) {
                 let (ok, errors) = enrol_batch(&api, std::mem::take(&mut batch)).await;
@@ -970,16 +968,21 @@ async fn person_show(
         .map(|(r, reason)| json!({"by": r.to_string(), "reason": reason}));
     let named = state.person_entries.get(&tag).cloned().unwrap_or_default();
     drop(state);
-    let mut history = Vec::new();
     // Only durable entries: the store's reader stops at the last flush.
-    for (log, seq) in named {
-        if let Ok(Some(e)) = api.service.store().entry(log, seq) {
-            history.push(
-                json!({"ref": e.reference().to_string(), "kind": e.entry().body.kind(),
-                "bureau": log, "time_ms": e.entry().time_ms}),
-            );
-        }
-    }
+    let stored = read_store(&api, move |store| {
+        named
+            .into_iter()
+            .filter_map(|(log, seq)| store.entry(log, seq).ok().flatten())
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let mut history: Vec<Value> = stored
+        .iter()
+        .map(|e| {
+            json!({"ref": e.reference().to_string(), "kind": e.entry().body.kind(),
+            "bureau": e.entry().author, "time_ms": e.entry().time_ms})
+        })
+        .collect();
     history.sort_by_key(|h| h["time_ms"].as_u64());
     let registered_at = match records.as_slice() {
         [one] => one["bureau"].clone(),
@@ -996,19 +999,9 @@ async fn person_show(
     })))
 }
 
-/// A registration certificate (户籍证明) of a person registered at this bureau: the entry that
-/// registered them here, its inclusion proof in this bureau's log and the latest certificate of
-/// that log (`hukou_protocol::attestation`). Refused unless the person is registered here and
-/// nowhere else, and that entry is final. The file is checked before it is served.
-async fn person_certificate(
-    AxumState(api): AxumState<Api>,
-    ApiJson(req): ApiJson<PersonRequest>,
-) -> ApiResult<Json<Value>> {
-    use hukou_protocol::attestation::Attestation;
-    let id = parse_id(&req.person)?;
-    let tag = api.service.tag(&id);
-    let me = api.service.me();
-    let state = api.service.state().await;
+/// The entry that registered `tag` at `me`, the one bureau where they are registered; else the
+/// error `/v1/person/certificate` answers.
+fn registered_here(state: &State, tag: PersonTag, me: BureauCode) -> ApiResult<EntryRef> {
     let person = state.ledger.person(&tag);
     let records = person.map_or(&[][..], |p| p.records.as_slice());
     let Some(record) = records.iter().find(|r| r.bureau == me) else {
@@ -1044,11 +1037,33 @@ async fn person_certificate(
             ),
         ));
     }
-    let since = record.since;
+    Ok(record.since)
+}
+
+/// A registration certificate (户籍证明) of a person registered at this bureau: the entry that
+/// registered them here, its inclusion proof in this bureau's log and the latest certificate of
+/// that log (`hukou_protocol::attestation`). Refused unless the person is registered here and
+/// nowhere else, and that entry is final. The file is checked before it is served.
+async fn person_certificate(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<PersonRequest>,
+) -> ApiResult<Json<Value>> {
+    use hukou_protocol::attestation::Attestation;
+    let id = parse_id(&req.person)?;
+    let tag = api.service.tag(&id);
+    let me = api.service.me();
+    let since = registered_here(&*api.service.state().await, tag, me)?;
     let internal =
         |what: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", what);
-    let store = api.service.store();
-    let latest = store.latest_certificate(me).map_err(store_error)?;
+    // Read without the state lock; what was read is checked against the state again below.
+    let (latest, stored) = read_store(&api, move |store| {
+        Ok::<_, crate::store::StoreError>((
+            store.latest_certificate(me)?,
+            store.entry(me, since.seq.0)?,
+        ))
+    })
+    .await
+    .map_err(store_error)?;
     let final_size = latest.as_ref().map_or(0, |(size, _)| *size);
     if since.seq.0 >= final_size {
         return Err(ApiError::new(
@@ -1062,11 +1077,19 @@ async fn person_certificate(
     let (_, raw) = latest.expect("final_size > 0, so a certificate is held");
     let certificate = Certificate::decode(&raw)
         .map_err(|e| internal(format!("stored certificate of {me} does not decode: {e}")))?;
-    let entry = store
-        .entry(me, since.seq.0)
-        .map_err(store_error)?
+    let entry = stored
         .filter(|e| e.reference() == since)
         .ok_or_else(|| internal(format!("entry {since} is not in the store")))?;
+    let state = api.service.state().await;
+    if registered_here(&state, tag, me)? != since {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "registration_changed",
+            format!(
+                "the registration of person {tag} here changed while its certificate was built; ask again"
+            ),
+        ));
+    }
     let tree = log_tree(&state, me)?;
     let proof = tree
         .inclusion_proof(since.seq.0, certificate.checkpoint.size)
@@ -1106,6 +1129,21 @@ fn store_error(e: crate::store::StoreError) -> ApiError {
         "storage_failed",
         e.to_string(),
     )
+}
+
+/// Runs `read` on the store off the runtime's worker threads: a sled read may wait for the
+/// disk, and a worker blocked on it stalls every request and the replication it also runs.
+/// Never called with the state lock held.
+pub(crate) async fn read_store<T: Send + 'static>(
+    api: &Api,
+    read: impl FnOnce(&crate::store::Store) -> T + Send + 'static,
+) -> T {
+    let store = api.service.store().clone();
+    match tokio::task::spawn_blocking(move || read(&store)).await {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a store read was cancelled: {e}"),
+    }
 }
 
 /// Deadline facts for something received at `received_ms` with `working_days` to answer.
@@ -1171,7 +1209,11 @@ async fn transfer_show(
     let mut transfer = transfer_json(&state.ledger, api.service.calendar(), r, now_ms())?;
     add_finality(&state, &mut transfer);
     drop(state);
-    add_stored_details(api.service.store(), &mut transfer);
+    let transfer = read_store(&api, move |store| {
+        add_stored_details(store, &mut transfer);
+        transfer
+    })
+    .await;
     Ok(Json(transfer))
 }
 
@@ -1437,6 +1479,20 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         "# HELP hukou_replication_lag_entries Entries peers report that this node does not hold yet.\n# TYPE hukou_replication_lag_entries gauge\n{lag_lines}# HELP hukou_pending_entries Entries waiting for what they reference.\n# TYPE hukou_pending_entries gauge\nhukou_pending_entries {}",
         state.buffer.len()
     );
+    let drops = state.buffer.drops();
+    let _ = writeln!(
+        out,
+        "# HELP hukou_pending_bytes Bytes (encoded entries) waiting for what they reference.\n# TYPE hukou_pending_bytes gauge\nhukou_pending_bytes {}\n# HELP hukou_pending_dropped_total Replicated entries let go unjudged (pulled again later), by reason.\n# TYPE hukou_pending_dropped_total counter",
+        state.buffer.bytes()
+    );
+    for reason in [DropReason::BufferFull, DropReason::TooFarAhead] {
+        let _ = writeln!(
+            out,
+            "hukou_pending_dropped_total{{reason=\"{}\"}} {}",
+            reason.name(),
+            drops.of(reason)
+        );
+    }
     drop(state);
     let m = &api.metrics;
     let _ = writeln!(
@@ -1471,29 +1527,42 @@ fn parse_code(text: &str) -> ApiResult<BureauCode> {
 }
 
 async fn logs(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let membership = api.service.membership().await;
+    let codes: Vec<BureauCode> = membership.members().map(|m| m.code).collect();
+    // Finality: what is certified, and what this node, as a witness, last cosigned.
+    let stored: Vec<(Option<u64>, Option<u64>)> = read_store(&api, move |store| {
+        codes
+            .iter()
+            .map(|&code| {
+                let certificate_size = store
+                    .latest_certificate(code)
+                    .ok()
+                    .flatten()
+                    .map(|(size, _)| size);
+                let cosigned_size = store
+                    .cosigned(code)
+                    .ok()
+                    .flatten()
+                    .and_then(|raw| SignedCheckpoint::decode(&raw).ok())
+                    .map(|c| c.checkpoint.size);
+                (certificate_size, cosigned_size)
+            })
+            .collect()
+    })
+    .await;
     let state = api.service.state().await;
-    let store = api.service.store();
-    let logs: Vec<Value> = state
-        .ledger
-        .membership()
+    let logs: Vec<Value> = membership
         .members()
-        .map(|m| {
+        .zip(stored)
+        .map(|(m, (certificate_size, cosigned_size))| {
             let tree = state.trees.get(&m.code);
-            // Finality: what is certified, and what this node, as a witness, last cosigned.
-            let certificate_size = store.latest_certificate(m.code).ok().flatten().map(|(size, _)| size);
-            let cosigned_size = store
-                .cosigned(m.code)
-                .ok()
-                .flatten()
-                .and_then(|raw| SignedCheckpoint::decode(&raw).ok())
-                .map(|c| c.checkpoint.size);
             json!({"bureau": m.code, "name": m.name, "length": state.ledger.log_len(m.code),
                 "root": hex::encode(tree.map_or(hukou_protocol::merkle::empty_root(), |t| t.root())),
                 "final_size": state.final_size(m.code), "certificate_size": certificate_size,
                 "cosigned_size": cosigned_size})
         })
         .collect();
-    Json(json!({"network": state.ledger.membership().network_name(), "logs": logs}))
+    Json(json!({"network": membership.network_name(), "logs": logs}))
 }
 
 /// The latest certificate of a log this node holds: its checkpoint, its witnesses and their
@@ -1503,10 +1572,8 @@ async fn log_certificate(
     Path(code): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let code = parse_code(&code)?;
-    let Some((_, raw)) = api
-        .service
-        .store()
-        .latest_certificate(code)
+    let Some((_, raw)) = read_store(&api, move |store| store.latest_certificate(code))
+        .await
         .map_err(store_error)?
     else {
         return Err(ApiError::not_found(
@@ -1549,10 +1616,8 @@ async fn log_checkpoint(
             ),
         ));
     }
-    let Some((_, raw)) = api
-        .service
-        .store()
-        .latest_checkpoint(me)
+    let Some((_, raw)) = read_store(&api, move |store| store.latest_checkpoint(me))
+        .await
         .map_err(store_error)?
     else {
         return Err(ApiError::not_found(
@@ -1590,10 +1655,8 @@ async fn log_entries(
     let code = parse_code(&code)?;
     let from = q.from.unwrap_or(0);
     let max = q.max.unwrap_or(100).min(RANGE_ENTRIES_MAX);
-    let entries = api
-        .service
-        .store()
-        .range(code, from, max as usize)
+    let entries = read_store(&api, move |store| store.range(code, from, max as usize))
+        .await
         .map_err(store_error)?;
     let out: Vec<Value> = entries.iter().map(entry_json).collect();
     Ok(Json(json!({"bureau": code, "from": from, "entries": out})))
@@ -1658,10 +1721,8 @@ async fn log_raw(
     let code = parse_code(&code)?;
     let from = q.from.unwrap_or(0);
     let max = q.max.unwrap_or(RANGE_ENTRIES_MAX).min(RANGE_ENTRIES_MAX);
-    let raw = api
-        .service
-        .store()
-        .raw_range(code, from, max as usize)
+    let raw = read_store(&api, move |store| store.raw_range(code, from, max as usize))
+        .await
         .map_err(store_error)?;
     let mut out = Vec::with_capacity(raw.iter().map(|r| r.len() + 4).sum());
     for r in raw {
@@ -1752,10 +1813,8 @@ async fn fraud_proofs(AxumState(api): AxumState<Api>) -> Json<Value> {
 /// `witness::encode_checkpoint_fork`; `a` and `b` the hex of each `SignedCheckpoint::encode`, so
 /// anyone holding the genesis can check the fork (`CheckpointFork::verify`).
 async fn checkpoint_forks(AxumState(api): AxumState<Api>) -> ApiResult<Json<Value>> {
-    let stored = api
-        .service
-        .store()
-        .checkpoint_forks()
+    let stored = read_store(&api, |store| store.checkpoint_forks())
+        .await
         .map_err(store_error)?;
     let forks: Vec<Value> = stored
         .iter()

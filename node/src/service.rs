@@ -6,7 +6,11 @@
 //!   no validity rule of its own.
 //! - Durable before acknowledged: a write is answered only after the group-commit flush that
 //!   covers it. Entries are handed to the committer in the order they were applied, under the
-//!   state lock, so the store always receives each log contiguously.
+//!   state lock, so the store always receives each log contiguously; room in the commit queue
+//!   is reserved before the lock is taken, so the lock is never held waiting for the committer.
+//! - The service makes no store (sled) call on a runtime worker thread: fraud proofs are read
+//!   and written with `spawn_blocking`, without the state lock, and [`Service::start`] (the
+//!   replay) is called from a blocking thread (`run`).
 //! - The state in memory is derived from the store: on start it is rebuilt by replaying every
 //!   stored entry through the rulebook, so entries and state can never disagree after a crash.
 //! - A node whose own log is behind what its peers hold (a lost store) writes nothing until it
@@ -458,6 +462,10 @@ impl Service {
             return Err(WriteError::Syncing);
         }
         let inner = &self.inner;
+        // Room in the commit queue first: the entries are queued under the state lock (so they
+        // reach the store in the order they were applied), and the lock is never held while
+        // waiting for the committer.
+        let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
         let households_before = state.next_household;
         let bodies = build(&mut state)?;
@@ -535,7 +543,7 @@ impl Service {
             return Ok(results);
         }
         let count = accepted.len() as u64;
-        let receipt = inner.committer.submit(accepted.clone()).await?;
+        let receipt = commit.submit(accepted.clone());
         drop(state);
         receipt.await?;
         inner
@@ -610,8 +618,11 @@ impl Service {
                 receipt: None,
             });
         }
+        // Room in the commit queue before the lock, as in `write_inner`.
+        let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
         let mut to_store = Vec::new();
+        let mut equivocations = Vec::new();
         for (entry, verified) in entries.into_iter().zip(verdicts) {
             let check = if verified {
                 SignatureCheck::AlreadyVerified
@@ -642,11 +653,14 @@ impl Service {
                             .entries_duplicate
                             .fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(Violation::Equivocation {
-                        existing,
-                        conflicting,
-                    }) => {
-                        self.record_equivocation(&mut state, existing, j.entry, conflicting);
+                    Err(Violation::Equivocation { existing, .. }) => {
+                        // Proven with the stored original, after the lock is released.
+                        if !state
+                            .fraud_proofs
+                            .contains_key(&(existing.author, existing.seq))
+                        {
+                            equivocations.push((existing, j.entry));
+                        }
                     }
                     Err(v) => {
                         inner
@@ -677,19 +691,16 @@ impl Service {
         }
         let applied = to_store.len();
         let waiting = state.buffer.len();
-        if applied == 0 {
-            return Ok(Applied {
-                applied,
-                waiting,
-                receipt: None,
-            });
-        }
-        let receipt = inner.committer.submit(to_store).await?;
+        let receipt = (applied > 0).then(|| commit.submit(to_store));
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
         drop(state);
+        if let Some(membership) = membership {
+            self.record_equivocations(membership, equivocations).await;
+        }
         Ok(Applied {
             applied,
             waiting,
-            receipt: Some(receipt),
+            receipt,
         })
     }
 
@@ -708,40 +719,57 @@ impl Service {
         Ok(())
     }
 
-    fn record_equivocation(
+    /// Stores a fraud proof for each equivocation found (the entry held at a position, and a
+    /// different one received for it), built from the stored original. The store is read and
+    /// written on a blocking thread, without the state lock; the proofs then go into the state.
+    async fn record_equivocations(
         &self,
-        state: &mut State,
-        existing: EntryRef,
-        conflicting: SignedEntry,
-        _c: EntryRef,
+        membership: Membership,
+        found: Vec<(EntryRef, SignedEntry)>,
     ) {
         let inner = &self.inner;
-        let key = (existing.author, existing.seq);
-        if state.fraud_proofs.contains_key(&key) {
+        let store = inner.store.clone();
+        let proven = tokio::task::spawn_blocking(move || {
+            found
+                .into_iter()
+                .filter_map(|(existing, conflicting)| {
+                    // Not yet flushed: the conflicting entry will arrive again.
+                    let Ok(Some(original)) = store.entry(existing.author, existing.seq.0) else {
+                        return None;
+                    };
+                    let proof = FraudProof::new(original, conflicting);
+                    proof.verify(&membership).ok()?;
+                    if let Err(e) =
+                        store.put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
+                    {
+                        tracing::error!("could not store fraud proof: {e}");
+                    }
+                    Some((existing, proof))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("recording equivocations failed: {e}");
+            Vec::new()
+        });
+        if proven.is_empty() {
             return;
         }
-        let Ok(Some(original)) = inner.store.entry(existing.author, existing.seq.0) else {
-            // Not yet flushed; the conflicting entry will arrive again.
-            return;
-        };
-        let proof = FraudProof::new(original, conflicting);
-        if proof.verify(state.ledger.membership()).is_err() {
-            return;
+        let mut state = inner.state.lock().await;
+        for (existing, proof) in proven {
+            let key = (existing.author, existing.seq);
+            if state.fraud_proofs.contains_key(&key) {
+                continue;
+            }
+            inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                author = %existing.author, seq = existing.seq.0,
+                "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
+                existing.author, existing.seq.0
+            );
+            state.fraud_proofs.insert(key, proof);
         }
-        inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            author = %existing.author, seq = existing.seq.0,
-            "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
-            existing.author, existing.seq.0
-        );
-        if let Err(e) =
-            inner
-                .store
-                .put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
-        {
-            tracing::error!("could not store fraud proof: {e}");
-        }
-        state.fraud_proofs.insert(key, proof);
     }
 
     /// Resolves a reference given as `CODE:SEQ:HASH` or the short `CODE:SEQ`.
@@ -820,7 +848,8 @@ fn note_applied(
 fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State, StoreError> {
     let mut state = State {
         ledger: Ledger::new(membership),
-        buffer: CausalBuffer::new(),
+        // The store holds complete logs: nothing may be dropped while they are replayed.
+        buffer: CausalBuffer::for_history(),
         trees: HashMap::new(),
         next_household: 1,
         fraud_proofs: HashMap::new(),
@@ -876,6 +905,8 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
             ),
         });
     }
+    // From here on the buffer takes entries from peers: bounded.
+    state.buffer = CausalBuffer::new();
     load_final_sizes(store, &mut state)?;
     for (_, _, raw) in store.fraud_proofs()? {
         if let Ok(p) = FraudProof::decode(&raw) {

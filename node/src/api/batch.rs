@@ -360,12 +360,10 @@ pub(super) async fn batch(
                 }
             };
             let finished = line.is_none();
-            if let Some(prepared) = line.and_then(|line| {
-                lines::parse_line(line, BATCH_LINE_BYTES_MAX, |text| {
+            if let Some(line) = line {
+                group.push(lines::parse_line(line, BATCH_LINE_BYTES_MAX, |text| {
                     prepare(&api, text.as_bytes())
-                })
-            }) {
-                group.push(prepared);
+                }));
             }
             if group.len() >= BATCH_GROUP_LINES || (finished && !group.is_empty()) {
                 let (out, ok, bad) = write_group(&api, std::mem::take(&mut group)).await;

@@ -197,10 +197,7 @@ impl Table {
                 .iter()
                 .filter(|(_, c)| c.busy == 0)
                 .min_by_key(|(_, c)| c.idle_since)?;
-            let evicted = state
-                .open
-                .remove(&longest_idle)
-                .expect("found just now");
+            let evicted = state.open.remove(&longest_idle).expect("found just now");
             evicted.evicted.notify_one();
         }
         let id = state.next_id;
@@ -292,7 +289,12 @@ mod tests {
         // Full: the idle one (second) makes room, the busy one (first) keeps its place.
         let third = table.admit().expect("second is idle");
         assert_eq!(
-            table.lock().open.keys().copied().collect::<std::collections::BTreeSet<_>>(),
+            table
+                .lock()
+                .open
+                .keys()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
             [first.id, third.id].into()
         );
         let busy_third = Busy::new(third.clone());
@@ -301,7 +303,12 @@ mod tests {
         drop(busy_first);
         let fourth = table.admit().expect("first is idle now");
         assert_eq!(
-            table.lock().open.keys().copied().collect::<std::collections::BTreeSet<_>>(),
+            table
+                .lock()
+                .open
+                .keys()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
             [third.id, fourth.id].into()
         );
         drop((busy_third, second));
