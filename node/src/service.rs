@@ -970,3 +970,104 @@ fn note_household(next: &mut u64, entry: &Entry) {
     };
     *next = (*next).max(placement.household.0 + 1);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ed25519_dalek::SigningKey;
+    use hukou_protocol::{Category, Digest, Member};
+
+    use super::*;
+    use crate::store::COMMIT_QUEUE_REQUESTS_MAX;
+
+    const A: u32 = 310104;
+    const B: u32 = 330502;
+
+    fn key(code: u32) -> SigningKey {
+        SigningKey::from_bytes(&[(code % 251) as u8; 32])
+    }
+
+    fn membership() -> Membership {
+        let members = [A, B].map(|code| Member {
+            code: BureauCode::new(code).expect("valid"),
+            name: format!("bureau {code}"),
+            key: key(code).verifying_key(),
+        });
+        Membership::new("service-test", members, 2).expect("valid membership")
+    }
+
+    /// A permit by `author` for person `n`, the other member its origin.
+    fn permit(author: u32, n: u8) -> Body {
+        Body::Permit {
+            person: PersonTag([n; 32]),
+            origin: BureauCode::new(if author == A { B } else { A }).expect("valid"),
+            category: Category::NAMED[0],
+            valid_until_ms: now_ms() + 86_400_000,
+            materials: Digest([7; 32]),
+            corrects: None,
+        }
+    }
+
+    /// Neither a clerk's write nor a replicated entry holds the state lock while it waits for
+    /// room in a full commit queue: the state stays readable, and both go through once there
+    /// is room, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_state_lock_is_free_while_writes_wait_for_the_committer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let me = BureauCode::new(A).expect("valid");
+        let store = Store::open(&dir.path().join("db"), me, membership().network()).expect("store");
+        let (committer, _task) = Committer::start(store.clone(), std::future::pending());
+        let parts = Service::start(
+            me,
+            key(A),
+            PersonKey::from_bytes([0x5a; 32]),
+            membership(),
+            Calendar::prc().clone(),
+            store.clone(),
+            committer.clone(),
+            false,
+        )
+        .expect("service starts");
+        let service = parts.service;
+
+        // The commit queue full: every place in it taken.
+        let mut held = Vec::new();
+        for _ in 0..COMMIT_QUEUE_REQUESTS_MAX {
+            held.push(committer.reserve().await.expect("room"));
+        }
+        let write = tokio::spawn({
+            let service = service.clone();
+            async move { service.write_one(|_| Ok(permit(A, 1))).await }
+        });
+        let replicated = Entry {
+            network: membership().network(),
+            author: BureauCode::new(B).expect("valid"),
+            seq: Seq(0),
+            prev: EntryHash::ZERO,
+            time_ms: now_ms(),
+            body: permit(B, 2),
+        }
+        .sign(&key(B));
+        let ingest = tokio::spawn({
+            let service = service.clone();
+            let raw = vec![replicated.encode()];
+            async move { service.ingest(raw).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!write.is_finished() && !ingest.is_finished());
+        // Before: the writer held the state lock while it waited for the queue.
+        let state = tokio::time::timeout(Duration::from_secs(2), service.state())
+            .await
+            .expect("the state lock is free while the writes wait for the committer");
+        assert_eq!(state.ledger.log_len(me), 0);
+        drop(state);
+
+        drop(held);
+        let written = write.await.expect("task").expect("written");
+        assert_eq!(written.entry.entry().seq, Seq(0));
+        assert_eq!(ingest.await.expect("task"), Ok(1));
+        assert_eq!(store.log_len(me), 1);
+        assert_eq!(store.log_len(BureauCode::new(B).expect("valid")), 1);
+    }
+}
