@@ -6,7 +6,11 @@
 //!   no validity rule of its own.
 //! - Durable before acknowledged: a write is answered only after the group-commit flush that
 //!   covers it. Entries are handed to the committer in the order they were applied, under the
-//!   state lock, so the store always receives each log contiguously.
+//!   state lock, so the store always receives each log contiguously; room in the commit queue
+//!   is reserved before the lock is taken, so the lock is never held waiting for the committer.
+//! - The service makes no store (sled) call on a runtime worker thread: fraud proofs are read
+//!   and written with `spawn_blocking`, without the state lock, and [`Service::start`] (the
+//!   replay) is called from a blocking thread (`run`).
 //! - The state in memory is derived from the store: on start it is rebuilt by replaying every
 //!   stored entry through the rulebook, so entries and state can never disagree after a crash.
 //! - A node whose own log is behind what its peers hold (a lost store) writes nothing until it
@@ -519,6 +523,10 @@ impl Service {
             return Err(WriteError::Syncing);
         }
         let inner = &self.inner;
+        // Room in the commit queue first: the entries are queued under the state lock (so they
+        // reach the store in the order they were applied), and the lock is never held while
+        // waiting for the committer.
+        let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
         let households_before = state.next_household;
         // Every entry of this write carries this time (`time_ms` below is the same value).
@@ -629,7 +637,7 @@ impl Service {
             return Ok(results);
         }
         let count = accepted.len() as u64;
-        let receipt = inner.committer.submit(accepted.clone()).await?;
+        let receipt = commit.submit(accepted.clone());
         drop(state);
         receipt.await?;
         inner
@@ -704,8 +712,11 @@ impl Service {
                 receipt: None,
             });
         }
+        // Room in the commit queue before the lock, as in `write_inner`.
+        let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
         let mut to_store = Vec::new();
+        let mut equivocations = Vec::new();
         for (entry, verified) in entries.into_iter().zip(verdicts) {
             let check = if verified {
                 SignatureCheck::AlreadyVerified
@@ -736,11 +747,14 @@ impl Service {
                             .entries_duplicate
                             .fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(Violation::Equivocation {
-                        existing,
-                        conflicting,
-                    }) => {
-                        self.record_equivocation(&mut state, existing, j.entry, conflicting);
+                    Err(Violation::Equivocation { existing, .. }) => {
+                        // Proven with the stored original, after the lock is released.
+                        if !state
+                            .fraud_proofs
+                            .contains_key(&(existing.author, existing.seq))
+                        {
+                            equivocations.push((existing, j.entry));
+                        }
                     }
                     Err(v) => {
                         inner
@@ -771,19 +785,16 @@ impl Service {
         }
         let applied = to_store.len();
         let waiting = state.buffer.len();
-        if applied == 0 {
-            return Ok(Applied {
-                applied,
-                waiting,
-                receipt: None,
-            });
-        }
-        let receipt = inner.committer.submit(to_store).await?;
+        let receipt = (applied > 0).then(|| commit.submit(to_store));
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
         drop(state);
+        if let Some(membership) = membership {
+            self.record_equivocations(membership, equivocations).await;
+        }
         Ok(Applied {
             applied,
             waiting,
-            receipt: Some(receipt),
+            receipt,
         })
     }
 
@@ -802,40 +813,57 @@ impl Service {
         Ok(())
     }
 
-    fn record_equivocation(
+    /// Stores a fraud proof for each equivocation found (the entry held at a position, and a
+    /// different one received for it), built from the stored original. The store is read and
+    /// written on a blocking thread, without the state lock; the proofs then go into the state.
+    async fn record_equivocations(
         &self,
-        state: &mut State,
-        existing: EntryRef,
-        conflicting: SignedEntry,
-        _c: EntryRef,
+        membership: Membership,
+        found: Vec<(EntryRef, SignedEntry)>,
     ) {
         let inner = &self.inner;
-        let key = (existing.author, existing.seq);
-        if state.fraud_proofs.contains_key(&key) {
+        let store = inner.store.clone();
+        let proven = tokio::task::spawn_blocking(move || {
+            found
+                .into_iter()
+                .filter_map(|(existing, conflicting)| {
+                    // Not yet flushed: the conflicting entry will arrive again.
+                    let Ok(Some(original)) = store.entry(existing.author, existing.seq.0) else {
+                        return None;
+                    };
+                    let proof = FraudProof::new(original, conflicting);
+                    proof.verify(&membership).ok()?;
+                    if let Err(e) =
+                        store.put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
+                    {
+                        tracing::error!("could not store fraud proof: {e}");
+                    }
+                    Some((existing, proof))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("recording equivocations failed: {e}");
+            Vec::new()
+        });
+        if proven.is_empty() {
             return;
         }
-        let Ok(Some(original)) = inner.store.entry(existing.author, existing.seq.0) else {
-            // Not yet flushed; the conflicting entry will arrive again.
-            return;
-        };
-        let proof = FraudProof::new(original, conflicting);
-        if proof.verify(state.ledger.membership()).is_err() {
-            return;
+        let mut state = inner.state.lock().await;
+        for (existing, proof) in proven {
+            let key = (existing.author, existing.seq);
+            if state.fraud_proofs.contains_key(&key) {
+                continue;
+            }
+            inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                author = %existing.author, seq = existing.seq.0,
+                "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
+                existing.author, existing.seq.0
+            );
+            state.fraud_proofs.insert(key, proof);
         }
-        inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            author = %existing.author, seq = existing.seq.0,
-            "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
-            existing.author, existing.seq.0
-        );
-        if let Err(e) =
-            inner
-                .store
-                .put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
-        {
-            tracing::error!("could not store fraud proof: {e}");
-        }
-        state.fraud_proofs.insert(key, proof);
     }
 
     /// Lets [`Service::obtain_claims`] ask other bureaus' arbiters, through `sync`.
@@ -1144,7 +1172,8 @@ fn note_applied(
 fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State, StoreError> {
     let mut state = State {
         ledger: Ledger::new(membership),
-        buffer: CausalBuffer::new(),
+        // The store holds complete logs: nothing may be dropped while they are replayed.
+        buffer: CausalBuffer::for_history(),
         trees: HashMap::new(),
         next_household: 1,
         write_time_ms: 0,
@@ -1201,6 +1230,8 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
             ),
         });
     }
+    // From here on the buffer takes entries from peers: bounded.
+    state.buffer = CausalBuffer::new();
     load_final_sizes(store, &mut state)?;
     for (_, _, raw) in store.fraud_proofs()? {
         if let Ok(p) = FraudProof::decode(&raw) {
@@ -1268,4 +1299,105 @@ fn note_household(next: &mut u64, entry: &Entry) {
         .checked_add(1)
         .expect("the rulebook bounds household numbers by HOUSEHOLD_ID_MAX < u64::MAX");
     *next = (*next).max(after);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ed25519_dalek::SigningKey;
+    use hukou_protocol::{Category, Digest, Member};
+
+    use super::*;
+    use crate::store::COMMIT_QUEUE_REQUESTS_MAX;
+
+    const A: u32 = 310104;
+    const B: u32 = 330502;
+
+    fn key(code: u32) -> SigningKey {
+        SigningKey::from_bytes(&[(code % 251) as u8; 32])
+    }
+
+    fn membership() -> Membership {
+        let members = [A, B].map(|code| Member {
+            code: BureauCode::new(code).expect("valid"),
+            name: format!("bureau {code}"),
+            key: key(code).verifying_key(),
+        });
+        Membership::new("service-test", members, 2).expect("valid membership")
+    }
+
+    /// A permit by `author` for person `n`, the other member its origin.
+    fn permit(author: u32, n: u8) -> Body {
+        Body::Permit {
+            person: PersonTag([n; 32]),
+            origin: BureauCode::new(if author == A { B } else { A }).expect("valid"),
+            category: Category::NAMED[0],
+            valid_until_ms: now_ms() + 86_400_000,
+            materials: Digest([7; 32]),
+            corrects: None,
+        }
+    }
+
+    /// Neither a clerk's write nor a replicated entry holds the state lock while it waits for
+    /// room in a full commit queue: the state stays readable, and both go through once there
+    /// is room, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_state_lock_is_free_while_writes_wait_for_the_committer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let me = BureauCode::new(A).expect("valid");
+        let store = Store::open(&dir.path().join("db"), me, membership().network()).expect("store");
+        let (committer, _task) = Committer::start(store.clone(), std::future::pending());
+        let parts = Service::start(
+            me,
+            key(A),
+            PersonKey::from_bytes([0x5a; 32]),
+            membership(),
+            Calendar::prc().clone(),
+            store.clone(),
+            committer.clone(),
+            false,
+        )
+        .expect("service starts");
+        let service = parts.service;
+
+        // The commit queue full: every place in it taken.
+        let mut held = Vec::new();
+        for _ in 0..COMMIT_QUEUE_REQUESTS_MAX {
+            held.push(committer.reserve().await.expect("room"));
+        }
+        let write = tokio::spawn({
+            let service = service.clone();
+            async move { service.write_one(|_| Ok(permit(A, 1))).await }
+        });
+        let replicated = Entry {
+            network: membership().network(),
+            author: BureauCode::new(B).expect("valid"),
+            seq: Seq(0),
+            prev: EntryHash::ZERO,
+            time_ms: now_ms(),
+            body: permit(B, 2),
+        }
+        .sign(&key(B));
+        let ingest = tokio::spawn({
+            let service = service.clone();
+            let raw = vec![replicated.encode()];
+            async move { service.ingest(raw).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!write.is_finished() && !ingest.is_finished());
+        // Before: the writer held the state lock while it waited for the queue.
+        let state = tokio::time::timeout(Duration::from_secs(2), service.state())
+            .await
+            .expect("the state lock is free while the writes wait for the committer");
+        assert_eq!(state.ledger.log_len(me), 0);
+        drop(state);
+
+        drop(held);
+        let written = write.await.expect("task").expect("written");
+        assert_eq!(written.entry.entry().seq, Seq(0));
+        assert_eq!(ingest.await.expect("task"), Ok(1));
+        assert_eq!(store.log_len(me), 1);
+        assert_eq!(store.log_len(BureauCode::new(B).expect("valid")), 1);
+    }
 }

@@ -1444,14 +1444,22 @@ impl Committer {
     /// are written in the order their `submit` calls returned, so one caller can keep several
     /// in flight and still have them written in order.
     pub async fn submit(&self, entries: Vec<SignedEntry>) -> Result<Receipt, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(CommitRequest { entries, reply })
+        Ok(self.reserve().await?.submit(entries))
+    }
+
+    /// Waits for room in the commit queue and keeps it: [`CommitSlot::submit`] then queues at
+    /// once, without waiting. A caller that must queue under a lock (to keep entries in the
+    /// order it applied them) reserves first, so it never waits for the committer while
+    /// holding the lock.
+    pub async fn reserve(&self) -> Result<CommitSlot<'_>, StoreError> {
+        let permit = self
+            .requests
+            .reserve()
             .await
             .map_err(|_| self.shared.stopped())?;
-        Ok(Receipt {
-            answer,
-            shared: self.shared.clone(),
+        Ok(CommitSlot {
+            permit,
+            shared: &self.shared,
         })
     }
 
@@ -1462,6 +1470,25 @@ impl Committer {
             requests: self.shared.requests.load(Ordering::Relaxed),
             entries: self.shared.entries.load(Ordering::Relaxed),
             group_entries_max: self.shared.group_entries_max.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Room for one request in the commit queue ([`Committer::reserve`]); given back if dropped.
+pub struct CommitSlot<'a> {
+    permit: mpsc::Permit<'a, CommitRequest>,
+    shared: &'a Arc<CommitShared>,
+}
+
+impl CommitSlot<'_> {
+    /// Queues `entries` in the reserved place, at once. Requests are written in the order they
+    /// were queued.
+    pub fn submit(self, entries: Vec<SignedEntry>) -> Receipt {
+        let (reply, answer) = oneshot::channel();
+        self.permit.send(CommitRequest { entries, reply });
+        Receipt {
+            answer,
+            shared: self.shared.clone(),
         }
     }
 }

@@ -670,7 +670,7 @@ where
 
     let mut replay = Replay {
         ledger: Ledger::new(membership.clone()),
-        buffer: CausalBuffer::new(),
+        buffer: CausalBuffer::for_history(),
         days: BTreeMap::new(),
         open_permits: HashMap::new(),
         duplicated: BTreeSet::new(),

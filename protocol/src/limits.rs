@@ -29,6 +29,21 @@ pub const NETWORK_NAME_BYTES_MAX: usize = 64;
 /// node buffer without bound by sending entries that reference nothing that exists.
 pub const PENDING_ENTRIES_MAX: usize = 1 << 20;
 
+/// Most bytes (encoded entries) the causal buffer holds. The entry count alone would allow
+/// `PENDING_ENTRIES_MAX * ENTRY_BYTES_MAX`, 4 GiB; beyond this the oldest waiting entries are
+/// dropped, as for the count. 64 MiB holds a catch-up's worth of out-of-order entries (one pull
+/// step is at most 4 batches, 16 MiB) many times over.
+pub const PENDING_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// How far ahead of what a node holds a waiting entry may be and still be held: its seq at most
+/// this many beyond its log's length, and each position it references at most this many beyond
+/// the referenced log's length. Anything further is dropped, not held (anti-entropy pulls it
+/// again, in order, once the node gets there): gossip reaching a node that is a million entries
+/// behind would otherwise fill the buffer with entries it cannot use for a long while. One pull
+/// round asks a peer for at most 64 batches of a log (the node's `PULL_BATCHES_PER_ROUND_MAX`),
+/// and a catch-up pulls every log at the same pace, so entries a catch-up pulls stay within it.
+pub const PENDING_AHEAD_ENTRIES_MAX: u64 = 64 * BATCH_ENTRIES_MAX as u64;
+
 /// Largest encoded checkpoint, certificate or fraud proof.
 pub const CERTIFICATE_BYTES_MAX: usize = 64 + MEMBERS_MAX * 72 + 256;
 
@@ -68,3 +83,7 @@ const _: () =
     assert!(0 < PERMIT_VALIDITY_MS_MIN && PERMIT_VALIDITY_MS_MIN <= PERMIT_VALIDITY_MS_MAX);
 // "Highest used + 1" never overflows, and household numbers stay exact in JSON (2^53).
 const _: () = assert!(HOUSEHOLD_ID_MAX < u64::MAX && HOUSEHOLD_ID_MAX < 1 << 53);
+// The buffer holds at least two whole frames of out-of-order entries...
+const _: () = assert!(PENDING_BYTES_MAX >= 2 * FRAME_BYTES_MAX);
+// ... and a whole batch that arrives in reverse order is held, not dropped as too far ahead.
+const _: () = assert!(PENDING_AHEAD_ENTRIES_MAX >= BATCH_ENTRIES_MAX as u64);

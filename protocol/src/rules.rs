@@ -12,7 +12,9 @@
 //! `protocol/tests/rule_order.rs` checks, for every pair of rules of a body that one entry can
 //! break together, that the earlier one is reported.
 //!
-//! 1. envelope: `wrong_network`, `unknown_author`, `bad_signature`;
+//! 1. envelope: `wrong_network`, `unknown_author`, `bad_signature`, `reference_to_non_member`
+//!    (what the entry alone shows, so [`CausalBuffer`] refuses such an entry at once, by the
+//!    same name, instead of holding it for a log that will never exist);
 //! 2. chain: `duplicate_entry` or `equivocation` (seq below the log's length: the same hash is a
 //!    duplicate, another hash an equivocation), `missing_previous` (seq above it),
 //!    `prev_mismatch`, `time_went_backwards`;
@@ -51,7 +53,7 @@
 // the rare path, so returning it unboxed costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::entry::{Body, BodyKind, Placement, SignedEntry};
 use crate::limits::{HOUSEHOLD_ID_MAX, PERMIT_VALIDITY_MS_MAX, PERMIT_VALIDITY_MS_MIN};
@@ -329,6 +331,11 @@ pub enum Violation {
         age_days: u32,
         max_days: u32,
     },
+    #[error("entry {entry} references {reference}, in the log of {}, which is not a member", reference.author)]
+    ReferenceToNonMember {
+        entry: EntryRef,
+        reference: EntryRef,
+    },
 }
 
 impl Violation {
@@ -378,6 +385,7 @@ impl Violation {
             Violation::CorrectionWrongTransfer { .. } => "correction_wrong_transfer",
             Violation::PermitRevokedByDestination { .. } => "permit_revoked_by_destination",
             Violation::HouseholdOutOfRange { .. } => "household_out_of_range",
+            Violation::ReferenceToNonMember { .. } => "reference_to_non_member",
         }
     }
 
@@ -426,7 +434,8 @@ impl Violation {
             | Violation::CorrectionUnexpected { entry, .. }
             | Violation::CorrectionWrongTransfer { entry, .. }
             | Violation::PermitRevokedByDestination { entry, .. }
-            | Violation::HouseholdOutOfRange { entry, .. } => *entry,
+            | Violation::HouseholdOutOfRange { entry, .. }
+            | Violation::ReferenceToNonMember { entry, .. } => *entry,
         }
     }
 
@@ -535,6 +544,10 @@ pub const ENVELOPE_RULES: &[Rule] = &[
     Rule::apply(
         "bad_signature",
         "the signature does not verify, strictly, under the author's key (skipped when the caller verified it in a batch)",
+    ),
+    Rule::apply(
+        "reference_to_non_member",
+        "a reference (in the order [`Body::references`] lists them) names the log of a bureau that is not a member",
     ),
 ];
 
@@ -1388,6 +1401,11 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
         ],
         meaning: "a birth is registered more than `BIRTH_REGISTRATION_AGE_DAYS_MAX` days after the date",
     },
+    ViolationDoc {
+        name: "reference_to_non_member",
+        fields: &["entry: EntryRef", "reference: EntryRef"],
+        meaning: "the entry references a position in the log of a bureau that is not a member",
+    },
 ];
 
 /// Where a permit stands. Changed only by its origin's log (refusal, deregistration); a
@@ -1976,7 +1994,7 @@ impl Ledger {
     }
 
     /// SPEC 3: a reference must point at an applied entry with the same hash and the kind the
-    /// body expects.
+    /// body expects. (That it names a member's log is checked with the envelope, SPEC 1.)
     fn check_reference(&self, me: EntryRef, reference: EntryRef) -> Result<(), Violation> {
         let log = self.logs.get(&reference.author);
         let actual = log.and_then(|l| l.hashes.get(reference.seq.0 as usize));
@@ -2936,11 +2954,112 @@ enum Plan {
 /// Holds entries that arrived before what they wait for (their log's previous entry, or an
 /// entry they reference) and applies them, in causal order, as soon as it is applied. With it
 /// the resulting state does not depend on the order entries arrive in.
-#[derive(Debug, Default)]
+///
+/// Bounded for entries from peers ([`CausalBuffer::new`]): an entry that fails the envelope
+/// (SPEC 1: another network, a non-member author, a bad signature, a reference to a non-member's
+/// log) is refused at once, never held; one too far ahead of what the ledger holds
+/// ([`PENDING_AHEAD_ENTRIES_MAX`](crate::limits::PENDING_AHEAD_ENTRIES_MAX)) is dropped; and
+/// beyond [`PENDING_ENTRIES_MAX`](crate::limits::PENDING_ENTRIES_MAX) entries or
+/// [`PENDING_BYTES_MAX`](crate::limits::PENDING_BYTES_MAX) bytes the oldest held entry is
+/// dropped. A dropped entry is no verdict: it is counted by [`DropReason`] ([`Self::drops`]),
+/// and anti-entropy pulls it again, in order, later. Nothing else is kept per entry, so memory
+/// follows what is held.
+#[derive(Debug)]
 pub struct CausalBuffer {
-    waiting: HashMap<Position, Vec<(SignedEntry, SignatureCheck)>>,
-    order: VecDeque<Position>,
+    limits: BufferLimits,
+    /// Held entries, by the position each waits for.
+    waiting: HashMap<Position, Vec<Held>>,
+    /// Every held entry, by when it was held: the oldest is dropped first when the buffer is
+    /// full. Exactly one item per held entry, removed when the entry is released or dropped.
+    order: BTreeMap<u64, (Position, EntryHash)>,
+    /// The ticket of the next entry held; only grows.
+    next_ticket: u64,
     len: usize,
+    /// Sum of the encoded sizes of the held entries.
+    bytes: usize,
+    drops: Drops,
+}
+
+/// One held entry.
+#[derive(Debug)]
+struct Held {
+    entry: SignedEntry,
+    signature: SignatureCheck,
+    /// Its key in [`CausalBuffer::order`].
+    ticket: u64,
+}
+
+/// How much a [`CausalBuffer`] holds before it drops entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferLimits {
+    /// Most entries held.
+    pub entries_max: usize,
+    /// Most bytes held (sum of the entries' encoded sizes).
+    pub bytes_max: usize,
+    /// Furthest an entry's seq, or a position it references, may be beyond the length of its
+    /// log and still be held.
+    pub ahead_entries_max: u64,
+}
+
+impl BufferLimits {
+    /// For entries from peers: the protocol's limits.
+    pub const PEERS: BufferLimits = BufferLimits {
+        entries_max: crate::limits::PENDING_ENTRIES_MAX,
+        bytes_max: crate::limits::PENDING_BYTES_MAX,
+        ahead_entries_max: crate::limits::PENDING_AHEAD_ENTRIES_MAX,
+    };
+
+    /// For the replay of a complete history whose size the caller already bounds (a node's own
+    /// store, an audit's bundle): nothing is dropped, so nothing that should apply is lost.
+    pub const HISTORY: BufferLimits = BufferLimits {
+        entries_max: usize::MAX,
+        bytes_max: usize::MAX,
+        ahead_entries_max: u64::MAX,
+    };
+}
+
+/// Why the buffer let an entry go without judging it. Not a verdict on the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Holding more would pass the entry or byte limit: the oldest held entry was dropped.
+    BufferFull,
+    /// Its seq, or a position it references, is beyond what the ledger holds by more than
+    /// [`BufferLimits::ahead_entries_max`].
+    TooFarAhead,
+}
+
+impl DropReason {
+    /// Stable snake_case name (metrics label).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::BufferFull => "buffer_full",
+            DropReason::TooFarAhead => "too_far_ahead",
+        }
+    }
+}
+
+/// Entries a buffer dropped so far, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    pub buffer_full: u64,
+    pub too_far_ahead: u64,
+}
+
+impl Drops {
+    /// The count for one reason.
+    pub fn of(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::BufferFull => self.buffer_full,
+            DropReason::TooFarAhead => self.too_far_ahead,
+        }
+    }
+
+    fn count(&mut self, reason: DropReason) {
+        match reason {
+            DropReason::BufferFull => self.buffer_full += 1,
+            DropReason::TooFarAhead => self.too_far_ahead += 1,
+        }
+    }
 }
 
 /// What became of one offered (or released) entry.
@@ -2950,10 +3069,35 @@ pub struct Judged {
     pub result: Result<Effects, Violation>,
 }
 
+impl Default for CausalBuffer {
+    fn default() -> CausalBuffer {
+        CausalBuffer::new()
+    }
+}
+
 impl CausalBuffer {
-    /// An empty buffer.
+    /// An empty buffer for entries from peers ([`BufferLimits::PEERS`]).
     pub fn new() -> CausalBuffer {
-        CausalBuffer::default()
+        CausalBuffer::with_limits(BufferLimits::PEERS)
+    }
+
+    /// An empty buffer that drops nothing, for replaying a complete history
+    /// ([`BufferLimits::HISTORY`]).
+    pub fn for_history() -> CausalBuffer {
+        CausalBuffer::with_limits(BufferLimits::HISTORY)
+    }
+
+    /// An empty buffer with the given limits.
+    pub fn with_limits(limits: BufferLimits) -> CausalBuffer {
+        CausalBuffer {
+            limits,
+            waiting: HashMap::new(),
+            order: BTreeMap::new(),
+            next_ticket: 0,
+            len: 0,
+            bytes: 0,
+            drops: Drops::default(),
+        }
     }
 
     /// Entries waiting.
@@ -2966,15 +3110,26 @@ impl CausalBuffer {
         self.len == 0
     }
 
+    /// Bytes held: the sum of the waiting entries' encoded sizes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Entries dropped so far, by reason.
+    pub fn drops(&self) -> Drops {
+        self.drops
+    }
+
     /// Entries still waiting, with the position each waits for.
     pub fn waiting(&self) -> impl Iterator<Item = (&(BureauCode, Seq), &SignedEntry)> {
         self.waiting
             .iter()
-            .flat_map(|(p, es)| es.iter().map(move |(e, _)| (p, e)))
+            .flat_map(|(p, es)| es.iter().map(move |h| (p, &h.entry)))
     }
 
-    /// Offers an entry: applies it if it is ready, else holds it. Returns every entry judged as
-    /// a result, in the order they were applied: the offered one and any it released.
+    /// Offers an entry: applies it if it is ready, else holds it (or refuses it, if its
+    /// envelope is wrong, or drops it, see [`CausalBuffer`]). Returns every entry judged as a
+    /// result, in the order they were applied: the offered one and any it released.
     pub fn offer(
         &mut self,
         ledger: &mut Ledger,
@@ -2985,13 +3140,17 @@ impl CausalBuffer {
         let mut queue = VecDeque::from([(entry, signature)]);
         while let Some((entry, signature)) = queue.pop_front() {
             if let Some(position) = ledger.waiting_for(&entry) {
-                // Check what can be checked now (network, author, signature), so a forged entry
-                // is refused at once rather than held.
+                // Check what can be checked now (network, author, signature, that every log it
+                // names exists), so a forged entry is refused at once rather than held.
                 if let Err(v) = ledger.check_envelope(&entry, signature) {
                     out.push(Judged {
                         entry,
                         result: Err(v),
                     });
+                    continue;
+                }
+                if self.too_far_ahead(ledger, &entry) {
+                    self.drops.count(DropReason::TooFarAhead);
                     continue;
                 }
                 self.hold(position, entry, signature);
@@ -3001,8 +3160,10 @@ impl CausalBuffer {
             if result.is_ok() {
                 let position = (entry.entry().author, entry.entry().seq);
                 if let Some(released) = self.waiting.remove(&position) {
-                    self.len -= released.len();
-                    queue.extend(released);
+                    for held in released {
+                        self.forget(&held);
+                        queue.push_back((held.entry, held.signature));
+                    }
                 }
             }
             out.push(Judged { entry, result });
@@ -3010,27 +3171,66 @@ impl CausalBuffer {
         out
     }
 
+    /// Whether `entry` sits, or references a position, more than the limit beyond what
+    /// `ledger` holds.
+    fn too_far_ahead(&self, ledger: &Ledger, entry: &SignedEntry) -> bool {
+        let max = self.limits.ahead_entries_max;
+        let beyond = |log: BureauCode, seq: Seq| seq.0.saturating_sub(ledger.log_len(log)) > max;
+        let e = entry.entry();
+        beyond(e.author, e.seq) || e.body.references().any(|r| beyond(r.author, r.seq))
+    }
+
     fn hold(&mut self, position: Position, entry: SignedEntry, signature: SignatureCheck) {
         let slot = self.waiting.entry(position).or_default();
-        if slot.iter().any(|(e, _)| e.hash() == entry.hash()) {
+        if slot.iter().any(|h| h.entry.hash() == entry.hash()) {
             return;
         }
-        slot.push((entry, signature));
-        self.order.push_back(position);
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.order.insert(ticket, (position, entry.hash()));
         self.len += 1;
-        while self.len > crate::limits::PENDING_ENTRIES_MAX {
-            let Some(oldest) = self.order.pop_front() else {
+        self.bytes += entry.encoded_len();
+        slot.push(Held {
+            entry,
+            signature,
+            ticket,
+        });
+        while self.len > self.limits.entries_max || self.bytes > self.limits.bytes_max {
+            let Some((_, (oldest, hash))) = self.order.pop_first() else {
                 break;
             };
-            if let Some(dropped) = self.waiting.remove(&oldest) {
-                self.len -= dropped.len();
+            let slot = self
+                .waiting
+                .get_mut(&oldest)
+                .expect("every ticket names a held entry");
+            let i = slot
+                .iter()
+                .position(|h| h.entry.hash() == hash)
+                .expect("every ticket names a held entry");
+            let dropped = slot.swap_remove(i);
+            if slot.is_empty() {
+                self.waiting.remove(&oldest);
             }
+            self.len -= 1;
+            self.bytes -= dropped.entry.encoded_len();
+            self.drops.count(DropReason::BufferFull);
         }
+    }
+
+    /// Accounts for a held entry that left `waiting` (released to be judged).
+    fn forget(&mut self, held: &Held) {
+        let removed = self.order.remove(&held.ticket);
+        assert!(removed.is_some(), "every held entry has a ticket");
+        self.len -= 1;
+        self.bytes -= held.entry.encoded_len();
     }
 }
 
+#[cfg(test)]
+mod causal_buffer_tests;
+
 impl Ledger {
-    /// SPEC 1 alone: network, author, signature.
+    /// SPEC 1 alone: network, author, signature, references to members only.
     pub fn check_envelope(
         &self,
         entry: &SignedEntry,
@@ -3051,6 +3251,15 @@ impl Ledger {
             .ok_or(Violation::UnknownAuthor { entry: me })?;
         if signature == SignatureCheck::Verify {
             ensure!(entry.verify(key), Violation::BadSignature { entry: me });
+        }
+        for reference in e.body.references() {
+            ensure!(
+                self.membership.contains(reference.author),
+                Violation::ReferenceToNonMember {
+                    entry: me,
+                    reference
+                }
+            );
         }
         Ok(())
     }
@@ -3268,6 +3477,10 @@ mod catalogue_tests {
                 age_days: 2199,
                 max_days: 2196,
             },
+            Violation::ReferenceToNonMember {
+                entry: e,
+                reference: r(2),
+            },
         ]
     }
 
@@ -3317,6 +3530,7 @@ mod catalogue_tests {
             Violation::BirthDateInvalid { .. } => 40,
             Violation::BirthDateInFuture { .. } => 41,
             Violation::BirthDateTooOld { .. } => 42,
+            Violation::ReferenceToNonMember { .. } => 43,
         }
     }
 
