@@ -509,6 +509,23 @@ pub struct BodyRules {
     /// both of, with why. For every other pair an entry breaking both is reported by the
     /// earlier rule, which `protocol/tests/rule_order.rs` checks.
     pub exclusive: &'static [(&'static str, &'static str, &'static str)],
+    /// Rules no entry can break without also breaking an earlier rule of the list, so they are
+    /// never the one reported. The code checks them all the same, as defence in depth: they hold
+    /// because of an argument about every history `apply` accepts (the claims, for I1), and the
+    /// check is what keeps a flaw in that argument from becoming a wrong state.
+    pub shadowed: &'static [Shadowed],
+}
+
+/// A rule of a body's list that is never reported: see [`BodyRules::shadowed`].
+#[derive(Clone, Copy, Debug)]
+pub struct Shadowed {
+    /// The rule, by [`Rule::key`].
+    pub rule: &'static str,
+    /// Earlier rules of the list, by key: an entry that breaks `rule` breaks at least one of
+    /// them.
+    pub by: &'static [&'static str],
+    /// Why.
+    pub why: &'static str,
 }
 
 /// A violation as the catalogue documents it.
@@ -642,7 +659,16 @@ const ENROL_RULES: &[Rule] = &[
     ADMIT_IN_TRANSIT,
     ADMIT_CANCELLED_FOR_GOOD,
 ];
+const CLAIM_RULES_OF_ENROL: &[&str] = &[
+    "reference_wrong_kind",
+    "person_mismatch",
+    "claim_not_for_author",
+    "claim_consumed",
+];
 const ENROL_EXCLUSIVE: &[(&str, &str, &str)] = &[
+    ("reference_wrong_kind", "person_mismatch", NO_CLAIM),
+    ("reference_wrong_kind", "claim_not_for_author", NO_CLAIM),
+    ("reference_wrong_kind", "claim_consumed", NO_CLAIM),
     (
         "household_out_of_range",
         "household_has_head",
@@ -654,6 +680,49 @@ const ENROL_EXCLUSIVE: &[(&str, &str, &str)] = &[
         "one needs the relation `head`, the other any other relation",
     ),
 ];
+const ENROL_SHADOWED: &[Shadowed] = &[
+    Shadowed {
+        rule: "person_already_registered",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+    Shadowed {
+        rule: "admit:person_already_registered",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+    Shadowed {
+        rule: "admit:person_in_transit",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+    Shadowed {
+        rule: "admit:person_cancelled",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+];
+const UNCONSUMED_CLAIM: &str = "a person with an unconsumed claim has no record, no deregistration in transit and no cancellation for good (see \"Claims\")";
+const NO_CLAIM: &str = "an entry that is not a claim has no person, claimant or consumer";
+
+/// The rules a claim's `after` and its place in the arbiter's log are judged by, one of which
+/// an entry breaks whenever the person is registered, in transit or cancelled for good.
+const FREE_CLAIM: &[&str] = &[
+    "not_arbiter",
+    "reference_wrong_kind",
+    "person_mismatch",
+    "person_claimed",
+];
+const FREE_CLAIM_OR_CANCELLED: &[&str] = &[
+    "not_arbiter",
+    "reference_wrong_kind",
+    "person_mismatch",
+    "person_cancelled",
+    "person_claimed",
+];
+const GRANTABLE_CLAIM: &str = "a person the arbiter has granted no claim following the same cancellation of theirs not for good (or following none) has no record, no deregistration in transit and no cancellation for good (see \"Claims\")";
+const AFTER_FOR_GOOD: &str =
+    "a person cancelled for good has no record and no deregistration in transit (see \"Claims\")";
 
 /// SPEC 4 and `admit`: each body kind's rules, in the order they are checked.
 pub const BODY_RULES: &[BodyRules] = &[
@@ -661,6 +730,7 @@ pub const BODY_RULES: &[BodyRules] = &[
         kinds: &[BodyKind::Enrol],
         rules: ENROL_RULES,
         exclusive: ENROL_EXCLUSIVE,
+        shadowed: ENROL_SHADOWED,
     },
     BodyRules {
         kinds: &[BodyKind::Birth],
@@ -674,7 +744,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "birth_date_too_old",
                 "`born_on` is more than `BIRTH_REGISTRATION_AGE_DAYS_MAX` days before the entry's date",
             ),
-            // Then every rule of `Enrol`, in its order.
+            // Then every rule of `Enrol`, in its order (`ENROL_RULES`).
             CLAIM_IS_A_CLAIM,
             CLAIM_OF_THE_PERSON,
             CLAIM_FOR_AUTHOR,
@@ -703,6 +773,9 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "birth_date_too_old",
                 "a date is either after the entry's or before it",
             ),
+            ("reference_wrong_kind", "person_mismatch", NO_CLAIM),
+            ("reference_wrong_kind", "claim_not_for_author", NO_CLAIM),
+            ("reference_wrong_kind", "claim_consumed", NO_CLAIM),
             (
                 "household_out_of_range",
                 "household_has_head",
@@ -714,6 +787,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "one needs the relation `head`, the other any other relation",
             ),
         ],
+        shadowed: ENROL_SHADOWED,
     },
     BodyRules {
         kinds: &[BodyKind::Claim],
@@ -743,7 +817,57 @@ pub const BODY_RULES: &[BodyRules] = &[
             ADMIT_IN_TRANSIT,
             ADMIT_CANCELLED_FOR_GOOD,
         ],
-        exclusive: &[],
+        exclusive: &[
+            (
+                "not_arbiter",
+                "person_claimed",
+                "only the person's arbiter's log holds claims on them",
+            ),
+            ("reference_wrong_kind", "person_mismatch", NO_CANCELLATION),
+            ("reference_wrong_kind", "person_cancelled", NO_CANCELLATION),
+            (
+                "reference_wrong_kind",
+                "person_claimed",
+                "no claim following an entry that is not a cancellation was ever granted",
+            ),
+            (
+                "person_mismatch",
+                "person_claimed",
+                "no claim following a cancellation of another person was ever granted",
+            ),
+            (
+                "person_cancelled",
+                "person_claimed",
+                "no claim following a cancellation for good was ever granted",
+            ),
+            (
+                "person_cancelled",
+                "admit:person_already_registered",
+                AFTER_FOR_GOOD,
+            ),
+            (
+                "person_cancelled",
+                "admit:person_in_transit",
+                AFTER_FOR_GOOD,
+            ),
+        ],
+        shadowed: &[
+            Shadowed {
+                rule: "admit:person_already_registered",
+                by: FREE_CLAIM,
+                why: GRANTABLE_CLAIM,
+            },
+            Shadowed {
+                rule: "admit:person_in_transit",
+                by: FREE_CLAIM,
+                why: GRANTABLE_CLAIM,
+            },
+            Shadowed {
+                rule: "admit:person_cancelled",
+                by: FREE_CLAIM_OR_CANCELLED,
+                why: GRANTABLE_CLAIM,
+            },
+        ],
     },
     BodyRules {
         kinds: &[BodyKind::Permit],
@@ -816,6 +940,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "an entry that is not a registration moved nobody",
             ),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Refusal],
@@ -839,6 +964,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             ("reference_wrong_kind", "permit_not_open", NO_PERMIT),
             ("reference_wrong_kind", "admit:permit_not_open", NO_PERMIT),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Deregistration],
@@ -906,6 +1032,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 SUCCESSION,
             ),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Registration],
@@ -971,6 +1098,15 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "one needs the relation `head`, the other any other relation",
             ),
         ],
+        shadowed: &[Shadowed {
+            rule: "person_already_registered",
+            by: &[
+                "reference_wrong_kind",
+                "person_mismatch",
+                "deregistration_consumed",
+            ],
+            why: "a person with a deregistration in transit has no record anywhere (see \"Claims\")",
+        }],
     },
     BodyRules {
         kinds: &[BodyKind::Revocation],
@@ -994,6 +1130,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             ("reference_wrong_kind", "permit_not_open", NO_PERMIT),
             ("reference_wrong_kind", "admit:permit_not_open", NO_PERMIT),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Cancellation],
@@ -1035,6 +1172,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 SUCCESSION,
             ),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::HeadChange],
@@ -1061,6 +1199,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "the head is a member of the household",
             ),
         ],
+        shadowed: &[],
     },
 ];
 
@@ -1068,6 +1207,7 @@ const NO_PERMIT: &str =
     "an entry that is not a permit has no origin, destination, person or status";
 const NO_DEREGISTRATION: &str =
     "an entry that is not a deregistration has no destination, person, consumer or permit";
+const NO_CANCELLATION: &str = "an entry that is not a cancellation has no person or reason";
 const NO_RECORD: &str = "a person with no record here heads no household here";
 const SUCCESSION: &str = "each needs another combination of heading a household with other members and giving `new_head`";
 
@@ -3433,6 +3573,37 @@ mod catalogue_tests {
                     body.kinds
                 );
                 assert!(!why.is_empty());
+            }
+            let position = |key: &str| keys.iter().position(|k| k == key);
+            for s in body.shadowed {
+                let at = position(s.rule);
+                assert!(
+                    at.is_some(),
+                    "{:?}: shadowed {} is a rule",
+                    body.kinds,
+                    s.rule
+                );
+                assert!(!s.by.is_empty() && !s.why.is_empty());
+                for by in s.by {
+                    assert!(
+                        matches!((position(by), at), (Some(b), Some(a)) if b < a),
+                        "{:?}: {by}, carrying {}, is an earlier rule",
+                        body.kinds,
+                        s.rule
+                    );
+                    assert!(
+                        body.shadowed.iter().all(|t| t.rule != *by),
+                        "{:?}: {by} carries {} and is reported, so is not shadowed",
+                        body.kinds,
+                        s.rule
+                    );
+                }
+                assert!(
+                    body.exclusive.iter().all(|(a, _, _)| *a != s.rule),
+                    "{:?}: {} is never reported, so no pair it comes first in is exclusive",
+                    body.kinds,
+                    s.rule
+                );
             }
         }
     }
