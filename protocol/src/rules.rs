@@ -20,11 +20,17 @@
 //!    then `reference_hash_mismatch`, for each reference before the next;
 //! 4. the body's own rules, in the order of its [`BODY_RULES`] entry. Whether a reference is of
 //!    the kind the body expects (`reference_wrong_kind`) is one of them, at the place listed
-//!    there: first for a refusal, deregistration, registration or revocation; after the origin,
-//!    validity and category checks for a permit's `corrects`.
+//!    there: first for a refusal, deregistration, registration, revocation or enrolment (for a
+//!    birth, after its date rules); after the arbiter and claimant checks for a claim's `after`;
+//!    after the origin, validity and category checks for a permit's `corrects`.
 //!
 //! [`Ledger::admit`] then checks, for an entry its own author is about to sign, the rules of
 //! [`Stage::Admit`] in the same lists, after every rule above passed.
+//!
+//! A few rules are *shadowed* ([`BodyRules::shadowed`]): no entry breaks them without breaking an
+//! earlier rule of its list, so they are never reported. They are checked all the same, as
+//! defence in depth: they hold by the argument for I1 below (a person with an unconsumed claim,
+//! or with a deregistration in transit, stands nowhere else), which no single check enforces.
 //!
 //! # Determinism across logs
 //!
@@ -32,20 +38,35 @@
 //! entries of different logs arrive in. It does, because every rule depends only on
 //! (a) the author's own log so far, (b) the entries the body references (applied first: entries
 //! wait in [`CausalBuffer`] until what they reference is applied), and (c) statuses that only the
-//! author's own log can change. The one fact no single log owns is "this person is registered
-//! nowhere else": two bureaus can enrol one person at the same moment. `apply` therefore records
-//! a registration *per bureau* and reports a person with two records as a duplicate (重) finding
-//! ([`Ledger::duplicates`]), instead of refusing whichever entry happened to arrive second (which
-//! would make honest nodes disagree and halt an honest log). The stricter, global checks run when
-//! a bureau *creates* an entry: [`Ledger::admit`], which its node calls before signing. The same
-//! goes for a revocation racing a deregistration: both are valid; the inbox shows the conflict.
+//! author's own log can change. The one fact that belonged to no single log, "this person is
+//! registered nowhere else" (two bureaus may enrol one person at the same moment), belongs to
+//! one now: the person's arbiter's ([`Membership::arbiter`]). An enrolment or birth consumes a
+//! claim ([`Body::Claim`]) that only the arbiter writes, naming the one bureau that may consume it;
+//! the arbiter's log holds at most one claim per person and cancellation followed (or none), and
+//! only the claimant's own log can consume it. So of two bureaus enrolling one person at once,
+//! at most one holds a claim, and every node refuses the other's enrolment, whatever order the
+//! logs arrive in.
+//!
+//! [`Ledger::admit`] adds, when a bureau creates an entry, checks no single log owns: that the
+//! permit a refusal or deregistration acts on was not revoked, and that the permit a revocation
+//! withdraws was not refused or consumed (the origin's and the destination's logs may race: both
+//! entries are valid, and the inbox shows the conflict); and that the person of a claim,
+//! enrolment or birth is registered nowhere, in transit nowhere and not cancelled for good, which
+//! the claim rules already ensure (those admit rules are shadowed).
 //!
 //! # Invariants
 //!
-//! I1 (at most one registration per person) holds for every history whose entries were admitted
-//! by their authors, and any breach by concurrent enrolment is reported; I2 (every registration
-//! consumes exactly one deregistration, which consumes exactly one permit of the same person,
-//! origin and destination) and I3 (each log a single chain) are enforced by `apply` itself.
+//! I1 (at most one registration per person) is enforced by `apply` itself, through claims.
+//! Every record of a person, or deregistration of them in transit, stems from one consumed claim
+//! (a transfer only moves it: a deregistration ends a record, a registration consumes the
+//! deregistration) until a cancellation ends it; the arbiter grants at most one claim per person
+//! following no cancellation, and one per cancellation of theirs not for good. So in every
+//! history `apply` accepts, in any order, a person has at most one record or deregistration in
+//! transit (ARCHITECTURE.md, "Nobody registered twice"). Records are still kept per bureau, and a
+//! second one would still be reported as a duplicate (重) finding ([`Ledger::duplicates`]), as
+//! defence in depth. I2 (every registration consumes exactly one deregistration, which consumes
+//! exactly one permit of the same person, origin and destination) and I3 (each log a single
+//! chain) are enforced by `apply` too.
 
 // A violation carries the entries that prove it (a few references, ~200 bytes); refusals are
 // the rare path, so returning it unboxed costs nothing that matters.
