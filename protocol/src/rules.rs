@@ -680,6 +680,8 @@ const ENROL_RULES: &[Rule] = &[
     ADMIT_IN_TRANSIT,
     ADMIT_CANCELLED_FOR_GOOD,
 ];
+/// The claim rules of an enrolment or birth: it breaks one of them whenever its person is
+/// registered, in transit or cancelled for good.
 const CLAIM_RULES_OF_ENROL: &[&str] = &[
     "reference_wrong_kind",
     "person_mismatch",
@@ -726,14 +728,16 @@ const ENROL_SHADOWED: &[Shadowed] = &[
 const UNCONSUMED_CLAIM: &str = "a person with an unconsumed claim has no record, no deregistration in transit and no cancellation for good (see \"Claims\")";
 const NO_CLAIM: &str = "an entry that is not a claim has no person, claimant or consumer";
 
-/// The rules a claim's `after` and its place in the arbiter's log are judged by, one of which
-/// an entry breaks whenever the person is registered, in transit or cancelled for good.
+/// The rules of a claim one of which it breaks whenever its person is registered or in transit:
+/// it is not the arbiter's, or its `after` is not a cancellation of the person the arbiter may
+/// still follow.
 const FREE_CLAIM: &[&str] = &[
     "not_arbiter",
     "reference_wrong_kind",
     "person_mismatch",
     "person_claimed",
 ];
+/// Those, and `person_cancelled`, for a person cancelled for good.
 const FREE_CLAIM_OR_CANCELLED: &[&str] = &[
     "not_arbiter",
     "reference_wrong_kind",
@@ -741,7 +745,7 @@ const FREE_CLAIM_OR_CANCELLED: &[&str] = &[
     "person_cancelled",
     "person_claimed",
 ];
-const GRANTABLE_CLAIM: &str = "a person the arbiter has granted no claim following the same cancellation of theirs not for good (or following none) has no record, no deregistration in transit and no cancellation for good (see \"Claims\")";
+const GRANTABLE_CLAIM: &str = "a claim by the arbiter following a cancellation of the person not for good (or following none) that no claim followed yet is of a person with no record, no deregistration in transit and no cancellation for good (see \"Claims\")";
 const AFTER_FOR_GOOD: &str =
     "a person cancelled for good has no record and no deregistration in transit (see \"Claims\")";
 
