@@ -218,8 +218,11 @@ fn clerk_commands_against_a_running_node() {
 
     // The same person again: the node's rule, as JSON or as one line. The person's arbiter
     // refuses a second claim on them first, naming the claim the enrolment consumed (the
-    // rulebook judges the claim before admission's `person_already_registered`).
+    // rulebook judges the claim before admission's `person_already_registered`). Once the
+    // arbiter holds the enrolment, that is: before, it would hand this bureau its claim again,
+    // which the bureau's own rulebook then refuses as `claim_consumed`.
     let arbiter = node.net.arbiters.of(&person).to_string();
+    node.net.member(&arbiter).wait_holds(&reference);
     let again = node.run(&["enrol", "--person", &person, "--json"]);
     let refusal = assert_refused_json(&again, "person_claimed");
     assert!(

@@ -491,7 +491,11 @@ fn newborn_registered_at_the_parents_bureau_seen_in_other_provinces() {
     // Registered once: again at the same bureau, or at the bureau where the parents live once it
     // sees the birth, is refused, and the refusal names the claim the birth consumed: the
     // arbiter grants one claim per person (the rulebook judges the second claim before
-    // admission's `person_already_registered`).
+    // admission's `person_already_registered`). Once the arbiter holds the birth, that is:
+    // before, it would hand 330502 its claim again, which 330502's own rulebook then refuses as
+    // `claim_consumed`.
+    let arbiter_at = (0..3).find(|i| net.code(*i) == arbiter).expect("a member");
+    wait_entry(&net, arbiter_at, &birth_ref);
     let again = refused(
         &net,
         registry,

@@ -189,6 +189,42 @@ impl Member {
         response.body_mut().read_json().ok()
     }
 
+    /// Waits (at most [`READY_TIMEOUT`]) until this node holds the entry `reference`
+    /// (`CODE:SEQ:HASH`), i.e. its copy of that log reaches past SEQ.
+    pub fn wait_holds(&self, reference: &str) {
+        let mut parts = reference.split(':');
+        let (log, seq) = (parts.next().unwrap(), parts.next().unwrap());
+        let seq: u64 = seq.parse().unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let started = Instant::now();
+        loop {
+            let logs: Option<Value> = agent
+                .get(format!("{}/v1/logs", self.url))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_json().ok());
+            let held = logs.as_ref().is_some_and(|v| {
+                v["logs"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|l| l["bureau"] == log && l["length"].as_u64().unwrap_or(0) > seq)
+                })
+            });
+            if held {
+                return;
+            }
+            assert!(
+                started.elapsed() < READY_TIMEOUT,
+                "{} does not hold {reference}: {logs:?}",
+                self.code
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Healthy (`"status": "ok"`) and connected to `peer`.
     fn ready_with(&mut self, peer: &str) -> bool {
         if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
@@ -345,6 +381,14 @@ impl TwoBureaus {
             std::thread::sleep(Duration::from_millis(100));
         }
         net
+    }
+
+    /// The member of bureau `code`.
+    pub fn member(&self, code: &str) -> &Member {
+        [&self.here, &self.other]
+            .into_iter()
+            .find(|m| m.code == code)
+            .unwrap_or_else(|| panic!("{code} is not a member"))
     }
 
     /// The network's directory, which is also HERE's.
