@@ -261,6 +261,9 @@ struct Inner {
     replicated: Notify,
     /// Woken (all waiters) whenever a certificate made more of some log final.
     finalized: Notify,
+    /// Set once the node shuts down: waits for finality end at once (see
+    /// [`Service::stop_waiting`]).
+    stopping: AtomicBool,
     /// Entries to push to peers, after they are durable.
     outbound: mpsc::Sender<SignedEntry>,
     /// True until the node has confirmed with a peer that its own log is complete.
@@ -331,6 +334,7 @@ impl Service {
                 counters: Counters::default(),
                 replicated: Notify::new(),
                 finalized: Notify::new(),
+                stopping: AtomicBool::new(false),
                 outbound: outbound_tx,
                 recovering: AtomicBool::new(recovering),
                 started: Instant::now(),
@@ -449,16 +453,30 @@ impl Service {
         self.inner.finalized.notify_waiters();
     }
 
-    /// Waits until `r` is final on this node, at most `timeout`; returns whether it is.
+    /// Ends every wait for finality, now and from now on: the node is shutting down, its
+    /// witness and network stop, so nothing more becomes final, and a request waiting (up to its
+    /// `wait_ms`, 60 s at most) would hold the API's graceful shutdown, and so the node, that
+    /// long. The waiting requests are answered as not final yet (a claim is kept for the retry).
+    pub fn stop_waiting(&self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.finalized.notify_waiters();
+    }
+
+    /// Waits until `r` is final on this node, at most `timeout` (and not once the node is
+    /// stopping: [`Service::stop_waiting`]); returns whether it is.
     pub async fn wait_final(&self, r: &EntryRef, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            // Registered before the check, so an advance between check and wait is not missed.
+            // Registered before the checks, so an advance or a stop between check and wait is
+            // not missed.
             let advanced = self.inner.finalized.notified();
             tokio::pin!(advanced);
             advanced.as_mut().enable();
             if self.is_final(r).await {
                 return true;
+            }
+            if self.inner.stopping.load(Ordering::Acquire) {
+                return false;
             }
             if tokio::time::timeout_at(deadline, advanced).await.is_err() {
                 return self.is_final(r).await;
