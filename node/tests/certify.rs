@@ -709,10 +709,8 @@ fn an_http_export_carries_every_certificate_and_the_audit_checks_them() {
     assert_eq!(v["totals"]["certificates"], 2);
     assert_eq!(v["totals"]["certificates_valid"], 2);
     for log in v["logs"].as_array().unwrap() {
-        let expected = match CODES[..2]
-            .iter()
-            .position(|c| log["bureau"] == c.to_string())
-        {
+        let bureau: u32 = log["bureau"].as_str().unwrap().parse().unwrap();
+        let expected = match CODES[..2].iter().position(|c| *c == bureau) {
             Some(k) => lengths[k],
             None => 0,
         };
