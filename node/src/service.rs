@@ -916,7 +916,8 @@ impl Service {
     /// Gets this bureau a final claim on each person (DESIGN: nobody registered twice): asks
     /// each person's arbiter (itself, or another bureau over the network), takes in the granted
     /// claims, and waits until each is final, at most until `wait` has passed. One result per
-    /// person, in order; a claim this bureau already holds and has not consumed is reused.
+    /// person, in order; a claim this bureau already holds and has not consumed is reused, and
+    /// waited for like a new one.
     pub async fn obtain_claims(
         &self,
         persons: &[PersonTag],
@@ -927,6 +928,9 @@ impl Service {
         let mut out: Vec<Option<Result<EntryRef, WriteError>>> =
             (0..persons.len()).map(|_| None).collect();
         let mut by_arbiter: std::collections::BTreeMap<BureauCode, Vec<usize>> = Default::default();
+        // Claims to wait for: those granted below, and those this bureau already holds (kept
+        // from an attempt refused as not final, they may still not be final).
+        let mut granted: Vec<(usize, EntryRef)> = Vec::new();
         {
             let state = self.state().await;
             for (i, person) in persons.iter().enumerate() {
@@ -935,7 +939,7 @@ impl Service {
                     && c.claimant == me
                     && c.consumed_by.is_none()
                 {
-                    out[i] = Some(Ok(c.reference));
+                    granted.push((i, c.reference));
                     continue;
                 }
                 let arbiter = state.ledger.membership().arbiter(person);
@@ -960,7 +964,6 @@ impl Service {
         }))
         .await;
         let mut granted_raw = Vec::new();
-        let mut granted: Vec<(usize, EntryRef)> = Vec::new();
         for (arbiter, indices, answers) in answered {
             let answers = match answers {
                 Ok(a) if a.len() == indices.len() => a,

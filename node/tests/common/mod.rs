@@ -121,6 +121,12 @@ pub struct Member {
 }
 
 impl Member {
+    /// Starts the node (again, on its own store) without waiting for it.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is running", self.code);
+        self.spawn();
+    }
+
     fn spawn(&mut self) {
         let log = fs::OpenOptions::new()
             .create(true)
