@@ -260,6 +260,8 @@ pub async fn run(
     let server = tokio::spawn(crate::api::serve(listener, app, stop()));
     shutdown.await;
     tracing::info!("shutting down");
+    // Requests waiting for finality are answered now: nothing becomes final any more.
+    service.stop_waiting();
     let _ = stop_tx.send(true);
     let _ = server.await;
     // Replication and the witness end once the network has stopped; bounded, in case a peer's

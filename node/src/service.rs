@@ -271,6 +271,9 @@ struct Inner {
     replicated: Notify,
     /// Woken (all waiters) whenever a certificate made more of some log final.
     finalized: Notify,
+    /// Set once the node shuts down: waits for finality end at once (see
+    /// [`Service::stop_waiting`]).
+    stopping: AtomicBool,
     /// Entries to push to peers, after they are durable.
     outbound: mpsc::Sender<SignedEntry>,
     /// True until the node has confirmed with a peer that its own log is complete.
@@ -341,6 +344,7 @@ impl Service {
                 counters: Counters::default(),
                 replicated: Notify::new(),
                 finalized: Notify::new(),
+                stopping: AtomicBool::new(false),
                 outbound: outbound_tx,
                 recovering: AtomicBool::new(recovering),
                 started: Instant::now(),
@@ -459,16 +463,30 @@ impl Service {
         self.inner.finalized.notify_waiters();
     }
 
-    /// Waits until `r` is final on this node, at most `timeout`; returns whether it is.
+    /// Ends every wait for finality, now and from now on: the node is shutting down, its
+    /// witness and network stop, so nothing more becomes final, and a request waiting (up to its
+    /// `wait_ms`, 60 s at most) would hold the API's graceful shutdown, and so the node, that
+    /// long. The waiting requests are answered as not final yet (a claim is kept for the retry).
+    pub fn stop_waiting(&self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.finalized.notify_waiters();
+    }
+
+    /// Waits until `r` is final on this node, at most `timeout` (and not once the node is
+    /// stopping: [`Service::stop_waiting`]); returns whether it is.
     pub async fn wait_final(&self, r: &EntryRef, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            // Registered before the check, so an advance between check and wait is not missed.
+            // Registered before the checks, so an advance or a stop between check and wait is
+            // not missed.
             let advanced = self.inner.finalized.notified();
             tokio::pin!(advanced);
             advanced.as_mut().enable();
             if self.is_final(r).await {
                 return true;
+            }
+            if self.inner.stopping.load(Ordering::Acquire) {
+                return false;
             }
             if tokio::time::timeout_at(deadline, advanced).await.is_err() {
                 return self.is_final(r).await;
@@ -949,7 +967,8 @@ impl Service {
     /// Gets this bureau a final claim on each person (DESIGN: nobody registered twice): asks
     /// each person's arbiter (itself, or another bureau over the network), takes in the granted
     /// claims, and waits until each is final, at most until `wait` has passed. One result per
-    /// person, in order; a claim this bureau already holds and has not consumed is reused.
+    /// person, in order; a claim this bureau already holds and has not consumed is reused, and
+    /// waited for like a new one.
     pub async fn obtain_claims(
         &self,
         persons: &[PersonTag],
@@ -960,6 +979,9 @@ impl Service {
         let mut out: Vec<Option<Result<EntryRef, WriteError>>> =
             (0..persons.len()).map(|_| None).collect();
         let mut by_arbiter: std::collections::BTreeMap<BureauCode, Vec<usize>> = Default::default();
+        // Claims to wait for: those granted below, and those this bureau already holds (kept
+        // from an attempt refused as not final, they may still not be final).
+        let mut granted: Vec<(usize, EntryRef)> = Vec::new();
         {
             let state = self.state().await;
             for (i, person) in persons.iter().enumerate() {
@@ -968,7 +990,7 @@ impl Service {
                     && c.claimant == me
                     && c.consumed_by.is_none()
                 {
-                    out[i] = Some(Ok(c.reference));
+                    granted.push((i, c.reference));
                     continue;
                 }
                 let arbiter = state.ledger.membership().arbiter(person);
@@ -993,7 +1015,6 @@ impl Service {
         }))
         .await;
         let mut granted_raw = Vec::new();
-        let mut granted: Vec<(usize, EntryRef)> = Vec::new();
         for (arbiter, indices, answers) in answered {
             let answers = match answers {
                 Ok(a) if a.len() == indices.len() => a,

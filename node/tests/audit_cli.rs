@@ -2,14 +2,17 @@
 //! exit code and `--json` output. A clean bundle from the generator audits clean; each way of
 //! tampering with it is caught by its own named finding (exit 1) or makes the bundle unusable
 //! (exit 2); random damage never panics; and a real node's export, over HTTP and from its
-//! stopped store, audits clean.
+//! stopped store, audits clean (both members of a two-member network run, `common::TwoBureaus`,
+//! so that enrolments' claims become final).
+
+mod common;
 
 use std::fs;
-use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{HERE, OTHER, TwoBureaus};
 
 use ed25519_dalek::SigningKey;
 use hukou_keys::{Genesis, GenesisMember};
@@ -543,39 +546,10 @@ fn random_damage_is_always_caught_and_never_panics() {
 
 // ---- export from a real node ----
 
-const HERE: &str = "310104";
-const OTHER: &str = "330502";
 const TOKEN: &str = "audit-test-token-0123456789abcdef";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running node, killed when dropped.
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hukou"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("HUKOU_NODE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the hukou binary runs")
+    common::hukou_in(dir, args, &[])
 }
 
 #[track_caller]
@@ -588,113 +562,6 @@ fn ok(out: Output) -> Output {
         text(&out.stderr)
     );
     out
-}
-
-/// Keys, a two-member genesis and a config in `d`, then `hukou node run` until `/healthz` is ok.
-fn start_node(d: &Path) -> Node {
-    for args in [
-        &["keys", "gen", "--out", "admin.key"][..],
-        &["keys", "gen-person-key", "--out", "person.key"],
-        &["keys", "gen-network-key", "--out", "network.key"],
-        &["keys", "gen", "--out", "bureau.key"],
-        &["keys", "gen", "--out", "other.key"],
-        &[
-            "genesis",
-            "create",
-            "--network",
-            "audit-export-test",
-            "--admin-key",
-            "admin.key",
-            "--out",
-            "genesis.toml",
-        ],
-    ] {
-        ok(run_in(d, args));
-    }
-    let (api_port, p2p_port, other_port) = (free_port(), free_port(), free_port());
-    let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
-    for (code, key, address) in [
-        (HERE, "bureau.key", p2p.clone()),
-        (
-            OTHER,
-            "other.key",
-            format!("/ip4/127.0.0.1/tcp/{other_port}"),
-        ),
-    ] {
-        ok(run_in(
-            d,
-            &[
-                "genesis",
-                "add-member",
-                "--genesis",
-                "genesis.toml",
-                "--code",
-                code,
-                "--name",
-                &format!("公安局 {code}"),
-                "--key",
-                key,
-                "--address",
-                &address,
-            ],
-        ));
-    }
-    ok(run_in(
-        d,
-        &[
-            "genesis",
-            "sign",
-            "--genesis",
-            "genesis.toml",
-            "--admin-key",
-            "admin.key",
-        ],
-    ));
-    fs::write(
-        d.join("node.toml"),
-        format!(
-            "bureau = \"{HERE}\"\nkey_file = \"bureau.key\"\n\
-             api_listen = \"127.0.0.1:{api_port}\"\np2p_listen = \"{p2p}\"\n"
-        ),
-    )
-    .unwrap();
-    let token = d.join("api.token");
-    fs::write(&token, format!("{TOKEN}\n")).unwrap();
-    fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).unwrap();
-    let log = fs::File::create(d.join("node.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hukou"))
-        .args(["node", "run", "--config", "node.toml"])
-        .current_dir(d)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("the node starts");
-    let mut node = Node {
-        child,
-        url: format!("http://127.0.0.1:{api_port}"),
-    };
-    let started = Instant::now();
-    loop {
-        if let Some(status) = node.child.try_wait().unwrap() {
-            panic!(
-                "the node exited ({status}): {}",
-                fs::read_to_string(d.join("node.log")).unwrap_or_default()
-            );
-        }
-        if let Ok((200, v)) = request("GET", &format!("{}/healthz", node.url), None)
-            && v["status"] == "ok"
-        {
-            return node;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the node did not become ready: {}",
-            fs::read_to_string(d.join("node.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn request(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
@@ -727,25 +594,54 @@ fn citizen_id(n: u32) -> String {
 
 #[test]
 fn a_node_exported_over_http_and_from_its_store_audits_clean() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let node = start_node(d);
+    // Both members run: each enrolment needs its claim final, which takes both cosignatures.
+    let mut net = TwoBureaus::start("audit-export-test", TOKEN);
+    let d = net.dir().to_path_buf();
+    let d = d.as_path();
+    let url = net.here.url.clone();
+    let mut claims_here = 0;
     for n in 1..=12 {
         let (status, v) = request(
             "POST",
-            &format!("{}/v1/enrol", node.url),
+            &format!("{url}/v1/enrol"),
             Some(&json!({"person": citizen_id(n)})),
         )
         .unwrap();
         assert_eq!(status, 200, "{v}");
+        let arbiter = net.arbiters.of(&citizen_id(n)).to_string();
+        assert!(v["claim"].as_str().unwrap().starts_with(&arbiter), "{v}");
+        claims_here += u64::from(arbiter == HERE);
     }
     let (status, v) = request(
         "POST",
-        &format!("{}/v1/permits", node.url),
+        &format!("{url}/v1/permits"),
         Some(&json!({"person": citizen_id(900), "origin": OTHER, "category": "spouse"})),
     )
     .unwrap();
     assert_eq!(status, 200, "{v}");
+    // Each enrolment consumed a claim its person's arbiter wrote in its own log: 310104 holds
+    // its 12 enrolments, the permit and the claims it granted; 330502 the other claims.
+    let lengths = [(HERE, 13 + claims_here), (OTHER, 12 - claims_here)];
+    // Both logs certified in full on 310104 before exporting, so that the export over HTTP and
+    // the one from the store below carry the same logs and certificates.
+    let started = Instant::now();
+    loop {
+        let (_, logs) = request("GET", &format!("{url}/v1/logs"), None).unwrap();
+        let certified = lengths.iter().all(|(code, length)| {
+            logs["logs"].as_array().unwrap().iter().any(|l| {
+                l["bureau"] == *code && l["length"] == *length && l["certificate_size"] == *length
+            })
+        });
+        if certified {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "logs {lengths:?} not certified on {HERE}: {logs}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let node = &net.here;
 
     // Without the auditor's genesis, --node is refused with the reason.
     let out = run_in(d, &["export", "--node", &node.url, "--out", "refused"]);
@@ -770,7 +666,9 @@ fn a_node_exported_over_http_and_from_its_store_audits_clean() {
     ));
     let (code, v) = audit(&d.join("over-http"), &[]);
     assert_eq!(code, 0, "{:#}", v["findings"]);
-    assert_eq!(v["totals"]["entries_applied"], 13);
+    // 12 enrolments, 12 claims, the permit.
+    assert_eq!(v["totals"]["entries_applied"], 25);
+    assert_eq!(v["totals"]["certificates_valid"], 2);
     // Into a directory that is not empty: refused.
     let out = run_in(
         d,
@@ -786,8 +684,8 @@ fn a_node_exported_over_http_and_from_its_store_audits_clean() {
     );
     assert_eq!(out.status.code(), Some(1));
 
-    // From the stopped node's store: the same logs.
-    drop(node);
+    // From the stopped node's store: the same logs and certificates.
+    net.here.stop();
     ok(run_in(
         d,
         &["export", "--config", "node.toml", "--out", "from-store"],

@@ -1,167 +1,31 @@
-//! `POST /v1/batch` against a real node: the built binary runs bureau 310104 of a two-member
-//! genesis as a child process (the other member, 330502, never runs: it only gives permits a
-//! valid origin). Checks per-line results in order, refusals named per line without stopping
-//! the others, the final `done` line, and that the token is required.
+//! `POST /v1/batch` against a real node: the built binary runs both bureaus of a two-member
+//! genesis as child processes (`common::TwoBureaus`: an enrolment needs its claim final, so a
+//! quorum of both) and the batches go to 310104; 330502 is a permit's origin and the arbiter of
+//! some persons. Checks per-line results in order, refusals named per line without stopping
+//! the others, the claims enrolment lines obtain, the final `done` line, and that the token is
+//! required.
 
-use std::fs;
-use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{HERE, OTHER, TwoBureaus, valid_id};
 use hukou_protocol::id::check_character_for;
 use serde_json::Value;
 
-const HERE: &str = "310104";
-const OTHER: &str = "330502";
 const TOKEN: &str = "batch-test-token-0123456789";
 
-fn hukou(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hukou"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the hukou binary runs");
-    assert!(
-        out.status.success(),
-        "hukou {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn valid_id(first17: &str) -> String {
-    format!("{first17}{}", check_character_for(first17).unwrap())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running node of bureau 310104, killed when dropped.
+/// Both members running (see `common`); the calls go to 310104.
 struct Node {
-    child: Child,
+    net: TwoBureaus,
     url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Node {
     fn start() -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        hukou(d, &["keys", "gen", "--out", "admin.key"]);
-        hukou(d, &["keys", "gen-person-key", "--out", "person.key"]);
-        hukou(d, &["keys", "gen-network-key", "--out", "network.key"]);
-        hukou(d, &["keys", "gen", "--out", "bureau.key"]);
-        hukou(d, &["keys", "gen", "--out", "other.key"]);
-        let (api_port, p2p_port, other_port) = (free_port(), free_port(), free_port());
-        let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
-        let other_p2p = format!("/ip4/127.0.0.1/tcp/{other_port}");
-        hukou(
-            d,
-            &[
-                "genesis",
-                "create",
-                "--network",
-                "batch-test",
-                "--admin-key",
-                "admin.key",
-                "--out",
-                "genesis.toml",
-            ],
-        );
-        for (code, name, key, address) in [
-            (HERE, "上海市公安局徐汇分局", "bureau.key", &p2p),
-            (OTHER, "湖州市公安局吴兴区分局", "other.key", &other_p2p),
-        ] {
-            hukou(
-                d,
-                &[
-                    "genesis",
-                    "add-member",
-                    "--genesis",
-                    "genesis.toml",
-                    "--code",
-                    code,
-                    "--name",
-                    name,
-                    "--key",
-                    key,
-                    "--address",
-                    address,
-                ],
-            );
-        }
-        hukou(
-            d,
-            &[
-                "genesis",
-                "sign",
-                "--genesis",
-                "genesis.toml",
-                "--admin-key",
-                "admin.key",
-            ],
-        );
-        fs::write(
-            d.join("node.toml"),
-            format!(
-                "bureau = \"{HERE}\"\nkey_file = \"bureau.key\"\n\
-                 api_listen = \"127.0.0.1:{api_port}\"\np2p_listen = \"{p2p}\"\n"
-            ),
-        )
-        .unwrap();
-        let token_file = d.join("api.token");
-        fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-        fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600)).unwrap();
-        let log = fs::File::create(d.join("node.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hukou"))
-            .args(["node", "run", "--config", "node.toml"])
-            .current_dir(d)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("the node starts");
-        let mut node = Node {
-            child,
-            url: format!("http://127.0.0.1:{api_port}"),
-            dir,
-        };
-        // Ready once no peer answered for 5 s (the other member never runs).
-        let started = Instant::now();
-        loop {
-            if let Some(status) = node.child.try_wait().unwrap() {
-                panic!(
-                    "the node exited ({status}):\n{}",
-                    fs::read_to_string(node.dir.path().join("node.log")).unwrap_or_default()
-                );
-            }
-            let (status, body) = node.call("GET", "/healthz", None, "");
-            if status == 200 && serde_json::from_str::<Value>(&body).unwrap()["status"] == "ok" {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the node did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        node
+        let net = TwoBureaus::start("batch-test", TOKEN);
+        let url = net.here.url.clone();
+        Node { net, url }
     }
 
     /// One HTTP call; returns the status and the body.
@@ -199,9 +63,18 @@ fn ndjson(text: &str) -> Vec<Value> {
 #[test]
 fn batch_writes_mixed_lines_with_per_line_results() {
     let node = Node::start();
-    let a = valid_id("31010419800101001");
+    // The persons' arbiters decide where their claims are written: `a`'s is granted by the other
+    // member over the network, `c`'s by this bureau in its own log (each path once).
+    let arbiters = &node.net.arbiters;
+    let a = arbiters.first_of(
+        OTHER,
+        (1..1000).map(|n| valid_id(&format!("31010419800101{n:03}"))),
+    );
     let b = valid_id("33050219900202002");
-    let c = valid_id("31010419850303003");
+    let c = arbiters.first_of(
+        HERE,
+        (1..1000).map(|n| valid_id(&format!("31010419850303{n:03}"))),
+    );
     let wrong_check = {
         let first17 = "31010419800101004";
         let right = check_character_for(first17).unwrap();
@@ -217,7 +90,8 @@ fn batch_writes_mixed_lines_with_per_line_results() {
         ),
         // Judged after line 1 was applied: the same person cannot be enrolled twice.
         format!(r#"{{"op": "enrol", "person": "{a}"}}"#),
-        format!(r#"{{"op": "register", "deregistration": "{OTHER}:0"}}"#),
+        // Beyond the end of 330502's log (which holds the claims it granted, from seq 0).
+        format!(r#"{{"op": "register", "deregistration": "{OTHER}:99"}}"#),
         format!(r#"{{"op": "enrol", "person": "{c}", "hosuehold": 1}}"#),
         "this is not JSON".to_string(),
         format!(r#"{{"op": "enrol", "person": "{c}"}}"#),
@@ -266,20 +140,48 @@ fn batch_writes_mixed_lines_with_per_line_results() {
         assert_eq!(v["error"], name, "line {n}: {v}");
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     };
+    // The claims of a group's enrolments are obtained before the group is written: this
+    // bureau's log opens with its grant of `c`'s claim (seq 0), then the lines' entries follow
+    // in order (seq 1, 2, 3).
     let first = written(1, "enrol");
-    assert_eq!(first["seq"], 0, "{first}");
+    assert_eq!(first["seq"], 1, "{first}");
     assert!(first["household"].as_u64().is_some(), "{first}");
+    assert!(
+        first["claim"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{OTHER}:0:")),
+        "{first}"
+    );
     refused(2, "id_wrong_check_character");
     refused(3, "bad_op");
     let permit = written(5, "permit");
     assert_eq!(permit["valid_days"], 40, "{permit}");
-    assert_eq!(permit["seq"], 1, "{permit}");
-    refused(6, "person_already_registered");
+    assert_eq!(permit["seq"], 2, "{permit}");
+    // The same person twice in one group: the arbiter grants one claim per person, so the
+    // second line's claim is refused, naming the claim granted for line 1 (the rulebook judges
+    // the claim before the registration line 1 makes: `person_claimed`, not
+    // `person_already_registered`).
+    refused(6, "person_claimed");
+    assert!(
+        by_line(6)["message"]
+            .as_str()
+            .unwrap()
+            .contains(first["claim"].as_str().unwrap()),
+        "{answer}"
+    );
     refused(7, "unknown_reference");
     refused(8, "bad_json");
     refused(9, "bad_json");
     let last = written(10, "enrol");
-    assert_eq!(last["seq"], 2, "{last}");
+    assert_eq!(last["seq"], 3, "{last}");
+    assert!(
+        last["claim"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{HERE}:0:")),
+        "{last}"
+    );
 
     let done = lines.last().unwrap();
     assert_eq!(done["done"], true, "{answer}");

@@ -9,12 +9,19 @@
 //!   after a transfer the destination certifies the registration entry.
 //! - `hukou export --node` writes every log's certificate into the bundle, `hukou audit` checks
 //!   them against the logs and the quorum, and a flipped cosignature byte is caught.
+//!
+//! Every enrolment consumes a claim its person's arbiter writes in its own log
+//! (`common::Arbiters` computes which member that is), so the log lengths waited for count
+//! those claims.
+
+mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Arbiters;
 use hukou_keys::genesis::{Genesis, GenesisMember};
 use hukou_keys::secret::{BureauKey, NetworkKey, generate_person_key, save_person_key};
 use hukou_node::config::Config;
@@ -336,6 +343,8 @@ fn a_registration_certificate_verifies_offline_and_each_tampering_is_named() {
     let mut nodes = start_all(&configs);
     let origin = &nodes[ORIGIN];
 
+    let arbiters = Arbiters::load(&d.join("genesis.toml"), &d.join("person.key"));
+
     // A person enrolled at the origin, once final, is certified there.
     let alice = citizen_id(1);
     let enrolment = ok_ref(
@@ -344,7 +353,14 @@ fn a_registration_certificate_verifies_offline_and_each_tampering_is_named() {
     );
     let (_, person) = post(origin, "/v1/person", &json!({"person": alice}));
     let tag = person["person_tag"].as_str().unwrap().to_string();
-    wait_certified(origin, CODES[ORIGIN], 1);
+    // The origin's log: the enrolment, after alice's claim if the origin is her arbiter.
+    let origin_code = CODES[ORIGIN].to_string();
+    let length = 1 + u64::from(arbiters.is(&origin_code, &alice));
+    assert_eq!(
+        enrolment.split(':').nth(1),
+        Some((length - 1).to_string().as_str())
+    );
+    wait_certified(origin, CODES[ORIGIN], length);
     let (code, answer) = certify(d, origin, &alice, "alice.cert");
     assert_eq!(code, 0, "{answer}");
     assert_eq!(answer["entry"], enrolment.as_str());
@@ -567,16 +583,39 @@ fn a_registration_certificate_verifies_offline_and_each_tampering_is_named() {
     assert_eq!(v["entry"], registration.as_str());
     assert_eq!(v["bureau"], CODES[DESTINATION].to_string());
 
-    // Without a quorum nothing new becomes final: the certificate is refused, not issued.
+    // Without a quorum nothing new becomes final: the certificate is refused, not issued. An
+    // enrolment itself needs its claim final, which needs a quorum too; so the origin gets
+    // carol's claim while all four run (an enrolment into a household that does not exist is
+    // refused after the claim became final, and the claim is kept for the retry) ...
+    let carol = citizen_id(4);
+    let (status, v) = post(
+        origin,
+        "/v1/enrol",
+        &json!({"person": carol, "household": 999, "relation": "spouse"}),
+    );
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("household_unknown")),
+        "{v}"
+    );
+    let (_, shown) = post(origin, "/v1/person", &json!({"person": carol}));
+    let history = shown["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{shown}");
+    assert_eq!(history[0]["kind"], "claim", "{shown}");
+    assert_eq!(
+        history[0]["bureau"],
+        arbiters.of(&carol).to_string(),
+        "{shown}"
+    );
+    let claim = history[0]["ref"].as_str().unwrap().to_string();
+    // ... then two bureaus stop, and the retry consumes the final claim it holds.
     for node in nodes.drain(2..) {
         node.stop();
     }
-    let carol = citizen_id(4);
     let origin = &nodes[ORIGIN];
-    ok_ref(
-        "enrol carol",
-        post(origin, "/v1/enrol", &json!({"person": carol})),
-    );
+    let (status, enrolled) = post(origin, "/v1/enrol", &json!({"person": carol}));
+    assert_eq!(status, 200, "{enrolled}");
+    assert_eq!(enrolled["claim"], claim.as_str(), "{enrolled}");
     let (code, v) = certify(d, origin, &carol, "carol.cert");
     assert_eq!(
         (code, v["error"].as_str()),
@@ -605,16 +644,31 @@ fn an_http_export_carries_every_certificate_and_the_audit_checks_them() {
     let d = dir.path();
     let configs = network(d, "hukou-export-certificates-test");
     let nodes = start_all(&configs);
-    // Entries in two logs, each certified in full on the exporting node.
+    let arbiters = Arbiters::load(&d.join("genesis.toml"), &d.join("person.key"));
+    // Entries in two logs, each certified in full on the exporting node: three enrolments at
+    // each of the first two bureaus, of persons whose arbiter is one of these two, so the
+    // claims land in the same two logs and the other two stay empty.
+    let mut lengths = [0u64; 2];
+    let mut n = 0;
     for (i, node) in nodes.iter().take(2).enumerate() {
-        for n in 0..3 {
-            let person = citizen_id(100 * (i as u64 + 1) + n);
+        for _ in 0..3 {
+            let person = loop {
+                n += 1;
+                let person = citizen_id(100 + n);
+                let arbiter = arbiters.of(&person).get();
+                if let Some(k) = CODES[..2].iter().position(|c| *c == arbiter) {
+                    lengths[k] += 1;
+                    break person;
+                }
+            };
             ok_ref("enrol", post(node, "/v1/enrol", &json!({"person": person})));
+            lengths[i] += 1;
         }
     }
+    assert_eq!(lengths.iter().sum::<u64>(), 12, "6 enrolments, 6 claims");
     let exporter = &nodes[2];
-    wait_certified(exporter, CODES[0], 3);
-    wait_certified(exporter, CODES[1], 3);
+    wait_certified(exporter, CODES[0], lengths[0]);
+    wait_certified(exporter, CODES[1], lengths[1]);
 
     let out = hukou(
         d,
@@ -638,8 +692,8 @@ fn an_http_export_carries_every_certificate_and_the_audit_checks_them() {
     assert_eq!(
         certificates,
         vec![
-            format!("{}-3.cert", CODES[0]),
-            format!("{}-3.cert", CODES[1])
+            format!("{}-{}.cert", CODES[0], lengths[0]),
+            format!("{}-{}.cert", CODES[1], lengths[1])
         ],
         "one certificate per certified log"
     );
@@ -655,7 +709,12 @@ fn an_http_export_carries_every_certificate_and_the_audit_checks_them() {
     assert_eq!(v["totals"]["certificates"], 2);
     assert_eq!(v["totals"]["certificates_valid"], 2);
     for log in v["logs"].as_array().unwrap() {
-        let expected = if log["entries"] == 3 { 3 } else { 0 };
+        let bureau: u32 = log["bureau"].as_str().unwrap().parse().unwrap();
+        let expected = match CODES[..2].iter().position(|c| *c == bureau) {
+            Some(k) => lengths[k],
+            None => 0,
+        };
+        assert_eq!(log["entries"], expected, "{log}");
         assert_eq!(log["certified_size"], expected, "{log}");
     }
 

@@ -22,6 +22,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
+use hukou_protocol::Membership;
+use hukou_protocol::id::{CitizenId, PersonKey};
 use serde_json::Value;
 
 pub mod liar;
@@ -248,6 +250,24 @@ pub fn citizen_id_in(address: &str, n: u64) -> String {
     format!("{first17}{check}")
 }
 
+/// A valid ID number of a child born `days_ago` days before today (UTC; at least 1, so that the
+/// date is not in the future in China either), with the 6-digit address code `address` and
+/// sequence `n % 1000`. A birth is registered only within
+/// `hukou_protocol::limits::BIRTH_REGISTRATION_AGE_DAYS_MAX` days of the birth date, so a
+/// birth's ID number is made from the date the test runs.
+pub fn citizen_id_born(address: &str, days_ago: u64, n: u64) -> String {
+    assert!(days_ago >= 1, "born yesterday at the latest");
+    let today = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        / 86_400;
+    let (y, m, d) = civil_from_days(today as i64 - days_ago as i64);
+    let first17 = format!("{address}{y:04}{m:02}{d:02}{:03}", n % 1000);
+    let check = hukou_protocol::id::check_character_for(&first17).expect("17 digits make a check");
+    format!("{first17}{check}")
+}
+
 /// The hash part of a reference `CODE:SEQ:HASH`.
 pub fn ref_hash(reference: &str) -> &str {
     reference.rsplit(':').next().unwrap_or("")
@@ -450,6 +470,9 @@ impl NodeProc {
 pub struct Testnet {
     dir: Option<tempfile::TempDir>,
     pub nodes: Vec<NodeProc>,
+    /// The membership and person key, read once from the testnet's files (see
+    /// [`Testnet::arbiter_of`]).
+    arbiters: OnceLock<(Membership, PersonKey)>,
 }
 
 impl Testnet {
@@ -550,7 +573,39 @@ impl Testnet {
         Testnet {
             dir: Some(dir),
             nodes,
+            arbiters: OnceLock::new(),
         }
+    }
+
+    /// The bureau code of the arbiter of the person with ID number `id`: the one member whose
+    /// log may grant a claim on them (`Membership::arbiter` of the person's tag), computed from
+    /// the testnet's genesis and person key exactly as the nodes compute it. An enrolment or
+    /// birth of the person appends that claim to the arbiter's log.
+    pub fn arbiter_of(&self, id: &str) -> String {
+        let (membership, person_key) = self.arbiters.get_or_init(|| {
+            let genesis = hukou_keys::Genesis::load(&self.dir().join("genesis.toml"))
+                .and_then(|g| g.verify())
+                .expect("the testnet's genesis verifies");
+            let person_key = hukou_keys::load_person_key(&self.dir().join("person.key"))
+                .expect("the testnet's person key");
+            (genesis.membership().clone(), person_key)
+        });
+        let id = CitizenId::parse(id).unwrap_or_else(|e| panic!("{id:?}: {e}"));
+        membership.arbiter(&person_key.tag(&id)).to_string()
+    }
+
+    /// The first ID number of `ids` whose arbiter is bureau `code` (see [`Testnet::arbiter_of`]),
+    /// for tests that need a person's claim granted by a given bureau, or not by one that is
+    /// stopped or cut off. Looks at no more than 10,000 (each member arbitrates about 1 in N).
+    pub fn person_arbitrated_by(
+        &self,
+        code: &str,
+        ids: impl IntoIterator<Item = String>,
+    ) -> String {
+        ids.into_iter()
+            .take(10_000)
+            .find(|id| self.arbiter_of(id) == code)
+            .unwrap_or_else(|| panic!("no person arbitrated by {code} among 10000"))
     }
 
     /// The testnet's directory.

@@ -251,13 +251,16 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
             409,
             "permit_origin_is_author",
         ),
+        // The person's arbiter refuses a second claim on them (the first was consumed by
+        // their enrolment): the rulebook judges the claim before admission's
+        // `person_in_transit`.
         case(
             "enrol a person in transit",
             A,
             "/v1/enrol",
             json!({"person": person}),
             409,
-            "person_in_transit",
+            "person_claimed",
         ),
         case(
             "reference to nothing (short)",

@@ -377,13 +377,21 @@ async fn scenario(net: &Testnet, c: &Client) {
     );
     shot(c, "09-progress-final").await;
 
-    // A refusal shows the rulebook's rule: the person is already registered here now.
+    // A refusal shows the rulebook's rule: the person is already registered here now, so their
+    // arbiter refuses a second claim on them (the rulebook judges the claim before admission's
+    // `person_already_registered`), naming the claim their enrolment consumed.
     c.goto(&format!("{dest}/ui/window")).await.expect("goto");
     fill(c, "#enrol-person", &person).await;
     click(c, "#enrol").await;
     let (ok, rule) = outcome(c).await;
     assert!(!ok);
-    assert_eq!(rule, "person_already_registered");
+    assert_eq!(rule, "person_claimed");
+    let message = text(c, ".error .message").await;
+    let arbiter = net.arbiter_of(&person);
+    assert!(
+        message.contains(&format!("already claimed by {arbiter}:")),
+        "{message}"
+    );
     shot(c, "10-refusal-rule").await;
 
     // Person look-up by ID number (POST): registered at the destination now.

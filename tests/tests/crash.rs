@@ -17,10 +17,13 @@ const CYCLES: usize = 3;
 const BURST_MAX: Duration = Duration::from_secs(30);
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// An acknowledged enrolment: its reference, the citizen ID, and the claim it consumed.
+type Acked = (String, String, String);
+
 #[derive(Default)]
 struct Burst {
-    /// (ref, citizen ID) of every write answered 200.
-    acked: Mutex<Vec<(String, String)>>,
+    /// Every enrolment answered 200.
+    acked: Mutex<Vec<Acked>>,
     /// Answers other than 200 (status, body).
     refused: Mutex<Vec<(u16, Value)>>,
     /// Transport errors (expected once the node is killed).
@@ -28,7 +31,8 @@ struct Burst {
 }
 
 /// Runs `CLIENTS` threads that enrol distinct people at `url` as fast as they can until `stop`
-/// is set or the node stops answering.
+/// is set or the node stops answering. Each enrolment first gets its claim from the person's
+/// arbiter (A itself, or B) and waits until it is final, so a client writes a few a second.
 fn burst(url: &str, token: &str, next: &AtomicU64, stop: &AtomicBool, out: &Burst) {
     std::thread::scope(|s| {
         for _ in 0..CLIENTS {
@@ -40,7 +44,11 @@ fn burst(url: &str, token: &str, next: &AtomicU64, stop: &AtomicBool, out: &Burs
                     match try_post_raw(&format!("{url}/v1/enrol"), Some(token), &body) {
                         Ok((200, v)) => {
                             let r = v["ref"].as_str().expect("a 200 names the ref");
-                            out.acked.lock().unwrap().push((r.to_string(), id));
+                            let claim = v["claim"].as_str().expect("an enrolment names its claim");
+                            out.acked
+                                .lock()
+                                .unwrap()
+                                .push((r.to_string(), id, claim.to_string()));
                         }
                         Ok((status, v)) => out.refused.lock().unwrap().push((status, v)),
                         Err(_) => {
@@ -84,7 +92,7 @@ fn kill_9_mid_burst_loses_no_acknowledged_write() {
     let mut net = Testnet::new(2);
     let log = net.code(A).to_string();
     let next = AtomicU64::new(0);
-    let mut all_acked: Vec<(String, String)> = Vec::new();
+    let mut all_acked: Vec<Acked> = Vec::new();
 
     for cycle in 0..CYCLES {
         let before = net.log_of(A, &log).expect("A answers").0;
@@ -141,9 +149,9 @@ fn kill_9_mid_burst_loses_no_acknowledged_write() {
         let on_a = verify_chain(&log, &net.entries(A, &log));
         let held: HashSet<&String> = on_a.values().collect();
         all_acked.extend(acked);
-        let lost: Vec<&(String, String)> = all_acked
+        let lost: Vec<&Acked> = all_acked
             .iter()
-            .filter(|(r, _)| !held.contains(r))
+            .filter(|(r, _, _)| !held.contains(r))
             .collect();
         assert!(
             lost.is_empty(),
@@ -152,6 +160,20 @@ fn kill_9_mid_burst_loses_no_acknowledged_write() {
             lost.len(),
             on_a.len(),
             &lost[..lost.len().min(5)]
+        );
+
+        // Nor is any claim an acknowledged enrolment consumed: those A granted itself are in
+        // its log (the others are in B's, which was never killed).
+        let lost_claims: Vec<&Acked> = all_acked
+            .iter()
+            .filter(|(_, _, c)| c.starts_with(&format!("{log}:")) && !held.contains(c))
+            .collect();
+        assert!(
+            lost_claims.is_empty(),
+            "cycle {cycle}: {} claims of acknowledged enrolments are missing from A's log; \
+             first: {:?}",
+            lost_claims.len(),
+            &lost_claims[..lost_claims.len().min(5)]
         );
 
         // A never signed a different entry at a position B already held.
@@ -196,13 +218,22 @@ fn kill_9_mid_burst_loses_no_acknowledged_write() {
     }
 
     // Every acknowledged person is registered at A.
-    for (r, id) in all_acked.iter().step_by(97) {
+    for (r, id, _) in all_acked.iter().step_by(97) {
         let (status, v) = net.post(A, "/v1/person", &json!({ "person": id }));
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["registered_at"], log.as_str(), "{r}: {v}");
     }
+    let claims_by_a = all_acked
+        .iter()
+        .filter(|(_, _, c)| c.starts_with(&format!("{log}:")))
+        .count();
     eprintln!(
-        "{} acknowledged writes survived {CYCLES} kill -9 cycles",
+        "{} acknowledged writes survived {CYCLES} kill -9 cycles ({claims_by_a} of their claims \
+         granted by A itself)",
         all_acked.len()
+    );
+    assert!(
+        claims_by_a > 0 && claims_by_a < all_acked.len(),
+        "both A and B granted some of the claims"
     );
 }

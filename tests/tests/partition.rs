@@ -4,10 +4,16 @@
 //! - One bureau of four is stopped: the other three keep accepting writes and make them final
 //!   (3 is the quorum of 4); restarted, it catches up and everything converges and is final.
 //! - One bureau of four is cut off from the network by closing every link to and from it
-//!   ([`Links`]), while its process and API keep running: its window still records enrolments,
-//!   permits and deregistrations in its own log, which cannot become final; the other three go on
-//!   and finalize among themselves. When the links return, every node holds the same logs and the
-//!   cut-off bureau's entries become final everywhere.
+//!   ([`Links`]), while its process and API keep running: its window still records permits and
+//!   deregistrations in its own log, which cannot become final; the other three go on and
+//!   finalize among themselves. It can no longer enrol anyone: an enrolment needs a claim from
+//!   the person's arbiter that a quorum made final (`arbiter_unreachable` when the arbiter is
+//!   another bureau; `claim_not_final` when it is the cut-off bureau itself, which keeps the
+//!   claim it granted for the retry). When the links return, every node holds the same logs, the
+//!   cut-off bureau's entries become final everywhere, and the retried enrolment goes through.
+//!
+//! Every enrolment appends the claim it consumes to the person's arbiter's log
+//! (`Testnet::arbiter_of`); a bureau that is stopped or cut off grants none.
 
 use std::time::{Duration, Instant};
 
@@ -112,6 +118,43 @@ fn transfer(net: &Testnet, origin: usize, destination: usize, person: &str) -> S
     permit
 }
 
+/// Asserts that enrolling `person` at node `i` is refused with `error` and leaves node `i`'s own
+/// log at `own_len`; returns the refusal.
+#[track_caller]
+fn assert_enrol_refused(
+    net: &Testnet,
+    i: usize,
+    person: &str,
+    wait_ms: u64,
+    error: &str,
+    own_len: u64,
+) -> Value {
+    let (status, v) = net.post(
+        i,
+        "/v1/enrol",
+        &json!({"person": person, "wait_ms": wait_ms}),
+    );
+    let expected = if error == "arbiter_unreachable" {
+        503
+    } else {
+        409
+    };
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (expected, Some(error)),
+        "{v}"
+    );
+    assert_eq!(
+        net.log_of(i, net.code(i)).map(|l| l.0),
+        Some(own_len),
+        "{} wrote {v}",
+        net.code(i)
+    );
+    let (_, shown) = net.post(i, "/v1/person", &json!({ "person": person }));
+    assert_eq!(shown["registered_at"], Value::Null, "{shown}");
+    v
+}
+
 /// Whether every node in `nodes` holds the same logs (length and Merkle root of each).
 fn converged(net: &Testnet, nodes: &[usize]) -> bool {
     let views: Vec<_> = nodes.iter().map(|&i| net.logs(i)).collect();
@@ -150,10 +193,30 @@ fn three_of_four_go_on_while_one_is_stopped_and_it_catches_up() {
         "the others still list {fourth} as connected"
     );
 
-    // The three go on: enrolments everywhere, and a whole transfer Xuhui -> Wuxing, final on
-    // all three (the registration itself waits for its deregistration to be final).
-    for (k, &i) in live.iter().enumerate() {
-        net.enrol(i, &citizen_id(100 + k as u64));
+    // The three go on: enrolments everywhere (of persons whose arbiter is one of them: the
+    // stopped bureau grants no claim, so a person it arbitrates cannot be enrolled now), and a
+    // whole transfer Xuhui -> Wuxing, final on all three (the registration itself waits for its
+    // deregistration to be final).
+    let stranded = net.person_arbitrated_by(&fourth, (100..).map(citizen_id));
+    let (xuhui_len, _) = net.log_of(XUHUI, "310104").expect("own log");
+    let v = assert_enrol_refused(
+        &net,
+        XUHUI,
+        &stranded,
+        5_000,
+        "arbiter_unreachable",
+        xuhui_len,
+    );
+    assert!(v["message"].as_str().unwrap().contains(&fourth), "{v}");
+    let mut n = 100;
+    for &i in &live {
+        let person = loop {
+            n += 1;
+            if net.arbiter_of(&citizen_id(n)) != fourth {
+                break citizen_id(n);
+            }
+        };
+        net.enrol(i, &person);
     }
     let permit = transfer(&net, XUHUI, WUXING, &moving);
     assert_transfer_final(&net, &live, &permit, 3);
@@ -210,12 +273,16 @@ fn a_cut_off_bureau_keeps_its_window_open_and_converges_when_the_link_returns() 
     let all = [XUHUI, WUXING, HEFEI, FOURTH];
     let fourth = net.code(FOURTH).to_string();
 
-    // Before the cut: S lives in the fourth bureau and Wuxing has granted S a permit to move in; Q lives
-    // in Xuhui; T lives in Xuhui and will move to Wuxing during the cut.
+    // Before the cut: S lives in the fourth bureau and Wuxing has granted S a permit to move in;
+    // R is enrolled in the fourth bureau (enrolling needs the network: see below); Q lives in
+    // Xuhui; T lives in Xuhui and will move to Wuxing during the cut.
     let s = citizen_id_in(&fourth, 1);
+    let r = citizen_id_in(&fourth, 2);
     let q = citizen_id(2);
     let t = citizen_id(3);
     net.enrol(FOURTH, &s);
+    let enrol_r = net.enrol(FOURTH, &r);
+    assert!(enrol_r.starts_with(&format!("{fourth}:")), "{enrol_r}");
     net.enrol(XUHUI, &q);
     net.enrol(XUHUI, &t);
     let permit_s = reference(&post_until_ok(
@@ -253,20 +320,47 @@ fn a_cut_off_bureau_keeps_its_window_open_and_converges_when_the_link_returns() 
         started.elapsed().as_secs_f64()
     );
 
-    // the fourth bureau's window stays open: an enrolment, a permit (for Q, from Xuhui), and S's
-    // deregistration all go into its own log.
+    // the fourth bureau's window stays open: a permit (for Q, from Xuhui) and S's deregistration
+    // go into its own log.
     assert_eq!(net.nodes[FOURTH].health().expect("healthz")["status"], "ok");
-    let r = citizen_id_in(&fourth, 2);
-    let enrol_r = net.enrol(FOURTH, &r);
     let permit_q = reference(&net.post_ok(
         FOURTH,
         "/v1/permits",
         &json!({"person": q, "origin": "310104", "category": "parent"}),
     ));
     let dereg_s = reference(&net.post_ok(FOURTH, "/v1/deregister", &json!({"permit": permit_s})));
-    for written in [&enrol_r, &permit_q, &dereg_s] {
+    for written in [&permit_q, &dereg_s] {
         assert!(written.starts_with(&format!("{fourth}:")), "{written}");
     }
+    // But it enrols nobody new. A person another bureau arbitrates: that bureau cannot be asked
+    // for a claim, and nothing is written.
+    let (fourth_len, _) = net.log_of(FOURTH, &fourth).expect("own log");
+    assert_eq!(fourth_len, fourth_len_before + 2);
+    let elsewhere =
+        net.person_arbitrated_by(net.code(XUHUI), (10..).map(|n| citizen_id_in(&fourth, n)));
+    assert_enrol_refused(
+        &net,
+        FOURTH,
+        &elsewhere,
+        1_000,
+        "arbiter_unreachable",
+        fourth_len,
+    );
+    // A person the fourth bureau arbitrates itself: it grants itself the claim (in its own
+    // log), which no quorum can certify; no enrolment is written, and the claim is kept.
+    let own = net.person_arbitrated_by(&fourth, (10..).map(|n| citizen_id_in(&fourth, n)));
+    let refused =
+        assert_enrol_refused(&net, FOURTH, &own, 1_000, "claim_not_final", fourth_len + 1);
+    let (_, shown) = net.post(FOURTH, "/v1/person", &json!({ "person": own }));
+    let history = shown["history"].as_array().expect("history");
+    assert_eq!(history.len(), 1, "{shown}");
+    assert_eq!(history[0]["kind"], "claim", "{shown}");
+    let own_claim = history[0]["ref"].as_str().expect("ref").to_string();
+    assert!(
+        refused["message"].as_str().unwrap().contains(&own_claim),
+        "{refused}"
+    );
+    // Its log: the permit, the deregistration, and the claim it granted itself.
     let (fourth_len_cut, _) = net.log_of(FOURTH, &fourth).expect("own log");
     assert_eq!(fourth_len_cut, fourth_len_before + 3);
 
@@ -326,6 +420,15 @@ fn a_cut_off_bureau_keeps_its_window_open_and_converges_when_the_link_returns() 
     assert_transfer_final(&net, &all, &permit_s, 3);
     assert_transfer_final(&net, &all, &permit_q, 2);
     assert_transfer_final(&net, &[FOURTH], &permit_t, 3);
+    // The enrolments refused during the cut go through now; the retry consumes the claim the
+    // fourth bureau kept, now final.
+    let enrolled = net.post_ok(FOURTH, "/v1/enrol", &json!({ "person": own }));
+    assert_eq!(enrolled["claim"], own_claim.as_str(), "{enrolled}");
+    assert_eq!(
+        enrolled["seq"], fourth_len_cut,
+        "{enrolled}: no second claim was written"
+    );
+    net.enrol(FOURTH, &elsewhere);
     assert!(wait_until(WAIT, || converged(&net, &all)));
     eprintln!(
         "converged and final on all four at {:.1} s",

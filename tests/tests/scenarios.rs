@@ -11,7 +11,7 @@ use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hukou_tests::{Testnet, citizen_id_in, hukou_bin, wait_until};
+use hukou_tests::{Testnet, citizen_id_born, citizen_id_in, hukou_bin, wait_until};
 use serde_json::{Value, json};
 
 const SHANGHAI: usize = 0; // 310104 上海市公安局徐汇分局
@@ -328,9 +328,12 @@ fn shanghai_zhejiang_spouse_reliance() {
     assert_eq!(p["records"][0]["household"], household, "{p}");
     assert_eq!(p["records"][0]["head"], false, "{p}");
     assert_eq!(p["records"][0]["since"], reg_ref.as_str(), "{p}");
+    // His enrolment consumed a claim his arbiter granted first.
+    let arbiter = net.arbiter_of(&husband);
     assert_eq!(
         history(&p),
         pairs(&[
+            ("claim", &arbiter),
             ("enrol", "310104"),
             ("permit", "330502"),
             ("deregistration", "310104"),
@@ -461,7 +464,8 @@ fn newborn_registered_at_the_parents_bureau_seen_in_other_provinces() {
     let (registry, lives, third) = (HUZHOU, SHANGHAI, HEFEI);
     let mother = citizen_id_in("330502", 20);
     let father = citizen_id_in("330502", 21);
-    let baby = citizen_id_in("310104", 22); // born in Shanghai
+    // Born in Shanghai a month ago: a birth is registered within six years of the birth date.
+    let baby = citizen_id_born("310104", 30, 22);
 
     let home = net.post_ok(registry, "/v1/enrol", &json!({ "person": mother }));
     let household = home["household"].as_u64().expect("household");
@@ -479,35 +483,56 @@ fn newborn_registered_at_the_parents_bureau_seen_in_other_provinces() {
     let birth_ref = s(&birth, "ref");
     assert_eq!(author_of(&birth_ref), "330502", "{birth}");
 
+    // The birth consumed a claim the baby's arbiter granted 330502.
+    let arbiter = net.arbiter_of(&baby);
+    let claim = s(&birth, "claim");
+    assert_eq!(author_of(&claim), arbiter, "{birth}");
+
     // Registered once: again at the same bureau, or at the bureau where the parents live once it
-    // sees the birth, is refused.
-    refused(
+    // sees the birth, is refused, and the refusal names the claim the birth consumed: the
+    // arbiter grants one claim per person (the rulebook judges the second claim before
+    // admission's `person_already_registered`). Once the arbiter holds the birth, that is:
+    // before, it would hand 330502 its claim again, which 330502's own rulebook then refuses as
+    // `claim_consumed`.
+    let arbiter_at = (0..3).find(|i| net.code(*i) == arbiter).expect("a member");
+    wait_entry(&net, arbiter_at, &birth_ref);
+    let again = refused(
         &net,
         registry,
         "/v1/birth",
         json!({"person": baby, "household": household, "relation": "child"}),
         409,
-        "person_already_registered",
+        "person_claimed",
     );
+    assert!(s(&again, "message").contains(&claim), "{again}");
     for i in [lives, third] {
         let p = wait_registered_at(&net, i, &baby, "330502");
         assert_eq!(p["records"][0]["household"], household, "{p}");
         assert_eq!(p["records"][0]["head"], false, "{p}");
         assert_eq!(p["records"][0]["since"], birth_ref.as_str(), "{p}");
-        assert_eq!(history(&p), pairs(&[("birth", "330502")]), "{p}");
+        assert_eq!(
+            history(&p),
+            pairs(&[("claim", &arbiter), ("birth", "330502")]),
+            "{p}"
+        );
     }
-    refused(
+    let again = refused(
         &net,
         lives,
         "/v1/birth",
         json!({ "person": baby }),
         409,
-        "person_already_registered",
+        "person_claimed",
     );
+    assert!(s(&again, "message").contains(&claim), "{again}");
     let e = entry(&net, third, &birth_ref);
     assert_eq!(e["kind"], "birth", "{e}");
     assert_eq!(e["body"]["household"], household, "{e}");
     assert_eq!(e["body"]["relation"], "child", "{e}");
+    // The birth date the rulebook checked, from the ID number: YYYYMMDD.
+    let born_on: u64 = baby[6..14].parse().expect("8 digits");
+    assert_eq!(e["body"]["born_on"], born_on, "{e}");
+    assert_eq!(e["body"]["claim"], claim.as_str(), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -705,9 +730,11 @@ fn wrong_migration_is_reversed_by_a_return_after_error_transfer() {
 
     let p = wait_registered_at(&net, third, &id, "340104");
     assert_eq!(p["records"][0]["since"], reg2.as_str(), "{p}");
+    let arbiter = net.arbiter_of(&id);
     assert_eq!(
         history(&p),
         pairs(&[
+            ("claim", &arbiter),
             ("enrol", "340104"),
             ("permit", "330502"),
             ("deregistration", "340104"),
@@ -771,11 +798,13 @@ fn bulk_import_with_progress_replicates_everywhere() {
         .filter(|a| a.get("line").is_some())
         .map(|a| (a["line"].as_u64().expect("line"), s(a, "error")))
         .collect();
+    // The repeated line: the person's arbiter refuses a second claim on them (the rulebook
+    // judges the claim before admission's `person_already_registered`).
     assert_eq!(
         errors,
         [
             (bad_line as u64, "id_wrong_length".to_string()),
-            (total, "person_already_registered".to_string())
+            (total, "person_claimed".to_string())
         ],
         "{stdout}"
     );
@@ -806,16 +835,31 @@ fn bulk_import_with_progress_replicates_everywhere() {
         progress.len()
     );
 
-    // Every replica converges on the same log: same size, same Merkle root.
+    // Every enrolment consumed a claim its person's arbiter wrote in its own log: 340100's log
+    // holds the COUNT enrolments and the claims it granted; each other log the claims it
+    // granted.
+    let mut claims: std::collections::BTreeMap<String, u64> =
+        (0..4).map(|i| (net.code(i).to_string(), 0)).collect();
+    for n in 0..COUNT {
+        *claims
+            .get_mut(&net.arbiter_of(&citizen_id_in("340100", 100_000 + n)))
+            .expect("a member") += 1;
+    }
+    assert_eq!(claims.values().sum::<u64>(), COUNT);
+    let expected = |code: &str| claims[code] + if code == "340100" { COUNT } else { 0 };
+    // Every replica converges on the same logs: same sizes, same Merkle roots.
     let (len, root) = net.log_of(at, "340100").expect("340100 answers");
-    assert_eq!(len, COUNT);
+    assert_eq!(len, expected("340100"), "{claims:?}");
     let started = Instant::now();
     assert!(
-        wait_until(WAIT, || (0..4).all(
-            |i| net.log_of(i, "340100").as_ref() == Some(&(len, root.clone()))
-        )),
-        "replicas differ: {:?}",
-        (0..4).map(|i| net.log_of(i, "340100")).collect::<Vec<_>>()
+        wait_until(WAIT, || (0..4).all(|i| {
+            net.log_of(i, "340100").as_ref() == Some(&(len, root.clone()))
+                && (0..4).all(|j| {
+                    net.log_of(i, net.code(j)).map(|(l, _)| l) == Some(expected(net.code(j)))
+                })
+        })),
+        "replicas differ: {:?} (claims granted: {claims:?})",
+        (0..4).map(|i| net.logs(i)).collect::<Vec<_>>()
     );
     eprintln!(
         "bulk: replicas converged in {:.2} s",

@@ -111,14 +111,19 @@ struct Args {
 /// Where acknowledged references go (`--acks`).
 static ACKS: std::sync::OnceLock<Mutex<std::fs::File>> = std::sync::OnceLock::new();
 
-/// Records the references of the acknowledged writes among `results`, if `--acks` was given.
+/// Records the references of the acknowledged writes among `results`, if `--acks` was given:
+/// each written entry, and for an enrolment the claim it consumed (written by the person's
+/// arbiter, and final before the enrolment was answered).
 fn record_acks(results: &[LineResult]) {
     let Some(file) = ACKS.get() else {
         return;
     };
     let mut text = String::new();
     for v in results.iter().flatten() {
-        if let Some(r) = v["ref"].as_str() {
+        for r in [v["ref"].as_str(), v["claim"].as_str()]
+            .into_iter()
+            .flatten()
+        {
             text.push_str(r);
             text.push('\n');
         }
@@ -834,8 +839,42 @@ fn person_id(code: &str, base_day: i64, i: u64) -> String {
     format!("{first17}{check}")
 }
 
+/// How long an enrolment line waits for its claim to become final (`wait_ms`): long enough to
+/// ride out a bureau restarting (chaos.sh faults may start while the population is enrolled).
+const ENROL_CLAIM_WAIT_MS: u64 = 30_000;
+/// Pause before enrolment lines that failed for a passing reason are sent again.
+const ENROL_RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// What to do with an enrolment line refused with `name`.
+#[derive(Debug, PartialEq, Eq)]
+enum EnrolRefusal {
+    /// The ID number is taken (registered, or claimed by another bureau, by an earlier run
+    /// against the same testnet): skip it.
+    Taken,
+    /// The network or a node is not ready (a claim not final yet, an arbiter or node not
+    /// reachable, a node restarting): send the line again. A claim granted to this bureau is
+    /// kept by its arbiter, so the retry reuses it.
+    Passing,
+    /// Anything else is a fault of the driver or the nodes.
+    Fatal,
+}
+
+fn enrol_refusal(name: &str) -> EnrolRefusal {
+    match name {
+        "person_already_registered" | "person_claimed" => EnrolRefusal::Taken,
+        "claim_not_final"
+        | "arbiter_unreachable"
+        | "claim_pending"
+        | "recovering"
+        | "http_failed"
+        | "no_answer" => EnrolRefusal::Passing,
+        _ => EnrolRefusal::Fatal,
+    }
+}
+
 /// Enrols `per_node` people at every bureau (batches of 1,000, all bureaus at once); returns
-/// each bureau's pool.
+/// each bureau's pool. Each enrolment first gets a claim from the person's arbiter, final by a
+/// quorum; lines refused for a passing reason are sent again.
 fn enrol_population(nodes: &[Node], per_node: usize) -> anyhow::Result<Vec<VecDeque<String>>> {
     let base_day = (SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -849,30 +888,50 @@ fn enrol_population(nodes: &[Node], per_node: usize) -> anyhow::Result<Vec<VecDe
                 let agent = agent();
                 let mut pool = VecDeque::with_capacity(per_node);
                 let mut refused = 0u64;
+                let mut retry: Vec<String> = Vec::new();
                 let mut i = 0u64;
                 let mut attempts = 0usize;
                 while pool.len() < per_node {
                     attempts += 1;
-                    if attempts > 50 + per_node / 100 {
+                    if attempts > 100 + per_node / 100 {
                         bail!("{}: could not enrol {per_node} people", node.bureau);
                     }
                     let want = (per_node - pool.len()).min(1_000);
-                    let ids: Vec<String> = (0..want as u64)
-                        .map(|k| person_id(&node.bureau, base_day, i + k))
-                        .collect();
-                    i += want as u64;
+                    let mut ids: Vec<String> = retry.drain(..retry.len().min(want)).collect();
+                    let new = (want - ids.len()) as u64;
+                    ids.extend((0..new).map(|k| person_id(&node.bureau, base_day, i + k)));
+                    i += new;
                     let lines: Vec<String> = ids
                         .iter()
-                        .map(|id| serde_json::json!({"op": "enrol", "person": id}).to_string())
+                        .map(|id| {
+                            serde_json::json!({"op": "enrol", "person": id,
+                                "wait_ms": ENROL_CLAIM_WAIT_MS})
+                            .to_string()
+                        })
                         .collect();
+                    let mut passing = None;
                     for (id, r) in ids.into_iter().zip(post_batch(&agent, &node, &lines)) {
                         match r {
                             Ok(_) => pool.push_back(id),
-                            Err((name, _)) if name == "person_already_registered" => refused += 1,
-                            Err((name, message)) => {
-                                bail!("{}: enrolment refused: {name}: {message}", node.bureau)
-                            }
+                            Err((name, message)) => match enrol_refusal(&name) {
+                                EnrolRefusal::Taken => refused += 1,
+                                EnrolRefusal::Passing => {
+                                    passing = Some(format!("{name}: {message}"));
+                                    retry.push(id);
+                                }
+                                EnrolRefusal::Fatal => {
+                                    bail!("{}: enrolment refused: {name}: {message}", node.bureau)
+                                }
+                            },
                         }
+                    }
+                    if let Some(why) = passing {
+                        eprintln!(
+                            "  {}: {} enrolments to retry ({why})",
+                            node.bureau,
+                            retry.len()
+                        );
+                        thread::sleep(ENROL_RETRY_PAUSE);
                     }
                 }
                 Ok((pool, refused))
@@ -884,7 +943,8 @@ fn enrol_population(nodes: &[Node], per_node: usize) -> anyhow::Result<Vec<VecDe
         let (pool, refused) = h.join().expect("enrolment thread")?;
         if refused > 0 {
             eprintln!(
-                "  ({refused} ID numbers were already registered from an earlier run; skipped)"
+                "  ({refused} ID numbers were already registered or claimed by an earlier run; \
+                 skipped)"
             );
         }
         pools.push(pool);
@@ -1264,4 +1324,31 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EnrolRefusal, enrol_refusal};
+
+    #[test]
+    fn enrolment_refusals_are_skipped_retried_or_fatal() {
+        // Taken by an earlier run: skipped.
+        assert_eq!(
+            enrol_refusal("person_already_registered"),
+            EnrolRefusal::Taken
+        );
+        assert_eq!(enrol_refusal("person_claimed"), EnrolRefusal::Taken);
+        // A claim on its way, a node restarting: sent again.
+        for name in [
+            "claim_not_final",
+            "arbiter_unreachable",
+            "http_failed",
+            "recovering",
+        ] {
+            assert_eq!(enrol_refusal(name), EnrolRefusal::Passing, "{name}");
+        }
+        // A malformed line is the driver's fault.
+        assert_eq!(enrol_refusal("bad_json"), EnrolRefusal::Fatal);
+        assert_eq!(enrol_refusal("unauthorized"), EnrolRefusal::Fatal);
+    }
 }
