@@ -1410,6 +1410,16 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         c.equivocations.load(Ordering::Relaxed),
     );
     counter(
+        "hukou_forks_adopted_total",
+        "Times a replica holding a losing fork of a log moved to the certified fork.",
+        c.forks_adopted.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_fork_entries_dropped_total",
+        "Replica entries taken back by those moves (the losing fork's, and what depended on it).",
+        c.fork_entries_dropped.load(Ordering::Relaxed),
+    );
+    counter(
         "hukou_writes_refused_total",
         "Clerk writes the rulebook refused.",
         c.writes_refused.load(Ordering::Relaxed),

@@ -1923,6 +1923,14 @@ impl CausalBuffer {
             .flat_map(|(p, es)| es.iter().map(move |(e, _)| (p, e)))
     }
 
+    /// Empties the buffer: every waiting entry, with the signature check it was offered with, to
+    /// be offered again to another ledger (a node rebuilding its state, `node::service`).
+    pub fn take_all(&mut self) -> Vec<(SignedEntry, SignatureCheck)> {
+        self.order.clear();
+        self.len = 0;
+        self.waiting.drain().flat_map(|(_, es)| es).collect()
+    }
+
     /// Offers an entry: applies it if it is ready, else holds it. Returns every entry judged as
     /// a result, in the order they were applied: the offered one and any it released.
     pub fn offer(
