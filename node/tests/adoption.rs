@@ -466,3 +466,200 @@ async fn rebuild_time_over_a_large_store() {
         started.elapsed().as_millis()
     );
 }
+
+// ---- kill -9 in the middle of moves ----
+
+/// Set in the environment of the child process of the kill -9 test: the store directory.
+const CRASH_CHILD_DIR: &str = "HUKOU_ADOPTION_CRASH_CHILD_DIR";
+
+/// A person tag that the liar arbitrates, distinct for each (`step`, `variant`).
+fn liar_person(step: u64, variant: u8) -> PersonTag {
+    let m = membership();
+    (0u8..=255)
+        .map(|k| {
+            let mut tag = [0u8; 32];
+            tag[..8].copy_from_slice(&step.to_be_bytes());
+            tag[8] = variant;
+            tag[31] = k;
+            PersonTag(tag)
+        })
+        .find(|p| m.arbiter(p) == code(LIAR))
+        .expect("a quarter of all tags")
+}
+
+/// The certified log of the kill -9 test, `len` entries: claims the liar grants itself.
+fn certified_log(len: u64) -> Vec<SignedEntry> {
+    let mut log = Vec::new();
+    for step in 0..len {
+        let e = claim(LIAR, &log, liar_person(step, 0xC), LIAR);
+        log.push(e);
+    }
+    log
+}
+
+/// The losing entry at seq `step` after the certified `prefix`: a claim granted to 330502,
+/// and 330502's enrolment against it (which goes with it).
+fn losing(prefix: &[SignedEntry]) -> (SignedEntry, SignedEntry) {
+    let step = prefix.len() as u64;
+    let person = liar_person(step, 0xB);
+    let x = claim(LIAR, prefix, person, H1);
+    let h = enrol(H1, &[], person, &x);
+    (x, h)
+}
+
+/// Moves the liar's replica to the certified log if its last entry is a losing one.
+async fn converge(service: &Service) {
+    let len = service.store().log_len(code(LIAR));
+    if len == 0 {
+        return;
+    }
+    let certified = certified_log(len);
+    let last = service.store().entry(code(LIAR), len - 1).unwrap().unwrap();
+    if last != certified[len as usize - 1] {
+        let certificate = certificate(&certified, &[LIAR, H1, H3]);
+        adopt(
+            service,
+            &certificate,
+            len - 1,
+            &[&certified[len as usize - 1]],
+        )
+        .await
+        .expect("the move after a restart");
+    }
+}
+
+/// The child of `kill_9_while_moving_leaves_a_store_that_opens_and_converges` (does nothing in
+/// a normal run): for ever, takes in a losing entry of the liar's log and an entry of
+/// 330502's that builds on it, then moves to the certified log, and prints `ack LEN` (the
+/// certified length now durable) after each move.
+#[tokio::test]
+async fn adoption_crash_child() {
+    let Some(dir) = std::env::var_os(CRASH_CHILD_DIR) else {
+        return;
+    };
+    let (service, _committer) = open(Path::new(&dir));
+    converge(&service).await;
+    loop {
+        let k = service.store().log_len(code(LIAR));
+        let certified = certified_log(k + 1);
+        let (x, h) = losing(&certified[..k as usize]);
+        assert_eq!(ingest(&service, &[&x, &h]).await, 2);
+        let certificate = certificate(&certified, &[LIAR, H1, H3]);
+        let adopted = adopt(&service, &certificate, k, &[&certified[k as usize]])
+            .await
+            .unwrap();
+        assert_eq!(adopted.dependents, vec![(code(H1), 0, 1)]);
+        // Written past the test harness's capture, straight to the pipe.
+        use std::io::Write;
+        writeln!(std::io::stdout().lock(), "ack {}", k + 1).unwrap();
+    }
+}
+
+/// A process killed with SIGKILL at a random point of its moves (taking in the losing entry,
+/// rebuilding, truncating, applying the certified one) leaves a store that opens, replays and
+/// verifies, holds the certified log up to what it acknowledged with at most one losing entry
+/// after it, and converges; eight times over on one store.
+#[tokio::test]
+async fn kill_9_while_moving_leaves_a_store_that_opens_and_converges() {
+    const ROUNDS: u64 = 8;
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut acknowledged = 0u64;
+    for round in 1..=ROUNDS {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "adoption_crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_CHILD_DIR, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let record = |line: String, acknowledged: &mut u64| {
+            if let Some(len) = line.strip_prefix("ack ") {
+                *acknowledged = (*acknowledged).max(len.parse().unwrap());
+            }
+        };
+        while acknowledged < round * 10 {
+            let line = lines.next().expect("the child ended early").unwrap();
+            record(line, &mut acknowledged);
+        }
+        // Somewhere inside the next move (each takes a few milliseconds).
+        let pause_us = u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+        ) % 25_000;
+        std::thread::sleep(std::time::Duration::from_micros(pause_us));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        for line in lines {
+            record(line.unwrap(), &mut acknowledged);
+        }
+
+        // It opens (the replay passes the rulebook), verifies, and holds the certified log up
+        // to what was acknowledged, then at most one losing entry and what built on it.
+        let (service, committer) = open(dir.path());
+        let verified = service.store().verify_full().expect("the store verifies");
+        let liar = service.store().range(code(LIAR), 0, usize::MAX).unwrap();
+        let h1 = service.store().range(code(H1), 0, usize::MAX).unwrap();
+        let len = liar.len() as u64;
+        let certified = certified_log(len);
+        let agreeing = liar
+            .iter()
+            .zip(&certified)
+            .take_while(|(a, b)| a == b)
+            .count() as u64;
+        assert!(
+            agreeing >= acknowledged,
+            "round {round}: {agreeing} certified entries, {acknowledged} acknowledged"
+        );
+        assert!(
+            agreeing + 1 >= len,
+            "round {round}: at most the last entry is a losing one"
+        );
+        if agreeing < len {
+            let (x, h) = losing(&certified[..agreeing as usize]);
+            assert_eq!(liar[agreeing as usize], x, "round {round}");
+            assert!(h1.is_empty() || h1 == [h], "round {round}");
+        } else {
+            assert!(
+                h1.is_empty(),
+                "round {round}: 330502's entry went with the losing one"
+            );
+        }
+        let proofs = service.store().fraud_proofs().unwrap();
+        for (_, _, raw) in &proofs {
+            let proof = FraudProof::decode(raw).unwrap();
+            assert_eq!(proof.verify(&membership()), Ok(()));
+        }
+        // Each move keeps the proof of its position (durable with its truncation at the latest).
+        let moves = proofs.len() as u64;
+        let phase = match (agreeing < len, moves.cmp(&len)) {
+            // Its proof may be on disk already: sled writes in the background too.
+            (true, _) if moves + 1 == len || moves == len => "holding the losing entry",
+            (false, std::cmp::Ordering::Equal) => "between moves",
+            (false, std::cmp::Ordering::Greater) if moves == len + 1 => {
+                "truncated, the certified entry not yet durable"
+            }
+            _ => panic!("round {round}: {moves} proofs, {len} entries, {agreeing} certified"),
+        };
+        eprintln!(
+            "round {round}: killed after {acknowledged} moves, {phase}: {} entries, the liar's log {len} long",
+            verified.entries
+        );
+        // And it converges.
+        converge(&service).await;
+        assert_eq!(
+            service.store().range(code(LIAR), 0, usize::MAX).unwrap(),
+            certified_log(len)
+        );
+        assert_eq!(service.store().log_len(code(H1)), 0);
+        drop(service);
+        committer.await.unwrap().unwrap();
+    }
+}

@@ -121,6 +121,51 @@ impl Liar {
             .tag(&CitizenId::parse(id).expect("a valid citizen ID"))
     }
 
+    /// The member whose log may grant a claim on the person with this ID
+    /// (`Membership::arbiter`).
+    pub fn arbiter_of(&self, id: &str) -> BureauCode {
+        self.membership.arbiter(&self.tag(id))
+    }
+
+    /// The way a bureau that arbitrates a person registers it out of nowhere, after `log`: a
+    /// claim on the person granted to itself, then the enrolment that consumes it, heading a
+    /// new household.
+    ///
+    /// # Panics
+    /// If the liar is not the person's arbiter (honest members would refuse the claim).
+    pub fn claim_and_enrol(
+        &self,
+        log: &[SignedEntry],
+        id: &str,
+        household: u64,
+    ) -> [SignedEntry; 2] {
+        assert_eq!(
+            self.arbiter_of(id),
+            self.code,
+            "the liar arbitrates the person it claims"
+        );
+        let person = self.tag(id);
+        let claim = self.append(
+            log,
+            Body::Claim {
+                person,
+                claimant: self.code,
+                after: None,
+            },
+        );
+        let mut with_claim = log.to_vec();
+        with_claim.push(claim.clone());
+        let enrol = self.append(
+            &with_claim,
+            Body::Enrol {
+                person,
+                placement: Liar::head_of(household),
+                claim: claim.reference(),
+            },
+        );
+        [claim, enrol]
+    }
+
     /// A new household headed by the person placed in it.
     pub fn head_of(household: u64) -> Placement {
         Placement {
