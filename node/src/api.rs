@@ -1484,6 +1484,14 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         state.buffer.len()
     );
     drop(state);
+    let blocked = api.service.adoptions_blocked();
+    let _ = writeln!(
+        out,
+        "# HELP hukou_fork_adoption_blocked Logs whose losing fork this node cannot leave (its own log, or final entries, built on it); see the node's log.\n# TYPE hukou_fork_adoption_blocked gauge"
+    );
+    for (log, _) in blocked {
+        let _ = writeln!(out, "hukou_fork_adoption_blocked{{bureau=\"{log}\"}} 1");
+    }
     let m = &api.metrics;
     let _ = writeln!(
         out,

@@ -1066,7 +1066,38 @@ impl Service {
             "the committer was drained: the store holds what the ledger applied"
         );
         let skipped = (suffix.common - from) as usize;
-        let verdicts = verdicts.into_iter().skip(skipped);
+        let certified: Vec<(SignedEntry, SignatureCheck)> = suffix
+            .entries
+            .iter()
+            .cloned()
+            .zip(verdicts.into_iter().skip(skipped))
+            .map(|(e, verified)| {
+                let check = if verified {
+                    SignatureCheck::AlreadyVerified
+                } else {
+                    SignatureCheck::Verify
+                };
+                (e, check)
+            })
+            .collect();
+        if suffix.common == held {
+            // Nothing to take back: the replica was only behind (a node that proved the
+            // author forked checks later certificates of its log this way). The certified
+            // entries go in like pulled ones.
+            let to_store = self.judge_replicated(&mut state, certified);
+            let applied = to_store.len();
+            self.store_replicated(state, to_store).await?;
+            self.forget_adoption(certificate);
+            return Ok(Adopted {
+                log,
+                held,
+                common: held,
+                size: certificate.checkpoint.size,
+                dependents: Vec::new(),
+                applied,
+                rebuild_ms: 0,
+            });
+        }
 
         // 2. The evidence: the replica's entry and the certified one at the first divergence.
         if suffix.common < held
@@ -1137,42 +1168,16 @@ impl Service {
         state.trees = trees;
         state.next_household = next_household;
         state.person_entries = person_entries;
-        let certified = suffix
-            .entries
-            .into_iter()
-            .zip(verdicts)
-            .map(|(e, verified)| {
-                let check = if verified {
-                    SignatureCheck::AlreadyVerified
-                } else {
-                    SignatureCheck::Verify
-                };
-                (e, check)
-            });
-        let again = waiting.into_iter();
-        let to_store = self.judge_replicated(&mut state, certified.chain(again));
+        let to_store = self.judge_replicated(&mut state, certified.into_iter().chain(waiting));
         let applied = to_store.len();
-        let receipt = if to_store.is_empty() {
-            None
-        } else {
-            Some(inner.committer.submit(to_store).await?)
-        };
-        drop(state);
-        if let Some(receipt) = receipt {
-            receipt.await?;
-        }
+        self.store_replicated(state, to_store).await?;
         let dropped: u64 = cuts.iter().map(|&(_, kept, stored)| stored - kept).sum();
         inner.counters.forks_adopted.fetch_add(1, Ordering::Relaxed);
         inner
             .counters
             .fork_entries_dropped
             .fetch_add(dropped, Ordering::Relaxed);
-        inner
-            .counters
-            .entries_replicated
-            .fetch_add(applied as u64, Ordering::Relaxed);
         self.forget_adoption(certificate);
-        inner.replicated.notify_one();
         let dependents = cuts
             .into_iter()
             .filter(|&(l, _, _)| l != log)
@@ -1192,6 +1197,28 @@ impl Service {
             applied,
             rebuild_ms,
         })
+    }
+
+    /// Hands replicated entries just applied to the committer, releases the state, and returns
+    /// once they are durable; then counts them and wakes the witness.
+    async fn store_replicated(
+        &self,
+        state: MutexGuard<'_, State>,
+        to_store: Vec<SignedEntry>,
+    ) -> Result<(), StoreError> {
+        if to_store.is_empty() {
+            return Ok(());
+        }
+        let count = to_store.len() as u64;
+        let receipt = self.inner.committer.submit(to_store).await?;
+        drop(state);
+        receipt.await?;
+        self.inner
+            .counters
+            .entries_replicated
+            .fetch_add(count, Ordering::Relaxed);
+        self.inner.replicated.notify_one();
+        Ok(())
     }
 
     fn block_adoption(&self, log: BureauCode, why: &str) {

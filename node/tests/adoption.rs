@@ -124,12 +124,11 @@ impl Story {
         let (pa, pb) = (person(LIAR, 2), person(LIAR, 3));
         let a = claim(LIAR, &shared, pa, H3);
         let b = claim(LIAR, &shared, pb, b_claimant);
-        let mut h1 = Vec::new();
-        h1.push(enrol(H1, &h1, pb, &b));
-        h1.push(claim(H1, &h1, person(H1, 4), H1));
-        let mut h3 = Vec::new();
-        h3.push(enrol(H3, &h3, pa, &a));
-        h3.push(claim(H3, &h3, person(H3, 5), H3));
+        let h1_enrol = enrol(H1, &[], pb, &b);
+        let h1_claim = claim(H1, std::slice::from_ref(&h1_enrol), person(H1, 4), H1);
+        let h3_enrol = enrol(H3, &[], pa, &a);
+        let h3_claim = claim(H3, std::slice::from_ref(&h3_enrol), person(H3, 5), H3);
+        let (h1, h3) = (vec![h1_enrol, h1_claim], vec![h3_enrol, h3_claim]);
         Story {
             shared,
             a,
@@ -419,6 +418,43 @@ async fn the_own_log_built_on_the_losing_fork_is_never_taken_back() {
     assert!(service.adoptions_wanted().await.is_empty());
     assert!(!service.want_adoption(certified), "not tried again");
     assert_eq!(service.adoptions_blocked()[0].0, code(LIAR));
+}
+
+#[tokio::test]
+async fn a_replica_that_is_only_behind_takes_the_certified_entries_without_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let story = Story::new(H1);
+    let fork_a = story.fork(&story.a);
+    let (service, _committer) = open(dir.path());
+    let shared: Vec<&SignedEntry> = story.shared.iter().collect();
+    assert_eq!(ingest(&service, &shared).await, 2);
+    let certified = certificate(&fork_a, &[LIAR, H1, H3]);
+    let adopted = adopt(&service, &certified, 1, &[&story.shared[1], &story.a])
+        .await
+        .unwrap();
+    assert_eq!(
+        adopted,
+        Adopted {
+            log: code(LIAR),
+            held: 2,
+            common: 2,
+            size: 3,
+            dependents: vec![],
+            applied: 1,
+            rebuild_ms: 0,
+        }
+    );
+    assert_eq!(logs(&service), vec![(code(LIAR), fork_a)]);
+    assert!(service.store().fraud_proofs().unwrap().is_empty());
+    let counters = service.counters();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&counters.forks_adopted), 0);
+    assert_eq!(load(&counters.fork_entries_dropped), 0);
+    // Holding it all now, the same offer is no fork at all.
+    let err = adopt(&service, &certified, 2, &[&story.a])
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "adoption_not_a_fork");
 }
 
 /// How long the rebuild takes over a store of many entries (the part of a move that grows with

@@ -18,6 +18,9 @@
 //!   340100 the moment it shows fork A; its store checks out (`hukou node check`), and
 //!   restarted it holds fork A and the fraud proof, and cosigns the honest destination's later
 //!   transfers.
+//! - `certificates_that_do_not_verify_never_move_a_replica`: certificates of fork A with a
+//!   flipped cosignature, too few cosigners or a stranger's cosignature, gossiped by the liar to
+//!   340100, are refused and move nothing; a quorum's real certificate then does.
 //! - `bad_replayed_and_withheld_entries_change_nothing`: bad signatures, broken chains, wrong
 //!   and missing references, replays, undecodable bytes and withheld entries are refused or held,
 //!   change nothing, and the honest bureaus keep working and finalising among themselves.
@@ -27,7 +30,8 @@
 
 use std::time::Duration;
 
-use hukou_protocol::checkpoint::{CheckpointFork, SignedCheckpoint};
+use hukou_keys::secret::BureauKey;
+use hukou_protocol::checkpoint::{Certificate, CheckpointFork, Cosignature, SignedCheckpoint};
 use hukou_protocol::{Body, BureauCode, EntryHash, EntryRef, FraudProof, Membership, SignedEntry};
 use hukou_tests::liar::{Face, Liar};
 use hukou_tests::links::Links;
@@ -261,12 +265,12 @@ fn honest_transfer(net: &Testnet, origin: usize, destination: usize, id: &str) -
     reg
 }
 
-/// What [`fork`] leaves running: the network, the liar with its faces (still announcing their
-/// checkpoints), and the two conflicting deregistrations.
+/// What [`fork`] leaves running: the network, the liar with its faces (to 330502, 340100 and
+/// H3, in that order; after [`fork`], announcing their checkpoints), and the two forks.
 struct Forked {
     net: Testnet,
     _links: Links,
-    _faces: [Face; 3],
+    faces: [Face; 3],
     liar: Liar,
     membership: Membership,
     /// The person the liar deregistered twice.
@@ -274,7 +278,9 @@ struct Forked {
     /// The two deregistrations at 310104:2: fork A's (certified) and fork B's.
     a: SignedEntry,
     b: SignedEntry,
-    /// The roots of the two forks at size 3.
+    /// The two forks of the liar's log, and their roots.
+    fork_a: Vec<SignedEntry>,
+    fork_b: Vec<SignedEntry>,
     root_a: String,
     root_b: String,
 }
@@ -286,9 +292,23 @@ impl Forked {
     }
 }
 
-/// The fork, from the liar's honest start to the announcement of a checkpoint of each fork,
-/// asserting along the way that the equivocation is proven at every honest node.
+/// The fork, from the liar's honest start to the announcement of a checkpoint of each fork: the
+/// liar signs a checkpoint of each fork at size 3 and announces each (with its own cosignature)
+/// to the peers holding that fork. Only fork A can gather a quorum (the liar, 330502 and H3).
 fn fork() -> Forked {
+    let forked = fork_shown();
+    let [face1, face2, face3] = &forked.faces;
+    let checkpoint_a = forked.liar.checkpoint(&forked.fork_a);
+    face1.announce(&checkpoint_a);
+    face3.announce(&checkpoint_a);
+    face2.announce(&forked.liar.checkpoint(&forked.fork_b));
+    forked
+}
+
+/// The fork, from the liar's honest start until every honest node holds the fork it was shown
+/// (B at 340100, A elsewhere), asserting along the way that the equivocation is proven at
+/// every honest node. Nothing is checkpointed yet.
+fn fork_shown() -> Forked {
     let (mut net, links, liar) = start();
     let (lc, c1, c2, c3) = (code(LIAR), code(H1), code(H2), code(H3));
     let membership = liar.membership.clone();
@@ -390,21 +410,17 @@ fn fork() -> Forked {
         );
     }
 
-    // Item 2: the liar signs a checkpoint of each fork at size 3 and announces each (with its
-    // own cosignature) to the peers holding that fork. Only fork A can gather a quorum (the liar
-    // and 330502 and H3).
-    face1.announce(&liar.checkpoint(&fork_a));
-    face3.announce(&liar.checkpoint(&fork_a));
-    face2.announce(&liar.checkpoint(&fork_b));
     Forked {
         net,
         _links: links,
-        _faces: [face1, face2, face3],
+        faces: [face1, face2, face3],
         liar,
         membership,
         id,
         a,
         b,
+        fork_a: fork_a.to_vec(),
+        fork_b: fork_b.to_vec(),
         root_a,
         root_b,
     }
@@ -563,6 +579,78 @@ fn the_destination_of_the_final_fork_keeps_finalising() {
     assert_eq!(liar_log(net, H2), (3, forked.root_a.clone()));
     assert_eq!(fraud_proofs(net, H2, &forked.membership), [forked.proof()]);
     assert_eq!(person(net, H2, &resident)["registered_at"], code(H3));
+}
+
+/// A lying peer cannot make 340100 give up fork B: certificates of fork A that do not verify
+/// (a flipped cosignature, too few cosigners, a cosigner that is no member) are refused, and
+/// nothing moves; then a real quorum certifies fork A, and 340100 moves.
+#[test]
+fn certificates_that_do_not_verify_never_move_a_replica() {
+    let forked = fork_shown();
+    let net = &forked.net;
+    let liar = &forked.liar;
+    let checkpoint = liar.checkpoint(&forked.fork_a).checkpoint;
+    // The honest witnesses' real keys (the test holds every bureau's key file), so that all
+    // but the broken cosignature are valid.
+    let cosign = |i: usize| {
+        let key = BureauKey::load(&net.nodes[i].dir.join("bureau.key")).expect("key file");
+        let witness: BureauCode = code(i).parse().expect("code");
+        Cosignature::sign(&checkpoint, witness, key.signing_key())
+    };
+    let mut flipped = Certificate::new(
+        checkpoint,
+        vec![liar.cosign(&checkpoint), cosign(H1), cosign(H3)],
+    );
+    flipped.cosignatures[0].signature.0[9] ^= 0x01;
+    let too_few = Certificate::new(checkpoint, vec![liar.cosign(&checkpoint), cosign(H1)]);
+    let stranger = BureauCode::new(110_101).expect("code");
+    let unknown = Certificate::new(
+        checkpoint,
+        vec![
+            liar.cosign(&checkpoint),
+            cosign(H1),
+            Cosignature::sign(
+                &checkpoint,
+                stranger,
+                &ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+            ),
+        ],
+    );
+    let face2 = &forked.faces[1];
+    for certificate in [&flipped, &too_few, &unknown] {
+        assert!(certificate.verify(&forked.membership).is_err());
+        face2.gossip_certificate(certificate);
+    }
+    let log_of_h2 = || std::fs::read_to_string(&net.nodes[H2].log).unwrap_or_default();
+    let rules = [
+        "certificate_bad_cosignature",
+        "certificate_below_quorum",
+        "certificate_unknown_witness",
+    ];
+    assert!(
+        wait_until(WAIT, || {
+            let log = log_of_h2();
+            rules
+                .iter()
+                .all(|rule| log.contains(&format!("rule=\"{rule}\"")))
+        }),
+        "340100 did not refuse the three certificates by their rules: {}",
+        log_of_h2()
+    );
+    // A few pull rounds later, nothing moved.
+    std::thread::sleep(Duration::from_secs(2));
+    let lc = code(LIAR);
+    assert_eq!(liar_log(net, H2), (3, forked.root_b.clone()));
+    assert_eq!(final_size(net, H2, lc), 0);
+    assert_eq!(metric(net, H2, "hukou_forks_adopted_total"), 0);
+    assert_eq!(metric(net, H2, "hukou_fork_entries_dropped_total"), 0);
+    assert_eq!(fraud_proofs(net, H2, &forked.membership), [forked.proof()]);
+
+    // The real thing: a quorum certifies fork A, and 340100 moves.
+    let checkpoint_a = liar.checkpoint(&forked.fork_a);
+    forked.faces[0].announce(&checkpoint_a);
+    forked.faces[2].announce(&checkpoint_a);
+    wait_moved_to_fork_a(&forked);
 }
 
 #[test]
