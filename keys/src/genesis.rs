@@ -30,6 +30,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use hukou_protocol::encoding::{self, DOMAIN_GENESIS_SIGNATURE};
 use hukou_protocol::limits::{BUREAU_NAME_BYTES_MAX, MEMBERS_MAX, NETWORK_NAME_BYTES_MAX};
 use hukou_protocol::membership::MembershipError;
+use hukou_protocol::signature::{KeyFault, check_key};
 use hukou_protocol::{BureauCode, Member, Membership, Signature, quorum_for};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -160,7 +161,19 @@ pub enum GenesisError {
         "the administrator's public key is weak (small order) and could verify anything; choose another"
     )]
     WeakAdminKey,
-    /// The signature does not verify (strictly) for the administrator's key.
+    /// The administrator's key is not the canonical encoding of its point.
+    #[error(
+        "the administrator's public key is not the canonical encoding of its point; choose another"
+    )]
+    NonCanonicalAdminKey,
+    /// The administrator's key has a small-order component (it is not in the prime-order
+    /// subgroup an honest key lies in).
+    #[error(
+        "the administrator's public key has a small-order component (not in the prime-order subgroup); choose another"
+    )]
+    MixedOrderAdminKey,
+    /// The signature does not verify for the administrator's key (the rule of
+    /// `hukou_protocol::signature`).
     #[error(
         "the administrator's signature does not verify: the genesis was changed after signing, or signed by another key"
     )]
@@ -194,6 +207,8 @@ impl GenesisError {
             GenesisError::Invalid { .. } => "genesis_invalid_value",
             GenesisError::Unsigned => "genesis_unsigned",
             GenesisError::WeakAdminKey => "genesis_weak_admin_key",
+            GenesisError::NonCanonicalAdminKey => "genesis_non_canonical_admin_key",
+            GenesisError::MixedOrderAdminKey => "genesis_mixed_order_admin_key",
             GenesisError::BadSignature => "genesis_bad_signature",
             GenesisError::AdminKeyMismatch { .. } => "genesis_admin_key_mismatch",
             GenesisError::Membership(e) => match e {
@@ -203,6 +218,8 @@ impl GenesisError {
                 MembershipError::InvalidBureau(_) => "membership_invalid_bureau",
                 MembershipError::DuplicateKey { .. } => "membership_duplicate_key",
                 MembershipError::WeakKey(_) => "membership_weak_key",
+                MembershipError::NonCanonicalKey(_) => "membership_non_canonical_key",
+                MembershipError::MixedOrderKey(_) => "membership_mixed_order_key",
                 MembershipError::BadQuorum { .. } => "membership_bad_quorum",
             },
         }
@@ -323,8 +340,9 @@ impl Genesis {
         self.signature = None;
     }
 
-    /// Adds a member, refusing a duplicate code or key, a weak key, an invalid name or address,
-    /// or a member beyond [`MEMBERS_MAX`]. Clears the signature.
+    /// Adds a member, refusing a duplicate code or key, a key `check_key` refuses (small-order,
+    /// non-canonical or mixed-order), an invalid name or address, or a member beyond
+    /// [`MEMBERS_MAX`]. Clears the signature.
     pub fn add_member(&mut self, member: GenesisMember) -> Result<(), GenesisError> {
         let invalid = |field: &str, reason: String| GenesisError::Invalid {
             field: format!("member {} {field}", member.code),
@@ -335,9 +353,7 @@ impl Genesis {
         }
         check_bureau_name(&member.name).map_err(|r| invalid("name", r))?;
         check_addresses(&member.addresses).map_err(|r| invalid("addresses", r))?;
-        if member.public_key.is_weak() {
-            return Err(MembershipError::WeakKey(member.code).into());
-        }
+        check_key(&member.public_key).map_err(|fault| MembershipError::key(member.code, fault))?;
         for existing in &self.members {
             if existing.code == member.code {
                 return Err(MembershipError::DuplicateBureau(member.code).into());
@@ -421,13 +437,17 @@ impl Genesis {
         Ok(())
     }
 
-    /// Checks the administrator's signature (strictly), then forms the membership, which refuses
-    /// weak keys, duplicate codes or keys and an unsafe quorum.
+    /// Checks the administrator's key (`check_key`) and signature (the protocol's one rule,
+    /// `hukou_protocol::signature::verify`), then forms the membership, which refuses
+    /// small-order, non-canonical and mixed-order keys, duplicate codes or keys and an unsafe
+    /// quorum.
     pub fn verify(&self) -> Result<VerifiedGenesis, GenesisError> {
         let signature = self.signature.as_ref().ok_or(GenesisError::Unsigned)?;
-        if self.admin_public_key.is_weak() {
-            return Err(GenesisError::WeakAdminKey);
-        }
+        check_key(&self.admin_public_key).map_err(|fault| match fault {
+            KeyFault::SmallOrder => GenesisError::WeakAdminKey,
+            KeyFault::NonCanonical => GenesisError::NonCanonicalAdminKey,
+            KeyFault::MixedOrder => GenesisError::MixedOrderAdminKey,
+        })?;
         if !signature.verify(&self.admin_public_key, &self.signing_message()) {
             return Err(GenesisError::BadSignature);
         }
@@ -724,7 +744,9 @@ impl RawGenesis {
     }
 }
 
-/// Parses 64 hex digits as an ed25519 public key. Weak keys parse; verification refuses them.
+/// Parses 64 hex digits as an ed25519 public key. Any encoding of a curve point parses; keys
+/// `check_key` refuses (small-order, non-canonical, mixed-order) are refused by
+/// [`Genesis::add_member`] and [`Genesis::verify`], with an error that names the fault.
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     let mut bytes = [0u8; 32];
     if text.len() != 64 {
@@ -733,6 +755,11 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     hex::decode_to_slice(text, &mut bytes).map_err(|_| "is not hexadecimal".to_string())?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| "is not an ed25519 public key".to_string())
 }
+
+/// The crafted keys and signatures of the protocol's verification tests.
+#[cfg(test)]
+#[path = "../../protocol/tests/support/crafted.rs"]
+mod crafted;
 
 #[cfg(test)]
 mod tests {
@@ -969,6 +996,133 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.name(), "membership_weak_key");
+    }
+
+    /// A crafted key of each kind `check_key` refuses, by name.
+    fn refused_keys() -> Vec<(crafted::KeyKind, VerifyingKey)> {
+        [
+            crafted::KeyKind::SmallOrder,
+            crafted::KeyKind::NonCanonical,
+            crafted::KeyKind::MixedOrder,
+        ]
+        .into_iter()
+        .map(|kind| {
+            let case = crafted::keys(b"genesis")
+                .into_iter()
+                .find(|c| c.kind == kind)
+                .unwrap();
+            (kind, case.key)
+        })
+        .collect()
+    }
+
+    #[test]
+    fn member_keys_check_key_refuses_are_refused_by_name_where_they_enter() {
+        for (kind, bad_key) in refused_keys() {
+            let refusal = |code: u32| {
+                let code = BureauCode::new(code).unwrap();
+                match kind {
+                    crafted::KeyKind::SmallOrder => MembershipError::WeakKey(code),
+                    crafted::KeyKind::NonCanonical => MembershipError::NonCanonicalKey(code),
+                    crafted::KeyKind::MixedOrder => MembershipError::MixedOrderKey(code),
+                    crafted::KeyKind::Honest => unreachable!(),
+                }
+            };
+            let name = match kind {
+                crafted::KeyKind::SmallOrder => "membership_weak_key",
+                crafted::KeyKind::NonCanonical => "membership_non_canonical_key",
+                crafted::KeyKind::MixedOrder => "membership_mixed_order_key",
+                crafted::KeyKind::Honest => unreachable!(),
+            };
+
+            // Added by `hukou genesis add-member`.
+            let (mut genesis, _) = signed();
+            let err = genesis
+                .add_member(GenesisMember {
+                    public_key: bad_key,
+                    ..member(440305, 60)
+                })
+                .unwrap_err();
+            assert!(
+                matches!(&err, GenesisError::Membership(e) if *e == refusal(440305)),
+                "{kind:?}: {err}"
+            );
+            assert_eq!(err.name(), name);
+            genesis.verify().unwrap();
+
+            // Written into the file by hand and signed: refused when the genesis is verified.
+            let (genesis, admin) = signed();
+            let text = genesis.to_toml_string().replace(
+                &hex::encode(key(3).verifying_key().to_bytes()),
+                &hex::encode(bad_key.to_bytes()),
+            );
+            let mut edited = Genesis::from_toml_str(&text, Path::new("g.toml")).unwrap();
+            edited.sign(&admin).unwrap();
+            let err = edited.verify().unwrap_err();
+            assert!(
+                matches!(&err, GenesisError::Membership(e) if *e == refusal(330502)),
+                "{kind:?}: {err}"
+            );
+            assert_eq!(err.name(), name);
+        }
+    }
+
+    #[test]
+    fn an_admin_key_check_key_refuses_is_refused_by_name() {
+        for (kind, bad_key) in refused_keys() {
+            let (genesis, _) = signed();
+            let text = genesis.to_toml_string().replace(
+                &hex::encode(key(100).verifying_key().to_bytes()),
+                &hex::encode(bad_key.to_bytes()),
+            );
+            let edited = Genesis::from_toml_str(&text, Path::new("g.toml")).unwrap();
+            let err = edited.verify().unwrap_err();
+            let (matched, name) = match kind {
+                crafted::KeyKind::SmallOrder => (
+                    matches!(err, GenesisError::WeakAdminKey),
+                    "genesis_weak_admin_key",
+                ),
+                crafted::KeyKind::NonCanonical => (
+                    matches!(err, GenesisError::NonCanonicalAdminKey),
+                    "genesis_non_canonical_admin_key",
+                ),
+                crafted::KeyKind::MixedOrder => (
+                    matches!(err, GenesisError::MixedOrderAdminKey),
+                    "genesis_mixed_order_admin_key",
+                ),
+                crafted::KeyKind::Honest => unreachable!(),
+            };
+            assert!(matched, "{kind:?}: {err}");
+            assert_eq!(err.name(), name);
+        }
+    }
+
+    /// The administrator's signature is judged by the protocol's one rule: every crafted
+    /// signature over the genesis gets its ZIP-215 verdict.
+    #[test]
+    fn crafted_admin_signatures_get_the_one_rules_verdict() {
+        let (genesis, admin) = signed();
+        let text = genesis.to_toml_string();
+        let honest = hex::encode(genesis.signature().unwrap().0);
+        assert!(text.contains(&honest));
+        let cases = crafted::signatures(&admin, &genesis.signing_message());
+        assert!(cases.iter().any(|c| c.accepted) && cases.iter().any(|c| !c.accepted));
+        for case in cases {
+            let edited = text.replace(&honest, &hex::encode(case.signature));
+            let edited = Genesis::from_toml_str(&edited, Path::new("g.toml")).unwrap();
+            let verdict = edited.verify();
+            if case.accepted {
+                assert_eq!(verdict.unwrap().hash(), genesis.hash(), "{}", case.name);
+            } else {
+                let err = verdict.unwrap_err();
+                assert!(
+                    matches!(err, GenesisError::BadSignature),
+                    "{}: {err}",
+                    case.name
+                );
+                assert_eq!(err.name(), "genesis_bad_signature");
+            }
+        }
     }
 
     #[test]

@@ -18,12 +18,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::StreamExt;
 use hukou_protocol::calendar::{Calendar, china_date};
 use hukou_protocol::checkpoint::{Certificate, SignedCheckpoint};
 use hukou_protocol::entry::{Body, Placement};
 use hukou_protocol::id::CitizenId;
-use hukou_protocol::rules::PermitStatus;
+use hukou_protocol::rules::{DropReason, PermitStatus};
 use hukou_protocol::{
     BureauCode, CancellationReason, Category, Digest, EntryRef, HouseholdId, Ledger, PersonTag,
     RefusalReason, Relation, SignedEntry,
@@ -34,15 +33,47 @@ use serde_json::{Value, json};
 use crate::service::{Service, State, WriteError, Written, now_ms, resolve_ref};
 
 mod batch;
+mod lines;
+mod serve;
 
-/// Largest JSON request body.
-const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
+pub use serve::serve;
+
+// Limits of the API's input: what one client can make the node hold, or wait for. Each is
+// enforced as the bytes arrive, never after buffering them (docs/API.md, "Limits").
+
+/// Largest JSON request body. A write's body becomes one entry of at most
+/// `ENTRY_BYTES_MAX` (4 KiB), and the largest body any route takes is a few hundred bytes; a
+/// bigger one is refused (`413 body_too_large`) as soon as its declared length, or the bytes
+/// read so far, pass this.
+const JSON_BODY_BYTES_MAX: usize = 8 * 1024;
+/// Longest a JSON request body may take to arrive after its head: a clerk's body is one small
+/// packet, so a client that trickles one holds a connection for nothing (`408 body_timeout`).
+const JSON_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest body of a streamed NDJSON request (`/v1/enrol/bulk`, `/v1/batch`). Such bodies are
+/// read a line at a time, so memory does not grow with them; this bounds how long one request
+/// may go on: 1 GiB is some fifteen million enrolment lines, more than a city's register.
+const STREAM_BODY_BYTES_MAX: usize = 1 << 30;
+/// Longest wait for the next part of a streamed NDJSON body (`body_timeout`).
+const STREAM_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Lines enrolled per write in a bulk import: one flush per batch.
 const BULK_BATCH_LINES: usize = 2_000;
 /// How long a bulk import waits for the claims of one batch to become final.
 const BULK_CLAIM_WAIT_MS: u64 = 30_000;
 /// Longest accepted line of a bulk import.
 const BULK_LINE_BYTES_MAX: usize = 4 * 1024;
+/// Most API connections open at once ([`serve`]). A bureau's clerks, consoles and scripts need
+/// tens; each connection costs a file descriptor (often 1,024 for the whole process, shared
+/// with the store and the peers) and up to [`API_READ_BUFFER_BYTES_MAX`] of memory.
+pub const API_CONNECTIONS_MAX: usize = 512;
+/// Longest wait for a request's head, counted from the connection's opening or the previous
+/// answer. A client on the bureau's network sends one in milliseconds; a connection that has
+/// sent no complete head for this long (half a request, or an idle keep-alive) is closed.
+pub const API_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest read buffer of one API connection, and so the largest request head (a clerk's is
+/// well under 2 KiB). Bounds the memory of [`API_CONNECTIONS_MAX`] connections to 32 MiB.
+pub const API_READ_BUFFER_BYTES_MAX: usize = 64 * 1024;
+/// Longest the API waits, at shutdown, for connections to finish the request in progress.
+pub const API_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 /// Most entries one log-range call returns.
 const RANGE_ENTRIES_MAX: u64 = hukou_protocol::limits::BATCH_ENTRIES_MAX as u64 * 8;
 /// Default validity of a permit, in days. 准迁证 are typically valid for 40 days.
@@ -168,21 +199,53 @@ type ApiResult<T> = Result<T, ApiError>;
 /// A JSON body whose rejections are JSON errors naming the fault.
 pub struct ApiJson<T>(pub T);
 
+fn body_too_large(what: String) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("{what}; at most {JSON_BODY_BYTES_MAX} bytes"),
+    )
+}
+
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::bad("bad_body", format!("could not read the request body: {e}"))
+        // A declared length over the limit is refused before a byte of the body is read; an
+        // undeclared (chunked) one is cut off by the router's `DefaultBodyLimit` as it arrives.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = declared
+            && length > JSON_BODY_BYTES_MAX as u64
+        {
+            return Err(body_too_large(format!("request body is {length} bytes")));
+        }
+        let read = tokio::time::timeout(JSON_BODY_READ_TIMEOUT, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        JSON_BODY_READ_TIMEOUT.as_secs()
+                    ),
+                )
+            })?;
+        let bytes = read.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                body_too_large("request body is larger".to_string())
+            } else {
+                ApiError::bad("bad_body", format!("could not read the request body: {e}"))
+            }
         })?;
         if bytes.len() > JSON_BODY_BYTES_MAX {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "request body is {} bytes; at most {JSON_BODY_BYTES_MAX}",
-                    bytes.len()
-                ),
-            ));
+            return Err(body_too_large(format!(
+                "request body is {} bytes",
+                bytes.len()
+            )));
         }
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             ApiError::bad(
@@ -231,7 +294,9 @@ pub fn router(api: Api) -> Router {
             ApiError::not_found("no_such_route", "no such route; see docs/API.md")
         })
         .layer(middleware::from_fn_with_state(api.clone(), observe))
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
+        // Every body read by an extractor is JSON; the NDJSON routes read theirs line by line
+        // (`lines`), within their own limits.
+        .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_BYTES_MAX))
         .merge(crate::ui::router(api.clone())) // web console under /ui/: HTML, outside `observe`
         .with_state(api)
 }
@@ -474,8 +539,15 @@ async fn birth(
 
 /// Bulk import: NDJSON lines `{"person": ID, "household"?: N, "relation"?: NAME}` in; NDJSON
 /// out: a `progress` line per batch, an `error` line per refused line (with its line number),
-/// and a final `done` line with the totals.
-async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response {
+/// and a final `done` line with the totals. The body is read a line at a time ([`lines`]).
+async fn enrol_bulk(
+    AxumState(api): AxumState<Api>,
+    headers: HeaderMap,
+    body: HttpBody,
+) -> Response {
+    if let Some(refused) = lines::declared_too_large(&headers) {
+        return refused.into_response();
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         let send = |v: Value| {
@@ -486,55 +558,25 @@ async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response 
                 let _ = tx.send(Ok(Bytes::from(line))).await;
             }
         };
-        let mut stream = body.into_data_stream();
-        let mut pending: Vec<u8> = Vec::new();
+        let mut lines = lines::Lines::of_body(body, BULK_LINE_BYTES_MAX);
         let mut batch: Vec<(u64, Result<EnrolRequest, ApiError>)> = Vec::new();
-        let (mut line_no, mut enrolled, mut refused) = (0u64, 0u64, 0u64);
+        let (mut enrolled, mut refused) = (0u64, 0u64);
         let started = Instant::now();
-        let mut finished = false;
-        while !finished {
-            match stream.next().await {
-                Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
-                Some(Err(e)) => {
-                    send(json!({"error": "bad_body", "message": format!("request body broke off: {e}")})).await;
+        loop {
+            let line = match lines.next().await {
+                Ok(line) => line,
+                Err(e) => {
+                    send(e.json()).await;
                     return;
                 }
-                None => {
-                    finished = true;
-                    if !pending.is_empty() {
-                        pending.push(b'\n');
-                    }
-                }
-            }
-            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=pos).collect();
-                line_no += 1;
-                let line = &line[..line.len() - 1];
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let parsed = if line.len() > BULK_LINE_BYTES_MAX {
-                    Err(ApiError::bad(
-                        "line_too_long",
-                        format!(
-                            "line is {} bytes; at most {BULK_LINE_BYTES_MAX}",
-                            line.len()
-                        ),
-                    ))
-                } else {
-                    serde_json::from_slice::<EnrolRequest>(line).map_err(|e| {
+            };
+            let finished = line.is_none();
+            if let Some(line) = line {
+                batch.push(lines::parse_line(line, BULK_LINE_BYTES_MAX, |text| {
+                    serde_json::from_str::<EnrolRequest>(text).map_err(|e| {
                         ApiError::bad("bad_json", format!("not an enrolment line: {e}"))
                     })
-                };
-                batch.push((line_no, parsed));
-            }
-            if pending.len() > BULK_LINE_BYTES_MAX {
-                line_no += 1;
-                batch.push((
-                    line_no,
-                    Err(ApiError::bad("line_too_long", "line exceeds the limit")),
-                ));
-                pending.clear();
+                }));
             }
             if batch.len() >= BULK_BATCH_LINES || (finished && !batch.is_empty()) {
                 let (ok, errors) = enrol_batch(&api, std::mem::take(&mut batch)).await;
@@ -545,14 +587,17 @@ async fn enrol_bulk(AxumState(api): AxumState<Api>, body: HttpBody) -> Response 
                 }
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
                 send(
-                    json!({"progress": {"lines": line_no, "enrolled": enrolled, "refused": refused,
+                    json!({"progress": {"lines": lines.count(), "enrolled": enrolled, "refused": refused,
                     "per_s": (enrolled as f64 / secs).round()}}),
                 )
                 .await;
             }
+            if finished {
+                break;
+            }
         }
         send(
-            json!({"done": true, "lines": line_no, "enrolled": enrolled, "refused": refused,
+            json!({"done": true, "lines": lines.count(), "enrolled": enrolled, "refused": refused,
             "seconds": started.elapsed().as_secs_f64()}),
         )
         .await;
@@ -696,13 +741,8 @@ impl PermitFields {
             .parse()
             .map_err(|e| ApiError::bad("bad_bureau", format!("origin: {e}")))?;
         let category = parse_vocab(&req.category, Category::parse)?;
+        // Its bounds are the rulebook's (`permit_validity_invalid`), judged on the body.
         let valid_days = req.valid_days.unwrap_or(PERMIT_VALID_DAYS_DEFAULT);
-        if valid_days == 0 || valid_days > 366 {
-            return Err(ApiError::bad(
-                "bad_validity",
-                "valid_days must be between 1 and 366",
-            ));
-        }
         let materials = match &req.materials {
             Some(h) => h
                 .parse::<Digest>()
@@ -719,25 +759,27 @@ impl PermitFields {
         })
     }
 
-    /// The permit's body against the current state (under the state lock).
+    /// The permit's body against the current state (under the state lock). Whether the origin
+    /// is a member and the validity within bounds is the rulebook's to judge (`unknown_origin`,
+    /// `permit_validity_invalid`), so the API's error is the rule's name.
     fn body(self, s: &State) -> Result<Body, WriteError> {
-        let origin = self.origin;
-        if !s.ledger.membership().contains(origin) {
-            return Err(WriteError::bad(
-                "unknown_bureau",
-                format!("origin {origin} is not a member of this network"),
-            ));
-        }
         let corrects = self
             .corrects
             .as_deref()
             .map(|r| resolve_ref(&s.ledger, r))
             .transpose()?;
+        // Counted from the entry's own time, as the rulebook counts it. A `valid_days` too large
+        // for the arithmetic saturates instead of wrapping, and is refused like any other.
+        let valid_until_ms = self
+            .valid_days
+            .checked_mul(DAY_MS)
+            .and_then(|validity_ms| s.write_time_ms.checked_add(validity_ms))
+            .unwrap_or(u64::MAX);
         Ok(Body::Permit {
             person: self.person,
-            origin,
+            origin: self.origin,
             category: self.category,
-            valid_until_ms: now_ms() + self.valid_days * DAY_MS,
+            valid_until_ms,
             materials: self.materials,
             corrects,
         })
@@ -798,7 +840,7 @@ async fn deregister(
         .service
         .write_one(|s| {
             let permit = resolve_ref(&s.ledger, &req.permit)?;
-            let person = permit_person(&s.ledger, permit)?;
+            let person = permit_person(&s.ledger, permit);
             Ok(Body::Deregistration {
                 permit,
                 person,
@@ -809,11 +851,12 @@ async fn deregister(
     Ok(Json(written_json(&w)))
 }
 
-fn permit_person(ledger: &Ledger, permit: EntryRef) -> Result<PersonTag, WriteError> {
-    ledger
-        .permit(&permit)
-        .map(|p| p.person)
-        .ok_or_else(|| WriteError::bad("not_a_permit", format!("{permit} is not a permit")))
+/// The person of the permit a deregistration names. A reference to an entry of another kind
+/// is not the API's to refuse: the body names nobody ([`PersonTag::ZERO`]) and the rulebook,
+/// whose first deregistration rule is the kind of its permit, refuses it as
+/// `reference_wrong_kind`.
+fn permit_person(ledger: &Ledger, permit: EntryRef) -> PersonTag {
+    ledger.permit(&permit).map_or(PersonTag::ZERO, |p| p.person)
 }
 
 #[derive(Deserialize)]
@@ -860,16 +903,12 @@ fn registration_body(
     relation: Option<&str>,
 ) -> Result<Body, WriteError> {
     let deregistration = resolve_ref(&s.ledger, deregistration)?;
+    // As for a deregistration's permit: a reference to another kind of entry is the rulebook's
+    // `reference_wrong_kind` (its first registration rule), not a request error.
     let person = s
         .ledger
         .deregistration(&deregistration)
-        .map(|d| d.person)
-        .ok_or_else(|| {
-            WriteError::bad(
-                "not_a_deregistration",
-                format!("{deregistration} is not a deregistration"),
-            )
-        })?;
+        .map_or(PersonTag::ZERO, |d| d.person);
     Ok(Body::Registration {
         deregistration,
         person,
@@ -1006,16 +1045,21 @@ async fn person_show(
         .map(|(r, reason)| json!({"by": r.to_string(), "reason": reason}));
     let named = state.person_entries.get(&tag).cloned().unwrap_or_default();
     drop(state);
-    let mut history = Vec::new();
     // Only durable entries: the store's reader stops at the last flush.
-    for (log, seq) in named {
-        if let Ok(Some(e)) = api.service.store().entry(log, seq) {
-            history.push(
-                json!({"ref": e.reference().to_string(), "kind": e.entry().body.kind(),
-                "bureau": log, "time_ms": e.entry().time_ms}),
-            );
-        }
-    }
+    let stored = read_store(&api, move |store| {
+        named
+            .into_iter()
+            .filter_map(|(log, seq)| store.entry(log, seq).ok().flatten())
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let mut history: Vec<Value> = stored
+        .iter()
+        .map(|e| {
+            json!({"ref": e.reference().to_string(), "kind": e.entry().body.kind(),
+            "bureau": e.entry().author, "time_ms": e.entry().time_ms})
+        })
+        .collect();
     history.sort_by_key(|h| h["time_ms"].as_u64());
     let registered_at = match records.as_slice() {
         [one] => one["bureau"].clone(),
@@ -1032,19 +1076,9 @@ async fn person_show(
     })))
 }
 
-/// A registration certificate (户籍证明) of a person registered at this bureau: the entry that
-/// registered them here, its inclusion proof in this bureau's log and the latest certificate of
-/// that log (`hukou_protocol::attestation`). Refused unless the person is registered here and
-/// nowhere else, and that entry is final. The file is checked before it is served.
-async fn person_certificate(
-    AxumState(api): AxumState<Api>,
-    ApiJson(req): ApiJson<PersonRequest>,
-) -> ApiResult<Json<Value>> {
-    use hukou_protocol::attestation::Attestation;
-    let id = parse_id(&req.person)?;
-    let tag = api.service.tag(&id);
-    let me = api.service.me();
-    let state = api.service.state().await;
+/// The entry that registered `tag` at `me`, the one bureau where they are registered; else the
+/// error `/v1/person/certificate` answers.
+fn registered_here(state: &State, tag: PersonTag, me: BureauCode) -> ApiResult<EntryRef> {
     let person = state.ledger.person(&tag);
     let records = person.map_or(&[][..], |p| p.records.as_slice());
     let Some(record) = records.iter().find(|r| r.bureau == me) else {
@@ -1080,11 +1114,33 @@ async fn person_certificate(
             ),
         ));
     }
-    let since = record.since;
+    Ok(record.since)
+}
+
+/// A registration certificate (户籍证明) of a person registered at this bureau: the entry that
+/// registered them here, its inclusion proof in this bureau's log and the latest certificate of
+/// that log (`hukou_protocol::attestation`). Refused unless the person is registered here and
+/// nowhere else, and that entry is final. The file is checked before it is served.
+async fn person_certificate(
+    AxumState(api): AxumState<Api>,
+    ApiJson(req): ApiJson<PersonRequest>,
+) -> ApiResult<Json<Value>> {
+    use hukou_protocol::attestation::Attestation;
+    let id = parse_id(&req.person)?;
+    let tag = api.service.tag(&id);
+    let me = api.service.me();
+    let since = registered_here(&*api.service.state().await, tag, me)?;
     let internal =
         |what: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", what);
-    let store = api.service.store();
-    let latest = store.latest_certificate(me).map_err(store_error)?;
+    // Read without the state lock; what was read is checked against the state again below.
+    let (latest, stored) = read_store(&api, move |store| {
+        Ok::<_, crate::store::StoreError>((
+            store.latest_certificate(me)?,
+            store.entry(me, since.seq.0)?,
+        ))
+    })
+    .await
+    .map_err(store_error)?;
     let final_size = latest.as_ref().map_or(0, |(size, _)| *size);
     if since.seq.0 >= final_size {
         return Err(ApiError::new(
@@ -1098,11 +1154,19 @@ async fn person_certificate(
     let (_, raw) = latest.expect("final_size > 0, so a certificate is held");
     let certificate = Certificate::decode(&raw)
         .map_err(|e| internal(format!("stored certificate of {me} does not decode: {e}")))?;
-    let entry = store
-        .entry(me, since.seq.0)
-        .map_err(store_error)?
+    let entry = stored
         .filter(|e| e.reference() == since)
         .ok_or_else(|| internal(format!("entry {since} is not in the store")))?;
+    let state = api.service.state().await;
+    if registered_here(&state, tag, me)? != since {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "registration_changed",
+            format!(
+                "the registration of person {tag} here changed while its certificate was built; ask again"
+            ),
+        ));
+    }
     let tree = log_tree(&state, me)?;
     let proof = tree
         .inclusion_proof(since.seq.0, certificate.checkpoint.size)
@@ -1142,6 +1206,21 @@ fn store_error(e: crate::store::StoreError) -> ApiError {
         "storage_failed",
         e.to_string(),
     )
+}
+
+/// Runs `read` on the store off the runtime's worker threads: a sled read may wait for the
+/// disk, and a worker blocked on it stalls every request and the replication it also runs.
+/// Never called with the state lock held.
+pub(crate) async fn read_store<T: Send + 'static>(
+    api: &Api,
+    read: impl FnOnce(&crate::store::Store) -> T + Send + 'static,
+) -> T {
+    let store = api.service.store().clone();
+    match tokio::task::spawn_blocking(move || read(&store)).await {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a store read was cancelled: {e}"),
+    }
 }
 
 /// Deadline facts for something received at `received_ms` with `working_days` to answer.
@@ -1207,7 +1286,11 @@ async fn transfer_show(
     let mut transfer = transfer_json(&state.ledger, api.service.calendar(), r, now_ms())?;
     add_finality(&state, &mut transfer);
     drop(state);
-    add_stored_details(api.service.store(), &mut transfer);
+    let transfer = read_store(&api, move |store| {
+        add_stored_details(store, &mut transfer);
+        transfer
+    })
+    .await;
     Ok(Json(transfer))
 }
 
@@ -1483,6 +1566,20 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         "# HELP hukou_replication_lag_entries Entries peers report that this node does not hold yet.\n# TYPE hukou_replication_lag_entries gauge\n{lag_lines}# HELP hukou_pending_entries Entries waiting for what they reference.\n# TYPE hukou_pending_entries gauge\nhukou_pending_entries {}",
         state.buffer.len()
     );
+    let drops = state.buffer.drops();
+    let _ = writeln!(
+        out,
+        "# HELP hukou_pending_bytes Bytes (encoded entries) waiting for what they reference.\n# TYPE hukou_pending_bytes gauge\nhukou_pending_bytes {}\n# HELP hukou_pending_dropped_total Replicated entries let go unjudged (pulled again later), by reason.\n# TYPE hukou_pending_dropped_total counter",
+        state.buffer.bytes()
+    );
+    for reason in [DropReason::BufferFull, DropReason::TooFarAhead] {
+        let _ = writeln!(
+            out,
+            "hukou_pending_dropped_total{{reason=\"{}\"}} {}",
+            reason.name(),
+            drops.of(reason)
+        );
+    }
     drop(state);
     let blocked = api.service.adoptions_blocked();
     let _ = writeln!(
@@ -1525,29 +1622,42 @@ fn parse_code(text: &str) -> ApiResult<BureauCode> {
 }
 
 async fn logs(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let membership = api.service.membership().await;
+    let codes: Vec<BureauCode> = membership.members().map(|m| m.code).collect();
+    // Finality: what is certified, and what this node, as a witness, last cosigned.
+    let stored: Vec<(Option<u64>, Option<u64>)> = read_store(&api, move |store| {
+        codes
+            .iter()
+            .map(|&code| {
+                let certificate_size = store
+                    .latest_certificate(code)
+                    .ok()
+                    .flatten()
+                    .map(|(size, _)| size);
+                let cosigned_size = store
+                    .cosigned(code)
+                    .ok()
+                    .flatten()
+                    .and_then(|raw| SignedCheckpoint::decode(&raw).ok())
+                    .map(|c| c.checkpoint.size);
+                (certificate_size, cosigned_size)
+            })
+            .collect()
+    })
+    .await;
     let state = api.service.state().await;
-    let store = api.service.store();
-    let logs: Vec<Value> = state
-        .ledger
-        .membership()
+    let logs: Vec<Value> = membership
         .members()
-        .map(|m| {
+        .zip(stored)
+        .map(|(m, (certificate_size, cosigned_size))| {
             let tree = state.trees.get(&m.code);
-            // Finality: what is certified, and what this node, as a witness, last cosigned.
-            let certificate_size = store.latest_certificate(m.code).ok().flatten().map(|(size, _)| size);
-            let cosigned_size = store
-                .cosigned(m.code)
-                .ok()
-                .flatten()
-                .and_then(|raw| SignedCheckpoint::decode(&raw).ok())
-                .map(|c| c.checkpoint.size);
             json!({"bureau": m.code, "name": m.name, "length": state.ledger.log_len(m.code),
                 "root": hex::encode(tree.map_or(hukou_protocol::merkle::empty_root(), |t| t.root())),
                 "final_size": state.final_size(m.code), "certificate_size": certificate_size,
                 "cosigned_size": cosigned_size})
         })
         .collect();
-    Json(json!({"network": state.ledger.membership().network_name(), "logs": logs}))
+    Json(json!({"network": membership.network_name(), "logs": logs}))
 }
 
 /// The latest certificate of a log this node holds: its checkpoint, its witnesses and their
@@ -1557,10 +1667,8 @@ async fn log_certificate(
     Path(code): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let code = parse_code(&code)?;
-    let Some((_, raw)) = api
-        .service
-        .store()
-        .latest_certificate(code)
+    let Some((_, raw)) = read_store(&api, move |store| store.latest_certificate(code))
+        .await
         .map_err(store_error)?
     else {
         return Err(ApiError::not_found(
@@ -1603,10 +1711,8 @@ async fn log_checkpoint(
             ),
         ));
     }
-    let Some((_, raw)) = api
-        .service
-        .store()
-        .latest_checkpoint(me)
+    let Some((_, raw)) = read_store(&api, move |store| store.latest_checkpoint(me))
+        .await
         .map_err(store_error)?
     else {
         return Err(ApiError::not_found(
@@ -1644,10 +1750,8 @@ async fn log_entries(
     let code = parse_code(&code)?;
     let from = q.from.unwrap_or(0);
     let max = q.max.unwrap_or(100).min(RANGE_ENTRIES_MAX);
-    let entries = api
-        .service
-        .store()
-        .range(code, from, max as usize)
+    let entries = read_store(&api, move |store| store.range(code, from, max as usize))
+        .await
         .map_err(store_error)?;
     let out: Vec<Value> = entries.iter().map(entry_json).collect();
     Ok(Json(json!({"bureau": code, "from": from, "entries": out})))
@@ -1732,10 +1836,8 @@ async fn log_raw(
     let code = parse_code(&code)?;
     let from = q.from.unwrap_or(0);
     let max = q.max.unwrap_or(RANGE_ENTRIES_MAX).min(RANGE_ENTRIES_MAX);
-    let raw = api
-        .service
-        .store()
-        .raw_range(code, from, max as usize)
+    let raw = read_store(&api, move |store| store.raw_range(code, from, max as usize))
+        .await
         .map_err(store_error)?;
     let mut out = Vec::with_capacity(raw.iter().map(|r| r.len() + 4).sum());
     for r in raw {
@@ -1826,10 +1928,8 @@ async fn fraud_proofs(AxumState(api): AxumState<Api>) -> Json<Value> {
 /// `witness::encode_checkpoint_fork`; `a` and `b` the hex of each `SignedCheckpoint::encode`, so
 /// anyone holding the genesis can check the fork (`CheckpointFork::verify`).
 async fn checkpoint_forks(AxumState(api): AxumState<Api>) -> ApiResult<Json<Value>> {
-    let stored = api
-        .service
-        .store()
-        .checkpoint_forks()
+    let stored = read_store(&api, |store| store.checkpoint_forks())
+        .await
         .map_err(store_error)?;
     let forks: Vec<Value> = stored
         .iter()

@@ -109,7 +109,11 @@ pub async fn run(
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let store = Store::open(&config.data_dir.join("db"), me, membership.network())
+    // Opening sled and replaying the store read the disk: not on a runtime worker thread.
+    let db = config.data_dir.join("db");
+    let network = membership.network();
+    let store = tokio::task::spawn_blocking(move || Store::open(&db, me, network))
+        .await?
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop = {
@@ -122,17 +126,23 @@ pub async fn run(
         }
     };
     let (committer, committer_task) = Committer::start(store.clone(), stop());
-    let parts = Service::start(
-        me,
-        key.signing_key().clone(),
-        person_key,
-        membership.clone(),
-        calendar,
-        store,
-        committer,
-        true,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let parts = {
+        let (signing_key, membership) = (key.signing_key().clone(), membership.clone());
+        tokio::task::spawn_blocking(move || {
+            Service::start(
+                me,
+                signing_key,
+                person_key,
+                membership,
+                calendar,
+                store,
+                committer,
+                true,
+            )
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    };
     let service = parts.service;
 
     // Network.
@@ -246,8 +256,8 @@ pub async fn run(
             .collect(),
     });
     let app = crate::api::router(api);
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop());
-    let server = tokio::spawn(async move { server.await });
+    // Not `axum::serve`: it has no header-read timeout and no connection limit (api/serve.rs).
+    let server = tokio::spawn(crate::api::serve(listener, app, stop()));
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);

@@ -6,7 +6,11 @@
 //!   no validity rule of its own.
 //! - Durable before acknowledged: a write is answered only after the group-commit flush that
 //!   covers it. Entries are handed to the committer in the order they were applied, under the
-//!   state lock, so the store always receives each log contiguously.
+//!   state lock, so the store always receives each log contiguously; room in the commit queue
+//!   is reserved before the lock is taken, so the lock is never held waiting for the committer.
+//! - The service makes no store (sled) call on a runtime worker thread: fraud proofs are read
+//!   and written with `spawn_blocking`, without the state lock, and [`Service::start`] (the
+//!   replay) is called from a blocking thread (`run`).
 //! - The state in memory is derived from the store: on start it is rebuilt by replaying every
 //!   stored entry through the rulebook, so entries and state can never disagree after a crash.
 //! - A node whose own log is behind what its peers hold (a lost store) writes nothing until it
@@ -19,7 +23,9 @@
 //!   that hash to its root, never taking back its own log or anything final: it keeps the
 //!   fraud proof, truncates the replica (and any replica that built on the dropped entries)
 //!   durably in one batch, rebuilds the state from the store, and applies the certified entries
-//!   through the rulebook.
+//!   through the rulebook. It is the one place the state lock is held while waiting for the
+//!   committer (everything applied must be durable before anything is taken back); forks are
+//!   rare, and nothing else can be written meanwhile anyway.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -158,8 +164,14 @@ pub struct State {
     pub ledger: Ledger,
     pub buffer: CausalBuffer,
     pub trees: HashMap<BureauCode, Tree>,
-    /// Next household id this bureau assigns.
+    /// Next household id this bureau assigns: one above the highest an entry of its own log
+    /// used. At most `HOUSEHOLD_ID_MAX + 1` once every write is judged (the rulebook bounds
+    /// household numbers), so it never wraps.
     pub next_household: u64,
+    /// The time every entry of the write in progress carries: set by `Service::write` under the
+    /// state lock before it asks for the bodies, so a body whose validity counts from its own
+    /// entry's time (a permit's `valid_until_ms`) is computed from exactly that time.
+    pub write_time_ms: u64,
     /// Fraud proofs seen, by (author, seq).
     pub fraud_proofs: HashMap<(BureauCode, Seq), FraudProof>,
     /// The most recent refusals, newest last (bounded), for operators.
@@ -612,17 +624,31 @@ impl Service {
             return Err(WriteError::Syncing);
         }
         let inner = &self.inner;
+        // Room in the commit queue first: the entries are queued under the state lock (so they
+        // reach the store in the order they were applied), and the lock is never held while
+        // waiting for the committer.
+        let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
         let households_before = state.next_household;
-        let bodies = build(&mut state)?;
+        // Every entry of this write carries this time (`time_ms` below is the same value).
+        let now = now_ms().max(state.ledger.log(inner.me).map_or(0, |l| l.last_time_ms));
+        state.write_time_ms = now;
+        let bodies = match build(&mut state) {
+            Ok(bodies) => bodies,
+            Err(e) => {
+                state.next_household = households_before;
+                return Err(e);
+            }
+        };
         let network = state.ledger.membership().network();
         let mut results = Vec::with_capacity(bodies.len());
         let mut accepted = Vec::with_capacity(bodies.len());
-        let now = now_ms();
         for body in bodies {
             // Nobody is registered out of nowhere before the arbiter's claim is final: a claim
             // of a forked arbiter log could otherwise be used on one fork only.
+            // A reference that is not a claim is the rulebook's to name (`reference_wrong_kind`).
             if let Body::Enrol { claim, .. } | Body::Birth { claim, .. } = &body
+                && state.ledger.claim(claim).is_some()
                 && !state.is_final(claim)
             {
                 inner
@@ -631,6 +657,7 @@ impl Service {
                     .fetch_add(1, Ordering::Relaxed);
                 let refused = WriteError::ClaimNotFinal(*claim);
                 if !partial {
+                    state.next_household = households_before;
                     return Err(refused);
                 }
                 results.push(Err(refused));
@@ -640,7 +667,10 @@ impl Service {
             // this node's knowledge (certificates it holds), not a rule of validity: replicas
             // judge the registration by the rulebook alone, so this is checked here, before
             // signing, with the state lock held so the check and the write see one state.
+            // A reference that is not a deregistration is the rulebook's to name
+            // (`reference_wrong_kind`).
             if let Body::Registration { deregistration, .. } = &body
+                && state.ledger.deregistration(deregistration).is_some()
                 && !state.is_final(deregistration)
             {
                 inner
@@ -649,6 +679,8 @@ impl Service {
                     .fetch_add(1, Ordering::Relaxed);
                 let refused = WriteError::NotFinal(*deregistration);
                 if !partial {
+                    // A refused write takes no household number.
+                    state.next_household = households_before;
                     return Err(refused);
                 }
                 results.push(Err(refused));
@@ -689,6 +721,7 @@ impl Service {
                         .writes_refused
                         .fetch_add(1, Ordering::Relaxed);
                     if !partial {
+                        state.next_household = households_before;
                         return Err(v.into());
                     }
                     results.push(Err(v.into()));
@@ -705,7 +738,7 @@ impl Service {
             return Ok(results);
         }
         let count = accepted.len() as u64;
-        let receipt = inner.committer.submit(accepted.clone()).await?;
+        let receipt = commit.submit(accepted.clone());
         drop(state);
         receipt.await?;
         inner
@@ -780,6 +813,8 @@ impl Service {
                 receipt: None,
             });
         }
+        // Room in the commit queue before the lock, as in `write_inner`.
+        let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
         let checked = entries.into_iter().zip(verdicts).map(|(entry, verified)| {
             let check = if verified {
@@ -789,50 +824,35 @@ impl Service {
             };
             (entry, check)
         });
-        let to_store = self.judge_replicated(&mut state, checked);
+        let (to_store, equivocations) = self.judge_replicated(&mut state, checked);
         let applied = to_store.len();
         let waiting = state.buffer.len();
-        if applied == 0 {
-            return Ok(Applied {
-                applied,
-                waiting,
-                receipt: None,
-            });
-        }
-        let receipt = inner.committer.submit(to_store).await?;
+        let receipt = (applied > 0).then(|| commit.submit(to_store));
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
         drop(state);
+        if let Some(membership) = membership {
+            self.record_equivocations(membership, equivocations).await;
+        }
         Ok(Applied {
             applied,
             waiting,
-            receipt: Some(receipt),
+            receipt,
         })
     }
 
-    /// Stage 3 of [`Service::ingest`]: waits until the entries applied are durable, then counts
-    /// them and wakes the witness.
-    pub async fn settle(&self, applied: Applied) -> Result<(), StoreError> {
-        let Some(receipt) = applied.receipt else {
-            return Ok(());
-        };
-        receipt.await?;
-        self.inner
-            .counters
-            .entries_replicated
-            .fetch_add(applied.applied as u64, Ordering::Relaxed);
-        self.inner.replicated.notify_one();
-        Ok(())
-    }
-
-    /// Judges replicated entries through the causal buffer, in order, and returns those applied
-    /// (for the committer, in the order applied). Refusals are counted and reported; an
-    /// equivocation is kept as a fraud proof.
+    /// Judges replicated entries through the causal buffer, in order. Returns those applied (for
+    /// the committer, in the order applied) and the equivocations found, to be proven with
+    /// [`Service::record_equivocations`] once the lock is released. Refusals are counted and
+    /// reported.
+    #[allow(clippy::type_complexity)]
     fn judge_replicated(
         &self,
         state: &mut State,
         entries: impl IntoIterator<Item = (SignedEntry, SignatureCheck)>,
-    ) -> Vec<SignedEntry> {
+    ) -> (Vec<SignedEntry>, Vec<(EntryRef, SignedEntry)>) {
         let inner = &self.inner;
         let mut to_store = Vec::new();
+        let mut equivocations = Vec::new();
         for (entry, check) in entries {
             let judged = {
                 let State { ledger, buffer, .. } = &mut *state;
@@ -858,11 +878,14 @@ impl Service {
                             .entries_duplicate
                             .fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(Violation::Equivocation {
-                        existing,
-                        conflicting,
-                    }) => {
-                        self.record_equivocation(state, existing, j.entry, conflicting);
+                    Err(Violation::Equivocation { existing, .. }) => {
+                        // Proven with the stored original, after the lock is released.
+                        if !state
+                            .fraud_proofs
+                            .contains_key(&(existing.author, existing.seq))
+                        {
+                            equivocations.push((existing, j.entry));
+                        }
                     }
                     Err(v) => {
                         inner
@@ -891,43 +914,75 @@ impl Service {
                 }
             }
         }
-        to_store
+        (to_store, equivocations)
     }
 
-    fn record_equivocation(
+    /// Stage 3 of [`Service::ingest`]: waits until the entries applied are durable, then counts
+    /// them and wakes the witness.
+    pub async fn settle(&self, applied: Applied) -> Result<(), StoreError> {
+        let Some(receipt) = applied.receipt else {
+            return Ok(());
+        };
+        receipt.await?;
+        self.inner
+            .counters
+            .entries_replicated
+            .fetch_add(applied.applied as u64, Ordering::Relaxed);
+        self.inner.replicated.notify_one();
+        Ok(())
+    }
+
+    /// Stores a fraud proof for each equivocation found (the entry held at a position, and a
+    /// different one received for it), built from the stored original. The store is read and
+    /// written on a blocking thread, without the state lock; the proofs then go into the state.
+    async fn record_equivocations(
         &self,
-        state: &mut State,
-        existing: EntryRef,
-        conflicting: SignedEntry,
-        _c: EntryRef,
+        membership: Membership,
+        found: Vec<(EntryRef, SignedEntry)>,
     ) {
         let inner = &self.inner;
-        let key = (existing.author, existing.seq);
-        if state.fraud_proofs.contains_key(&key) {
+        let store = inner.store.clone();
+        let proven = tokio::task::spawn_blocking(move || {
+            found
+                .into_iter()
+                .filter_map(|(existing, conflicting)| {
+                    // Not yet flushed: the conflicting entry will arrive again.
+                    let Ok(Some(original)) = store.entry(existing.author, existing.seq.0) else {
+                        return None;
+                    };
+                    let proof = FraudProof::new(original, conflicting);
+                    proof.verify(&membership).ok()?;
+                    if let Err(e) =
+                        store.put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
+                    {
+                        tracing::error!("could not store fraud proof: {e}");
+                    }
+                    Some((existing, proof))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!("recording equivocations failed: {e}");
+            Vec::new()
+        });
+        if proven.is_empty() {
             return;
         }
-        let Ok(Some(original)) = inner.store.entry(existing.author, existing.seq.0) else {
-            // Not yet flushed; the conflicting entry will arrive again.
-            return;
-        };
-        let proof = FraudProof::new(original, conflicting);
-        if proof.verify(state.ledger.membership()).is_err() {
-            return;
+        let mut state = inner.state.lock().await;
+        for (existing, proof) in proven {
+            let key = (existing.author, existing.seq);
+            if state.fraud_proofs.contains_key(&key) {
+                continue;
+            }
+            inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                author = %existing.author, seq = existing.seq.0,
+                "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
+                existing.author, existing.seq.0
+            );
+            state.fraud_proofs.insert(key, proof);
         }
-        inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            author = %existing.author, seq = existing.seq.0,
-            "EQUIVOCATION: bureau {} signed two different entries at seq {}; fraud proof stored",
-            existing.author, existing.seq.0
-        );
-        if let Err(e) =
-            inner
-                .store
-                .put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
-        {
-            tracing::error!("could not store fraud proof: {e}");
-        }
-        state.fraud_proofs.insert(key, proof);
     }
 
     /// Notes a certificate that shows this node's replica of its log is a losing fork (the
@@ -1024,10 +1079,13 @@ impl Service {
         let inner = &self.inner;
         let me = inner.me;
         let log = certificate.checkpoint.log;
+        // Room for the drain and for the certified entries, before the lock.
+        let drain = inner.committer.reserve().await?;
+        let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
         // Whatever was applied before is durable before anything is taken back; nothing new is
         // handed to the committer while the state lock is held.
-        inner.committer.commit(Vec::new()).await?;
+        drain.submit(Vec::new()).await?;
         let Verified { entries, verdicts } = offered;
         let suffix = {
             let empty = hukou_protocol::merkle::Tree::new();
@@ -1084,9 +1142,10 @@ impl Service {
             // Nothing to take back: the replica was only behind (a node that proved the
             // author forked checks later certificates of its log this way). The certified
             // entries go in like pulled ones.
-            let to_store = self.judge_replicated(&mut state, certified);
+            let (to_store, equivocations) = self.judge_replicated(&mut state, certified);
             let applied = to_store.len();
-            self.store_replicated(state, to_store).await?;
+            self.store_replicated(state, commit, to_store, equivocations)
+                .await?;
             self.forget_adoption(certificate);
             return Ok(Adopted {
                 log,
@@ -1099,31 +1158,36 @@ impl Service {
             });
         }
 
-        // 2. The evidence: the replica's entry and the certified one at the first divergence.
-        if suffix.common < held
-            && let Some(certified) = suffix.entries.first()
-            && !state.fraud_proofs.contains_key(&(log, Seq(suffix.common)))
-            && let Some(ours) = inner.store.entry(log, suffix.common)?
-        {
-            let proof = FraudProof::new(ours, certified.clone());
-            if proof.verify(state.ledger.membership()).is_ok() {
-                // Made durable by the truncation's flush below.
-                inner
-                    .store
-                    .put_fraud_proof(log, suffix.common, &proof.encode())?;
-                inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
-                state.fraud_proofs.insert((log, Seq(suffix.common)), proof);
-            }
-        }
-
-        // 3. The state without the dropped entries, and what else depended on them.
+        // 2. and 3., off the runtime: the evidence (the replica's entry and the certified one
+        // at the first divergence, made durable by the truncation's flush below), and the state
+        // without the dropped entries, to see what else depended on them.
         let started = Instant::now();
-        let limits = HashMap::from([(log, suffix.common)]);
+        let common = suffix.common;
+        let certified_first = suffix.entries.first().cloned();
+        let proven = state.fraud_proofs.contains_key(&(log, Seq(common)));
         let (store, membership) = (inner.store.clone(), state.ledger.membership().clone());
-        let rebuilt = tokio::task::spawn_blocking(move || rebuild(&store, membership, me, &limits))
-            .await
-            .expect("rebuilding does not panic")?;
+        let (proof, rebuilt) = tokio::task::spawn_blocking(move || {
+            let mut proof = None;
+            if !proven
+                && let Some(certified) = certified_first
+                && let Some(ours) = store.entry(log, common)?
+            {
+                let pair = FraudProof::new(ours, certified);
+                if pair.verify(&membership).is_ok() {
+                    store.put_fraud_proof(log, common, &pair.encode())?;
+                    proof = Some(pair);
+                }
+            }
+            let limits = HashMap::from([(log, common)]);
+            rebuild(&store, membership, me, &limits).map(|rebuilt| (proof, rebuilt))
+        })
+        .await
+        .expect("rebuilding does not panic")?;
         let rebuild_ms = started.elapsed().as_millis() as u64;
+        if let Some(proof) = proof {
+            inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
+            state.fraud_proofs.insert((log, Seq(common)), proof);
+        }
         let mut cuts = Vec::new();
         for (stored_log, stored) in inner.store.logs() {
             let kept = rebuilt.ledger.log_len(stored_log);
@@ -1168,9 +1232,11 @@ impl Service {
         state.trees = trees;
         state.next_household = next_household;
         state.person_entries = person_entries;
-        let to_store = self.judge_replicated(&mut state, certified.into_iter().chain(waiting));
+        let (to_store, equivocations) =
+            self.judge_replicated(&mut state, certified.into_iter().chain(waiting));
         let applied = to_store.len();
-        self.store_replicated(state, to_store).await?;
+        self.store_replicated(state, commit, to_store, equivocations)
+            .await?;
         let dropped: u64 = cuts.iter().map(|&(_, kept, stored)| stored - kept).sum();
         inner.counters.forks_adopted.fetch_add(1, Ordering::Relaxed);
         inner
@@ -1183,15 +1249,14 @@ impl Service {
             .filter(|&(l, _, _)| l != log)
             .collect::<Vec<_>>();
         tracing::warn!(
-            log = %log, held, common = suffix.common, size = certificate.checkpoint.size,
+            log = %log, held, common, size = certificate.checkpoint.size,
             dropped, applied, rebuild_ms,
-            "moved the replica of {log} to its certified fork: kept {} of {held} entries (fraud proof kept), other logs truncated: {dependents:?}",
-            suffix.common
+            "moved the replica of {log} to its certified fork: kept {common} of {held} entries (fraud proof kept), other logs truncated: {dependents:?}"
         );
         Ok(Adopted {
             log,
             held,
-            common: suffix.common,
+            common,
             size: certificate.checkpoint.size,
             dependents,
             applied,
@@ -1199,19 +1264,26 @@ impl Service {
         })
     }
 
-    /// Hands replicated entries just applied to the committer, releases the state, and returns
-    /// once they are durable; then counts them and wakes the witness.
+    /// Queues replicated entries just applied in the reserved `commit` slot, releases the state,
+    /// proves the equivocations found, and returns once the entries are durable; then counts
+    /// them and wakes the witness.
     async fn store_replicated(
         &self,
         state: MutexGuard<'_, State>,
+        commit: crate::store::CommitSlot<'_>,
         to_store: Vec<SignedEntry>,
+        equivocations: Vec<(EntryRef, SignedEntry)>,
     ) -> Result<(), StoreError> {
-        if to_store.is_empty() {
-            return Ok(());
-        }
         let count = to_store.len() as u64;
-        let receipt = self.inner.committer.submit(to_store).await?;
+        let receipt = (count > 0).then(|| commit.submit(to_store));
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
         drop(state);
+        if let Some(membership) = membership {
+            self.record_equivocations(membership, equivocations).await;
+        }
+        let Some(receipt) = receipt else {
+            return Ok(());
+        };
         receipt.await?;
         self.inner
             .counters
@@ -1460,10 +1532,12 @@ impl Service {
         resolve_ref(&state.ledger, text)
     }
 
-    /// Allocates a new household id of this bureau.
+    /// Allocates a new household id of this bureau. Never wraps: past `HOUSEHOLD_ID_MAX` the
+    /// numbers it hands out are refused by the rulebook (`household_out_of_range`), and a
+    /// refused write gives its numbers back (`write_inner`).
     pub fn new_household(state: &mut State) -> HouseholdId {
         let id = HouseholdId(state.next_household);
-        state.next_household += 1;
+        state.next_household = state.next_household.saturating_add(1);
         id
     }
 }
@@ -1542,6 +1616,8 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
             ),
         });
     }
+    // From here on the buffer takes entries from peers: bounded.
+    state.buffer = CausalBuffer::new();
     load_final_sizes(store, &mut state)?;
     for (_, _, raw) in store.fraud_proofs()? {
         if let Ok(p) = FraudProof::decode(&raw) {
@@ -1559,9 +1635,9 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
     Ok(state)
 }
 
-/// The ledger, causal buffer, Merkle trees, person index and household counter that the stored
-/// entries make, each log read up to its length in `limits` if it has one (all of it if not).
-/// Entries that wait for something not stored stay in the buffer; fraud proofs, final sizes and
+/// The ledger, Merkle trees, person index and household counter that the stored entries make,
+/// each log read up to its length in `limits` if it has one (all of it if not). Entries that
+/// wait for something not stored stay in the (unbounded) buffer; fraud proofs, final sizes and
 /// the operators' lists are left empty for the caller.
 fn rebuild(
     store: &Store,
@@ -1571,9 +1647,11 @@ fn rebuild(
 ) -> Result<State, StoreError> {
     let mut state = State {
         ledger: Ledger::new(membership),
-        buffer: CausalBuffer::new(),
+        // The store holds complete logs: nothing may be dropped while they are replayed.
+        buffer: CausalBuffer::for_history(),
         trees: HashMap::new(),
         next_household: 1,
+        write_time_ms: 0,
         fraud_proofs: HashMap::new(),
         recent_refusals: Default::default(),
         peer_lengths: HashMap::new(),
@@ -1662,5 +1740,111 @@ fn note_household(next: &mut u64, entry: &Entry) {
         | Body::Registration { placement, .. } => placement,
         _ => return,
     };
-    *next = (*next).max(placement.household.0 + 1);
+    let after = placement
+        .household
+        .0
+        .checked_add(1)
+        .expect("the rulebook bounds household numbers by HOUSEHOLD_ID_MAX < u64::MAX");
+    *next = (*next).max(after);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ed25519_dalek::SigningKey;
+    use hukou_protocol::{Category, Digest, Member};
+
+    use super::*;
+    use crate::store::COMMIT_QUEUE_REQUESTS_MAX;
+
+    const A: u32 = 310104;
+    const B: u32 = 330502;
+
+    fn key(code: u32) -> SigningKey {
+        SigningKey::from_bytes(&[(code % 251) as u8; 32])
+    }
+
+    fn membership() -> Membership {
+        let members = [A, B].map(|code| Member {
+            code: BureauCode::new(code).expect("valid"),
+            name: format!("bureau {code}"),
+            key: key(code).verifying_key(),
+        });
+        Membership::new("service-test", members, 2).expect("valid membership")
+    }
+
+    /// A permit by `author` for person `n`, the other member its origin.
+    fn permit(author: u32, n: u8) -> Body {
+        Body::Permit {
+            person: PersonTag([n; 32]),
+            origin: BureauCode::new(if author == A { B } else { A }).expect("valid"),
+            category: Category::NAMED[0],
+            valid_until_ms: now_ms() + 86_400_000,
+            materials: Digest([7; 32]),
+            corrects: None,
+        }
+    }
+
+    /// Neither a clerk's write nor a replicated entry holds the state lock while it waits for
+    /// room in a full commit queue: the state stays readable, and both go through once there
+    /// is room, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_state_lock_is_free_while_writes_wait_for_the_committer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let me = BureauCode::new(A).expect("valid");
+        let store = Store::open(&dir.path().join("db"), me, membership().network()).expect("store");
+        let (committer, _task) = Committer::start(store.clone(), std::future::pending());
+        let parts = Service::start(
+            me,
+            key(A),
+            PersonKey::from_bytes([0x5a; 32]),
+            membership(),
+            Calendar::prc().clone(),
+            store.clone(),
+            committer.clone(),
+            false,
+        )
+        .expect("service starts");
+        let service = parts.service;
+
+        // The commit queue full: every place in it taken.
+        let mut held = Vec::new();
+        for _ in 0..COMMIT_QUEUE_REQUESTS_MAX {
+            held.push(committer.reserve().await.expect("room"));
+        }
+        let write = tokio::spawn({
+            let service = service.clone();
+            async move { service.write_one(|_| Ok(permit(A, 1))).await }
+        });
+        let replicated = Entry {
+            network: membership().network(),
+            author: BureauCode::new(B).expect("valid"),
+            seq: Seq(0),
+            prev: EntryHash::ZERO,
+            time_ms: now_ms(),
+            body: permit(B, 2),
+        }
+        .sign(&key(B));
+        let ingest = tokio::spawn({
+            let service = service.clone();
+            let raw = vec![replicated.encode()];
+            async move { service.ingest(raw).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!write.is_finished() && !ingest.is_finished());
+        // Before: the writer held the state lock while it waited for the queue.
+        let state = tokio::time::timeout(Duration::from_secs(2), service.state())
+            .await
+            .expect("the state lock is free while the writes wait for the committer");
+        assert_eq!(state.ledger.log_len(me), 0);
+        drop(state);
+
+        drop(held);
+        let written = write.await.expect("task").expect("written");
+        assert_eq!(written.entry.entry().seq, Seq(0));
+        assert_eq!(ingest.await.expect("task"), Ok(1));
+        assert_eq!(store.log_len(me), 1);
+        assert_eq!(store.log_len(BureauCode::new(B).expect("valid")), 1);
+    }
 }

@@ -597,6 +597,16 @@ impl Store {
     /// [`Committer`] first and holds off new appends until this returns).
     pub async fn truncate_logs(&self, cuts: &[(BureauCode, u64)]) -> Result<(), StoreError> {
         self.check_usable()?;
+        let (store, cuts) = (self.clone(), cuts.to_vec());
+        // sled is called off the runtime's worker threads, as everywhere in the node.
+        tokio::task::spawn_blocking(move || store.remove_log_ends(&cuts))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        self.flush_async().await
+    }
+
+    /// The writing half of [`Store::truncate_logs`]: the batch, not flushed.
+    fn remove_log_ends(&self, cuts: &[(BureauCode, u64)]) -> Result<(), StoreError> {
         {
             let _serial = self.inner.append_lock.lock().expect("append lock poisoned");
             let mut batch = sled::Batch::default();
@@ -640,7 +650,7 @@ impl Store {
                 return Err(error);
             }
         }
-        self.flush_async().await
+        Ok(())
     }
 
     /// Checks, without writing, whether each slice of entries could be appended after the
@@ -1530,14 +1540,22 @@ impl Committer {
     /// are written in the order their `submit` calls returned, so one caller can keep several
     /// in flight and still have them written in order.
     pub async fn submit(&self, entries: Vec<SignedEntry>) -> Result<Receipt, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(CommitRequest { entries, reply })
+        Ok(self.reserve().await?.submit(entries))
+    }
+
+    /// Waits for room in the commit queue and keeps it: [`CommitSlot::submit`] then queues at
+    /// once, without waiting. A caller that must queue under a lock (to keep entries in the
+    /// order it applied them) reserves first, so it never waits for the committer while
+    /// holding the lock.
+    pub async fn reserve(&self) -> Result<CommitSlot<'_>, StoreError> {
+        let permit = self
+            .requests
+            .reserve()
             .await
             .map_err(|_| self.shared.stopped())?;
-        Ok(Receipt {
-            answer,
-            shared: self.shared.clone(),
+        Ok(CommitSlot {
+            permit,
+            shared: &self.shared,
         })
     }
 
@@ -1548,6 +1566,25 @@ impl Committer {
             requests: self.shared.requests.load(Ordering::Relaxed),
             entries: self.shared.entries.load(Ordering::Relaxed),
             group_entries_max: self.shared.group_entries_max.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Room for one request in the commit queue ([`Committer::reserve`]); given back if dropped.
+pub struct CommitSlot<'a> {
+    permit: mpsc::Permit<'a, CommitRequest>,
+    shared: &'a Arc<CommitShared>,
+}
+
+impl CommitSlot<'_> {
+    /// Queues `entries` in the reserved place, at once. Requests are written in the order they
+    /// were queued.
+    pub fn submit(self, entries: Vec<SignedEntry>) -> Receipt {
+        let (reply, answer) = oneshot::channel();
+        self.permit.send(CommitRequest { entries, reply });
+        Receipt {
+            answer,
+            shared: self.shared.clone(),
         }
     }
 }

@@ -1,5 +1,10 @@
 //! Entry signature verification spread over the machine's cores: the entries are split into one
 //! contiguous part per core and each part is batch-verified on its own thread.
+//!
+//! The split changes no verdict: `hukou_protocol::batch::verify_entries` gives each entry exactly
+//! its single verdict (`SignedEntry::verify`, the one rule of `hukou_protocol::signature`),
+//! whatever else its part holds, so nodes with different core counts, the witness and the auditor
+//! agree on every entry.
 
 use hukou_protocol::batch::verify_entries as verify_part;
 use hukou_protocol::{Membership, SignedEntry};
@@ -7,7 +12,8 @@ use hukou_protocol::{Membership, SignedEntry};
 /// Below this many entries one thread is faster than starting others.
 const PARALLEL_ENTRIES_MIN: usize = 256;
 
-/// For each entry, whether its signature verifies under its author's key.
+/// For each entry, whether its signature verifies under its author's key: the same verdict
+/// `SignedEntry::verify` gives it alone.
 pub fn verify_entries(membership: &Membership, entries: &[SignedEntry]) -> Vec<bool> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores <= 1 || entries.len() < PARALLEL_ENTRIES_MIN {

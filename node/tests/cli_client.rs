@@ -619,7 +619,7 @@ fn transfers(node: &Node) {
     assert_refused_json(&node.run(&args), "bad_vocabulary");
     let mut args = base.to_vec();
     args.extend(["--origin", "440305", "--category", "spouse"]);
-    assert_refused_json(&node.run(&args), "unknown_bureau");
+    assert_refused_json(&node.run(&args), "unknown_origin");
 
     let out = node.run(&["permit", "revoke", &permit]);
     assert_exit(&out, 0);

@@ -73,6 +73,11 @@ fn id_check_names_each_fault() {
         ("1101051949", "id_wrong_length", "10 characters"),
         ("1101051949123100A2", "id_bad_character", "position 17"),
         ("99010519491231002X", "id_bad_address_code", "990105"),
+        (
+            "200105194912310021",
+            "id_unknown_province",
+            "starts with 20",
+        ),
         ("110105194902300028", "id_impossible_date", "1949-02-30"),
         (
             "110105194912310021",

@@ -211,7 +211,8 @@ impl Attestation {
     ///
     /// 1. the entry is of the genesis's network ([`Fault::WrongNetwork`]);
     /// 2. its author is a member ([`Fault::UnknownBureau`]);
-    /// 3. its signature is its author's, strictly verified ([`Fault::BadEntrySignature`]);
+    /// 3. its signature is its author's ([`SignedEntry::verify`], the one rule of
+    ///    [`crate::signature`]) ([`Fault::BadEntrySignature`]);
     /// 4. it is an enrol, birth or registration ([`Fault::NotARegistration`]);
     /// 5. the certificate is valid: network, member log, member witnesses, no duplicate, every
     ///    cosignature, quorum ([`Fault::Certificate`], named `certificate_*`);

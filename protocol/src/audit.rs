@@ -404,6 +404,20 @@ pub fn violation_entries(violation: &Violation) -> Vec<EntryRef> {
         Violation::PersonClaimed { entry, claim, .. }
         | Violation::ClaimNotForAuthor { entry, claim, .. } => vec![*entry, *claim],
         Violation::ClaimConsumed { entry, claim, by } => vec![*entry, *claim, *by],
+        Violation::CorrectionUnexpected {
+            entry, corrects, ..
+        } => vec![*entry, *corrects],
+        Violation::CorrectionWrongTransfer {
+            entry,
+            registration,
+            ..
+        } => vec![*entry, *registration],
+        Violation::PermitRevokedByDestination {
+            entry,
+            deregistration,
+            permit,
+            revocation,
+        } => vec![*entry, *deregistration, *permit, *revocation],
         other => vec![other.entry()],
     }
 }
@@ -656,7 +670,7 @@ where
 
     let mut replay = Replay {
         ledger: Ledger::new(membership.clone()),
-        buffer: CausalBuffer::new(),
+        buffer: CausalBuffer::for_history(),
         days: BTreeMap::new(),
         open_permits: HashMap::new(),
         duplicated: BTreeSet::new(),

@@ -1,83 +1,44 @@
-//! Batch signature verification of entries: one multi-scalar check per chunk, falling back to
-//! strict one-by-one verification to name exactly which entries are bad.
-//!
-//! Batch verification accepts the same signatures as `verify_strict` for members' keys, because
-//! `Membership::new` refuses weak (small-order) keys; a chunk that fails is re-checked entry by
-//! entry with `verify_strict`, so a verdict of `true` never rests on the batch equation alone
-//! for a chunk that held a bad signature.
-
-use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
+//! Batch signature verification of entries: each entry's verdict under its author's member key,
+//! computed with [`signature::verify_batch`], so it is always exactly the verdict of
+//! [`SignedEntry::verify`] (the one ZIP-215 rule of [`crate::signature`]), whatever else the
+//! batch holds and wherever the entry sits in it.
 
 use crate::entry::SignedEntry;
 use crate::membership::Membership;
+use crate::signature::{self, Item};
 
-/// Entries per batch equation on the first, optimistic pass. Above ~190 points curve25519-dalek
-/// switches to Pippenger's multiscalar multiplication, which is about a third cheaper per entry
-/// than the 64-entry equations (measured: docs/BENCHMARKS.md).
-pub const BATCH_WHOLE_ENTRIES: usize = 1024;
+/// Entries per batch equation on the first, optimistic pass ([`signature::BATCH_WHOLE_ITEMS`]).
+pub const BATCH_WHOLE_ENTRIES: usize = signature::BATCH_WHOLE_ITEMS;
 
-/// Entries per batch equation when searching a failed batch: small enough that one bad entry
-/// costs little re-checking.
-pub const BATCH_CHUNK_ENTRIES: usize = 64;
+/// Entries per batch equation when searching a failed batch ([`signature::BATCH_CHUNK_ITEMS`]).
+pub const BATCH_CHUNK_ENTRIES: usize = signature::BATCH_CHUNK_ITEMS;
 
 /// For each entry, whether its signature verifies under its author's member key. Entries by
 /// non-members are `false` (the rulebook then names them `unknown_author`).
 pub fn verify_entries(membership: &Membership, entries: &[SignedEntry]) -> Vec<bool> {
-    let mut verdicts = Vec::with_capacity(entries.len());
-    for part in entries.chunks(BATCH_WHOLE_ENTRIES) {
-        if part.len() > BATCH_CHUNK_ENTRIES && verify_all(membership, part) {
-            verdicts.extend(std::iter::repeat_n(true, part.len()));
-        } else {
-            verdicts.extend(verify_chunked(membership, part));
-        }
-    }
-    verdicts
-}
-
-/// Whether every entry is by a member and the whole slice passes one batch equation.
-fn verify_all(membership: &Membership, entries: &[SignedEntry]) -> bool {
-    let mut messages = Vec::with_capacity(entries.len());
-    let mut signatures = Vec::with_capacity(entries.len());
-    let mut keys: Vec<VerifyingKey> = Vec::with_capacity(entries.len());
-    for e in entries {
-        let Some(key) = membership.key(e.entry().author) else {
-            return false;
-        };
-        messages.push(e.signing_message());
-        signatures.push(DalekSignature::from_bytes(&e.signature().0));
-        keys.push(*key);
-    }
-    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_ok()
-}
-
-/// Batch equations of [`BATCH_CHUNK_ENTRIES`], then one by one inside a failed chunk.
-fn verify_chunked(membership: &Membership, entries: &[SignedEntry]) -> Vec<bool> {
     let mut verdicts = vec![false; entries.len()];
-    for (chunk_index, chunk) in entries.chunks(BATCH_CHUNK_ENTRIES).enumerate() {
-        let base = chunk_index * BATCH_CHUNK_ENTRIES;
-        let mut messages = Vec::with_capacity(chunk.len());
-        let mut signatures = Vec::with_capacity(chunk.len());
-        let mut keys: Vec<VerifyingKey> = Vec::with_capacity(chunk.len());
-        let mut indexes = Vec::with_capacity(chunk.len());
-        for (i, e) in chunk.iter().enumerate() {
-            if let Some(key) = membership.key(e.entry().author) {
-                messages.push(e.signing_message());
-                signatures.push(DalekSignature::from_bytes(&e.signature().0));
-                keys.push(*key);
-                indexes.push(base + i);
-            }
+    let mut messages = Vec::with_capacity(entries.len());
+    let mut keys = Vec::with_capacity(entries.len());
+    let mut indexes = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(key) = membership.key(e.entry().author) {
+            messages.push(e.signing_message());
+            keys.push(key);
+            indexes.push(i);
         }
-        let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-        if ed25519_dalek::verify_batch(&refs, &signatures, &keys).is_ok() {
-            for i in indexes {
-                verdicts[i] = true;
-            }
-        } else {
-            for (k, i) in indexes.into_iter().enumerate() {
-                verdicts[i] = keys[k].verify_strict(&messages[k], &signatures[k]).is_ok();
-            }
-        }
+    }
+    let items: Vec<Item<'_>> = indexes
+        .iter()
+        .zip(&messages)
+        .zip(&keys)
+        .map(|((&i, message), key)| Item {
+            key,
+            message,
+            signature: entries[i].signature(),
+        })
+        .collect();
+    for (i, ok) in indexes.iter().zip(signature::verify_batch(&items)) {
+        verdicts[*i] = ok;
     }
     verdicts
 }

@@ -38,6 +38,7 @@ use crate::encoding::{
 use crate::entry::Signature;
 use crate::limits::{CERTIFICATE_BYTES_MAX, MEMBERS_MAX};
 use crate::membership::Membership;
+use crate::signature;
 use crate::types::{BureauCode, Hash32, NetworkId};
 
 /// Length of a checkpoint's canonical encoding, magic included.
@@ -159,7 +160,7 @@ pub struct SignedCheckpoint {
 
 impl SignedCheckpoint {
     /// Checks, in order: the network is this one, the log is a member, and the signature is the
-    /// log author's (strict ed25519 verification).
+    /// log author's ([`Signature::verify`], the ZIP-215 rule of [`crate::signature`]).
     pub fn verify(&self, membership: &Membership) -> Result<(), CheckpointError> {
         let c = &self.checkpoint;
         if c.network != membership.network() {
@@ -225,7 +226,7 @@ impl Cosignature {
     }
 
     /// Checks, in the order of [`Certificate::verify`]: the checkpoint is of this network and of
-    /// a member's log, the witness is a member, and the signature is valid (strict ed25519).
+    /// a member's log, the witness is a member, and the signature is valid ([`Signature::verify`]).
     pub fn verify(
         &self,
         checkpoint: &Checkpoint,
@@ -417,37 +418,20 @@ impl Certificate {
 
 /// Verifies many ed25519 signatures at once; on failure, names the index of the first bad one.
 ///
-/// Runs ed25519-dalek's batch verification first (about twice as fast as one by one for large
-/// batches); only if the batch fails does it check each signature strictly, in order, to find the
-/// culprit. If the batch fails yet every strict check passes (which no honest input does), the
-/// strict verdict wins and this returns `Ok`.
-///
-/// Batch verification is not the same predicate as strict verification:
-///
-/// - it does not refuse weak (small-order) public keys, under which a signature can be made for
-///   any message. Callers pass only members' keys, and `Membership::new` refuses weak keys, so
-///   this cannot arise here; callers with other keys must check `VerifyingKey::is_weak` first;
-/// - it can accept a signature its own signer deliberately built with a small-order component,
-///   which strict verification refuses. That gives no one the power to forge another key's
-///   signature, and the verdict is still deterministic (dalek derives the batch coefficients
-///   from the inputs, with no randomness), so every node decides a given batch the same way.
+/// The verdicts are [`signature::verify_batch`]'s, so each is exactly what
+/// [`Signature::verify`] says of that signature alone (the one ZIP-215 rule of
+/// [`crate::signature`]): a certificate is valid or not whatever order or company its
+/// cosignatures come in.
 pub fn verify_signatures_batch(items: &[(&[u8], &Signature, &VerifyingKey)]) -> Result<(), usize> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let messages: Vec<&[u8]> = items.iter().map(|(m, _, _)| *m).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = items
+    let items: Vec<signature::Item<'_>> = items
         .iter()
-        .map(|(_, s, _)| ed25519_dalek::Signature::from_bytes(&s.0))
+        .map(|&(message, signature, key)| signature::Item {
+            key,
+            message,
+            signature,
+        })
         .collect();
-    let keys: Vec<VerifyingKey> = items.iter().map(|(_, _, k)| **k).collect();
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        return Ok(());
-    }
-    match items
-        .iter()
-        .position(|(message, signature, key)| !signature.verify(key, message))
-    {
+    match signature::verify_batch(&items).iter().position(|ok| !ok) {
         Some(bad) => Err(bad),
         None => Ok(()),
     }
@@ -862,7 +846,7 @@ mod tests {
         sigs[4].0[5] ^= 1;
         sigs[2] = Signature::sign(&key(1), &msgs[2]);
         assert_eq!(items(&sigs), Err(2));
-        // A non-canonical s (s + the group order) is refused by batch and strict alike.
+        // A non-canonical s (s + the group order) is refused by batch and single alike.
         let mut sigs: Vec<Signature> = (0..5)
             .map(|i| Signature::sign(&key(i as u8 + 1), &msgs[i]))
             .collect();

@@ -11,7 +11,7 @@
 //! - signed entry on the wire and on disk = content ‖ signature (64 bytes)
 
 use bincode::{Decode, Encode};
-use ed25519_dalek::{Signature as DalekSignature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -229,17 +229,10 @@ impl Signature {
         Signature(key.sign(message).to_bytes())
     }
 
-    /// Strict verification (no malleable or small-order forms).
+    /// Whether this is a valid signature on `message` under `key`, by the protocol's one rule
+    /// ([`crate::signature::verify`], ZIP-215), the rule batch verification also applies.
     pub fn verify(&self, key: &VerifyingKey, message: &[u8]) -> bool {
-        key.verify_strict(message, &DalekSignature::from_bytes(&self.0))
-            .is_ok()
-    }
-
-    /// Non-strict verification, used only as a cross-check in tests.
-    #[doc(hidden)]
-    pub fn verify_lenient(&self, key: &VerifyingKey, message: &[u8]) -> bool {
-        key.verify(message, &DalekSignature::from_bytes(&self.0))
-            .is_ok()
+        crate::signature::verify(key, message, self)
     }
 }
 
@@ -339,7 +332,7 @@ impl SignedEntry {
         entry_signing_message(&self.hash)
     }
 
-    /// Verifies the signature strictly against `key`.
+    /// Whether the signature is valid under `key` ([`crate::signature::verify`]).
     pub fn verify(&self, key: &VerifyingKey) -> bool {
         self.signature.verify(key, &self.signing_message())
     }

@@ -6,12 +6,13 @@
 //! - it is exactly 18 ASCII bytes: 17 digits and a check character that is a digit or an
 //!   upper-case `X` (input is trimmed and a lower-case `x` normalised, so one person has exactly
 //!   one normalised form and therefore one tag);
-//! - its address code (digits 1–6) has a province part in `11..=82`;
+//! - its address code (digits 1–6) starts with the code of a province-level division that
+//!   exists ([`PROVINCE_CODES`]);
 //! - its birth date (digits 7–14) exists in the Gregorian calendar, in years `1900..=2100`;
 //! - its check character is the ISO 7064 MOD 11-2 check of the first 17 digits.
 //!
-//! The checks run in a fixed order (length, characters, address code, birth date, check
-//! character) and the first fault found is the one reported, so every caller names the same
+//! The checks run in a fixed order (length, characters, address code range, province, birth
+//! date, check character) and the first fault found is the one reported, so every caller names the same
 //! [`IdError`] for the same input.
 //!
 //! A person on the ledger is a [`PersonTag`]: HMAC-SHA256 under the network's [`PersonKey`] over
@@ -35,6 +36,34 @@ pub const BIRTH_YEAR_MIN: u16 = 1900;
 
 /// Latest birth year accepted.
 pub const BIRTH_YEAR_MAX: u16 = 2100;
+
+/// The two-digit codes of the province-level divisions, which begin every address code. From
+/// GB/T 2260 (中华人民共和国行政区划代码): 11–15 North China (Beijing, Tianjin, Hebei, Shanxi,
+/// Inner Mongolia), 21–23 Northeast (Liaoning, Jilin, Heilongjiang), 31–37 East (Shanghai,
+/// Jiangsu, Zhejiang, Anhui, Fujian, Jiangxi, Shandong), 41–46 Central South (Henan, Hubei,
+/// Hunan, Guangdong, Guangxi, Hainan), 50–54 Southwest (Chongqing, Sichuan, Guizhou, Yunnan,
+/// Tibet), 61–65 Northwest (Shaanxi, Gansu, Qinghai, Ningxia, Xinjiang), 71 Taiwan, 81 Hong
+/// Kong, 82 Macao. Plus 83, which GB/T 2260 does not list: the residence permits of Taiwan
+/// residents (台湾居民居住证, 2018) carry numbers in the ID format with address code 830000, as
+/// those of Hong Kong and Macao residents carry 810000 and 820000. Any other code (`20`, `29`,
+/// `16`–`19`, …) names no division, so no ID was ever issued with it. Sorted.
+pub const PROVINCE_CODES: [u8; 35] = [
+    11, 12, 13, 14, 15, // North China
+    21, 22, 23, // Northeast
+    31, 32, 33, 34, 35, 36, 37, // East
+    41, 42, 43, 44, 45, 46, // Central South
+    50, 51, 52, 53, 54, // Southwest
+    61, 62, 63, 64, 65, // Northwest
+    71, // Taiwan
+    81, 82, // Hong Kong, Macao
+    83, // residence permits of Taiwan residents
+];
+
+/// Smallest and largest province codes: outside this range the first two digits are not a
+/// province code at all (`id_bad_address_code`); inside it, a code missing from
+/// [`PROVINCE_CODES`] names no division (`id_unknown_province`).
+const PROVINCE_CODE_MIN: u8 = PROVINCE_CODES[0];
+const PROVINCE_CODE_MAX: u8 = PROVINCE_CODES[PROVINCE_CODES.len() - 1];
 
 /// ISO 7064 MOD 11-2 weights for the first 17 digits (2^(17-i) mod 11).
 const CHECK_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -65,14 +94,27 @@ pub enum IdError {
         /// Its 1-based position.
         position: usize,
     },
-    /// The first six digits cannot be an administrative division code.
+    /// The first six digits cannot be an administrative division code: the province part is
+    /// outside 11 to 83.
     #[error(
         "citizen ID address code {code} is not a division code \
-         (the province part must be 11 to 82)"
+         (the province part must be 11 to 83)"
     )]
     BadAddressCode {
         /// The six digits found.
         code: String,
+    },
+    /// The province part (digits 1–2) is in range but no province-level division has it
+    /// ([`PROVINCE_CODES`]).
+    #[error(
+        "citizen ID address code {code} starts with {province:02}, which is not the code of a \
+         province-level division (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81-83)"
+    )]
+    UnknownProvince {
+        /// The six digits found.
+        code: String,
+        /// The two-digit province part.
+        province: u8,
     },
     /// Digits 7–14 are not a date that exists, or one outside the accepted years.
     #[error("{}", describe_impossible_date(*year, *month, *day))]
@@ -102,6 +144,7 @@ impl IdError {
             IdError::WrongLength { .. } => "id_wrong_length",
             IdError::BadCharacter { .. } => "id_bad_character",
             IdError::BadAddressCode { .. } => "id_bad_address_code",
+            IdError::UnknownProvince { .. } => "id_unknown_province",
             IdError::ImpossibleDate { .. } => "id_impossible_date",
             IdError::WrongCheckCharacter { .. } => "id_wrong_check_character",
         }
@@ -141,8 +184,8 @@ impl CitizenId {
     /// Parses and checks a citizen ID number.
     ///
     /// Leading and trailing whitespace is ignored and a final `x` is accepted as `X`. Checks run
-    /// in this order and the first failure is returned: length, characters, address code, birth
-    /// date, check character.
+    /// in this order and the first failure is returned: length, characters, address code range,
+    /// province, birth date, check character.
     pub fn parse(text: &str) -> Result<CitizenId, IdError> {
         let text = text.trim();
         let length = text.chars().count();
@@ -165,10 +208,16 @@ impl CitizenId {
             };
         }
 
-        let province = digits_value(&normalised[0..2]);
-        if !(11..=82).contains(&province) {
-            return Err(IdError::BadAddressCode {
-                code: ascii_str(&normalised[0..6]).to_string(),
+        // Two digits: at most 99, so the cast cannot truncate.
+        let province = digits_value(&normalised[0..2]) as u8;
+        let code = || ascii_str(&normalised[0..6]).to_string();
+        if !(PROVINCE_CODE_MIN..=PROVINCE_CODE_MAX).contains(&province) {
+            return Err(IdError::BadAddressCode { code: code() });
+        }
+        if PROVINCE_CODES.binary_search(&province).is_err() {
+            return Err(IdError::UnknownProvince {
+                code: code(),
+                province,
             });
         }
 
@@ -449,7 +498,7 @@ mod tests {
         for (text, code) in [
             ("010105194912310021", "010105"),
             ("100105194912310021", "100105"),
-            ("830105194912310021", "830105"),
+            ("840105194912310021", "840105"),
             ("990105194912310021", "990105"),
         ] {
             let err = CitizenId::parse(text).unwrap_err();
@@ -462,9 +511,60 @@ mod tests {
             assert_eq!(err.name(), "id_bad_address_code");
         }
         // The edges of the province range are accepted.
-        let first17 = "82010519491231002";
-        let text = format!("{first17}{}", check_character_for(first17).unwrap());
-        assert!(CitizenId::parse(&text).is_ok());
+        for first17 in ["11010519491231002", "83000019491231002"] {
+            let text = format!("{first17}{}", check_character_for(first17).unwrap());
+            assert_eq!(CitizenId::parse(&text).map(|id| id.to_string()), Ok(text));
+        }
+    }
+
+    #[test]
+    fn unknown_province() {
+        // Valid check characters, so only the province is wrong: 20 and 29 lie between real
+        // province codes but name no division.
+        for (first17, province) in [
+            ("20010519491231002", 20),
+            ("29010519900307123", 29),
+            ("16010519491231002", 16),
+            ("72010519491231002", 72),
+            ("80010519491231002", 80),
+        ] {
+            let text = format!("{first17}{}", check_character_for(first17).unwrap());
+            let err = CitizenId::parse(&text).unwrap_err();
+            assert_eq!(
+                err,
+                IdError::UnknownProvince {
+                    code: first17[..6].to_string(),
+                    province
+                }
+            );
+            assert_eq!(err.name(), "id_unknown_province");
+        }
+        assert_eq!(
+            CitizenId::parse("200105194912310021")
+                .unwrap_err()
+                .to_string(),
+            "citizen ID address code 200105 starts with 20, which is not the code of a \
+             province-level division (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81-83)"
+        );
+        // Every listed code is accepted, and every other code in 11..=83 is refused.
+        for province in 11u8..=83 {
+            let first17 = format!("{province:02}010519491231002");
+            let text = format!("{first17}{}", check_character_for(&first17).unwrap());
+            let expected = if PROVINCE_CODES.contains(&province) {
+                Ok(text.clone())
+            } else {
+                Err(IdError::UnknownProvince {
+                    code: first17[..6].to_string(),
+                    province,
+                })
+            };
+            assert_eq!(CitizenId::parse(&text).map(|id| id.to_string()), expected);
+        }
+    }
+
+    #[test]
+    fn province_codes_are_sorted_and_unique() {
+        assert!(PROVINCE_CODES.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -535,6 +635,11 @@ mod tests {
         assert_eq!(
             CitizenId::parse("010105199002301230").unwrap_err().name(),
             "id_bad_address_code"
+        );
+        // Unknown province and impossible date: the province is reported.
+        assert_eq!(
+            CitizenId::parse("290105199002301230").unwrap_err().name(),
+            "id_unknown_province"
         );
         // Impossible date and wrong check character: the date is reported.
         assert_eq!(
@@ -615,7 +720,7 @@ mod tests {
     /// 17 digits with a valid address code and birth date.
     fn valid_first17() -> impl Strategy<Value = String> {
         (
-            11u32..=82,
+            prop::sample::select(PROVINCE_CODES.to_vec()),
             0u32..10_000,
             BIRTH_YEAR_MIN..=BIRTH_YEAR_MAX,
             1u8..=12,

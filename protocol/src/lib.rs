@@ -9,6 +9,8 @@
 //! - [`id`]: citizen ID numbers (GB 11643-1999) and person tags
 //! - [`encoding`]: the canonical encoding and domain-separation tags
 //! - [`entry`]: entries, bodies, signing
+//! - [`signature`]: the one ed25519 verification rule (ZIP-215), single and batch, and which
+//!   public keys a network may name
 //! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs
 //! - [`checkpoint`]: checkpoints, cosignatures, certificates
 //! - [`membership`]: members and quorum
@@ -32,6 +34,7 @@ pub mod limits;
 pub mod membership;
 pub mod merkle;
 pub mod rules;
+pub mod signature;
 pub mod types;
 pub mod vocabulary;
 pub mod witness;

@@ -37,6 +37,21 @@ pub const PENDING_ENTRIES_MAX: usize = 1 << 20;
 /// after it happened.
 pub const ADOPTION_ENTRIES_MAX: usize = 16 * BATCH_ENTRIES_MAX;
 
+/// Most bytes (encoded entries) the causal buffer holds. The entry count alone would allow
+/// `PENDING_ENTRIES_MAX * ENTRY_BYTES_MAX`, 4 GiB; beyond this the oldest waiting entries are
+/// dropped, as for the count. 64 MiB holds a catch-up's worth of out-of-order entries (one pull
+/// step is at most 4 batches, 16 MiB) many times over.
+pub const PENDING_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// How far ahead of what a node holds a waiting entry may be and still be held: its seq at most
+/// this many beyond its log's length, and each position it references at most this many beyond
+/// the referenced log's length. Anything further is dropped, not held (anti-entropy pulls it
+/// again, in order, once the node gets there): gossip reaching a node that is a million entries
+/// behind would otherwise fill the buffer with entries it cannot use for a long while. One pull
+/// round asks a peer for at most 64 batches of a log (the node's `PULL_BATCHES_PER_ROUND_MAX`),
+/// and a catch-up pulls every log at the same pace, so entries a catch-up pulls stay within it.
+pub const PENDING_AHEAD_ENTRIES_MAX: u64 = 64 * BATCH_ENTRIES_MAX as u64;
+
 /// Largest encoded checkpoint, certificate or fraud proof.
 pub const CERTIFICATE_BYTES_MAX: usize = 64 + MEMBERS_MAX * 72 + 256;
 
@@ -45,7 +60,39 @@ pub const CERTIFICATE_BYTES_MAX: usize = 64 + MEMBERS_MAX * 72 + 256;
 /// (`Enrol`, e.g. 补录 of a person never registered), not registered as a birth.
 pub const BIRTH_REGISTRATION_AGE_DAYS_MAX: u32 = 6 * 366;
 
+/// One day in milliseconds, the unit permit validity is counted in.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// Shortest validity of a permit (准迁证): at least one day after its own entry's time. The
+/// origin has a working day to answer, so a permit that lapses sooner cannot be acted on; the
+/// API counts validity in whole days (`valid_days >= 1`). Judged by the rulebook
+/// (`permit_validity_invalid`), so a replica refuses what a node's API would not write.
+pub const PERMIT_VALIDITY_MS_MIN: u64 = DAY_MS;
+
+/// Longest validity of a permit: 366 days after its own entry's time (a year, leap years
+/// included). Real 准迁证 run for weeks (40 days is usual); a permit valid for decades would let
+/// a destination hold a person's transfer open indefinitely, so the rulebook refuses it
+/// (`permit_validity_invalid`) and every replica and auditor agrees.
+pub const PERMIT_VALIDITY_MS_MAX: u64 = 366 * DAY_MS;
+
+/// Largest household number (户号) a bureau may place anyone in. Numbers are assigned one after
+/// another and never reused, and the most populous county-level district has under six million
+/// residents, so nine decimal digits last any bureau for centuries. The bound keeps numbers
+/// exact in JSON (far below 2^53) and keeps "next number = highest used + 1" from ever
+/// overflowing a `u64`, which a clerk-supplied number near `u64::MAX` used to do (the counter
+/// wrapped to 0 and valid enrolments were then refused). Judged by the rulebook
+/// (`household_out_of_range`).
+pub const HOUSEHOLD_ID_MAX: u64 = 999_999_999;
+
 const _: () = assert!(BATCH_ENTRIES_MAX * ENTRY_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(CERTIFICATE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(ADOPTION_ENTRIES_MAX >= BATCH_ENTRIES_MAX);
 const _: () = assert!(2 * ENTRY_BYTES_MAX + 64 <= FRAME_BYTES_MAX);
+const _: () =
+    assert!(0 < PERMIT_VALIDITY_MS_MIN && PERMIT_VALIDITY_MS_MIN <= PERMIT_VALIDITY_MS_MAX);
+// "Highest used + 1" never overflows, and household numbers stay exact in JSON (2^53).
+const _: () = assert!(HOUSEHOLD_ID_MAX < u64::MAX && HOUSEHOLD_ID_MAX < 1 << 53);
+// The buffer holds at least two whole frames of out-of-order entries...
+const _: () = assert!(PENDING_BYTES_MAX >= 2 * FRAME_BYTES_MAX);
+// ... and a whole batch that arrives in reverse order is held, not dropped as too far ahead.
+const _: () = assert!(PENDING_AHEAD_ENTRIES_MAX >= BATCH_ENTRIES_MAX as u64);

@@ -10,6 +10,7 @@ use ed25519_dalek::VerifyingKey;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::signature::{KeyFault, check_key};
 use crate::types::{BureauCode, NetworkId, PersonTag};
 
 /// One member bureau.
@@ -38,6 +39,14 @@ pub enum MembershipError {
     },
     #[error("bureau {0} has a weak (small-order) public key, which could sign anything")]
     WeakKey(BureauCode),
+    /// The key is not the canonical encoding of its point ([`KeyFault::NonCanonical`]).
+    #[error("bureau {0} has a public key that is not the canonical encoding of its point")]
+    NonCanonicalKey(BureauCode),
+    /// The key has a small-order component ([`KeyFault::MixedOrder`]).
+    #[error(
+        "bureau {0} has a public key with a small-order component (not in the prime-order subgroup)"
+    )]
+    MixedOrderKey(BureauCode),
     #[error(
         "quorum {quorum} is not allowed for {members} members: it must be at least floor(2n/3)+1 = {min} and at most n"
     )]
@@ -46,6 +55,17 @@ pub enum MembershipError {
         members: usize,
         min: usize,
     },
+}
+
+impl MembershipError {
+    /// The refusal of bureau `code`'s key for `fault`.
+    pub fn key(code: BureauCode, fault: KeyFault) -> MembershipError {
+        match fault {
+            KeyFault::SmallOrder => MembershipError::WeakKey(code),
+            KeyFault::NonCanonical => MembershipError::NonCanonicalKey(code),
+            KeyFault::MixedOrder => MembershipError::MixedOrderKey(code),
+        }
+    }
 }
 
 /// The verified membership of a network.
@@ -67,7 +87,8 @@ pub fn quorum_for(n: usize) -> usize {
 }
 
 impl Membership {
-    /// Forms a membership, refusing duplicates, weak keys and an unsafe quorum.
+    /// Forms a membership, refusing duplicates, keys [`check_key`] refuses (small-order,
+    /// non-canonical, mixed-order) and an unsafe quorum.
     pub fn new(
         network_name: &str,
         members: impl IntoIterator<Item = Member>,
@@ -79,9 +100,7 @@ impl Membership {
             if !m.code.is_valid() {
                 return Err(MembershipError::InvalidBureau(m.code));
             }
-            if m.key.is_weak() {
-                return Err(MembershipError::WeakKey(m.code));
-            }
+            check_key(&m.key).map_err(|fault| MembershipError::key(m.code, fault))?;
             if let Some(first) = keys.insert(m.key.to_bytes(), m.code) {
                 return Err(MembershipError::DuplicateKey {
                     first,
@@ -178,5 +197,46 @@ impl Membership {
     /// Never true for a formed membership.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn membership(codes: &[u32]) -> Membership {
+        let members = codes.iter().enumerate().map(|(i, &code)| Member {
+            code: BureauCode::new(code).unwrap(),
+            name: format!("bureau {code}"),
+            key: SigningKey::from_bytes(&[i as u8 + 1; 32]).verifying_key(),
+        });
+        Membership::new("arbiter-test", members, quorum_for(codes.len())).unwrap()
+    }
+
+    /// The arbiter function is part of the format (docs/FORMAT.md gives this vector): a change
+    /// would move claims between logs.
+    #[test]
+    fn the_arbiter_of_a_tag_is_pinned() {
+        let m = membership(&[340104, 310104, 340100, 330502]);
+        let tag = PersonTag([0x11; 32]);
+        assert_eq!(m.arbiter(&tag), BureauCode::new(340104).unwrap());
+    }
+
+    /// Tags spread over every member, roughly evenly.
+    #[test]
+    fn arbiters_spread_over_the_members() {
+        let m = membership(&[310104, 330502, 340100, 340104]);
+        let mut counts = BTreeMap::new();
+        for i in 0u32..4_000 {
+            let mut tag = [0u8; 32];
+            tag[..4].copy_from_slice(&i.to_le_bytes());
+            *counts.entry(m.arbiter(&PersonTag(tag))).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), 4);
+        assert!(
+            counts.values().all(|&c| (850..=1150).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -6,14 +6,27 @@
 //! # Order of checks (SPEC)
 //!
 //! An entry that breaks several rules is reported by the first rule in this order, so node,
-//! witness and auditor name the same violation for the same entry:
+//! witness and auditor name the same violation for the same entry. The order is data: the
+//! catalogue ([`ENVELOPE_RULES`], [`CHAIN_RULES`], [`REFERENCE_RULES`], [`BODY_RULES`]) lists
+//! every rule in the order the code checks it, `docs/RULES.md` is rendered from it, and
+//! `protocol/tests/rule_order.rs` checks, for every pair of rules of a body that one entry can
+//! break together, that the earlier one is reported.
 //!
-//! 1. envelope: `wrong_network`, `unknown_author`, `bad_signature`;
-//! 2. chain: `duplicate_entry`, `equivocation` (seq below the log's length), `missing_previous`
-//!    (seq above it), `prev_mismatch`, `time_went_backwards`;
-//! 3. references, in the order the body lists them: `unknown_reference`,
-//!    `reference_hash_mismatch`, `reference_wrong_kind`;
-//! 4. the body's own rules, in the order each `check_*` function lists them.
+//! 1. envelope: `wrong_network`, `unknown_author`, `bad_signature`, `reference_to_non_member`
+//!    (what the entry alone shows, so [`CausalBuffer`] refuses such an entry at once, by the
+//!    same name, instead of holding it for a log that will never exist);
+//! 2. chain: `duplicate_entry` or `equivocation` (seq below the log's length: the same hash is a
+//!    duplicate, another hash an equivocation), `missing_previous` (seq above it),
+//!    `prev_mismatch`, `time_went_backwards`;
+//! 3. references, in the order the body lists them ([`Body::references`]): `unknown_reference`,
+//!    then `reference_hash_mismatch`, for each reference before the next;
+//! 4. the body's own rules, in the order of its [`BODY_RULES`] entry. Whether a reference is of
+//!    the kind the body expects (`reference_wrong_kind`) is one of them, at the place listed
+//!    there: first for a refusal, deregistration, registration or revocation; after the origin,
+//!    validity and category checks for a permit's `corrects`.
+//!
+//! [`Ledger::admit`] then checks, for an entry its own author is about to sign, the rules of
+//! [`Stage::Admit`] in the same lists, after every rule above passed.
 //!
 //! # Determinism across logs
 //!
@@ -40,9 +53,10 @@
 // the rare path, so returning it unboxed costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::entry::{Body, BodyKind, Placement, SignedEntry};
+use crate::limits::{HOUSEHOLD_ID_MAX, PERMIT_VALIDITY_MS_MAX, PERMIT_VALIDITY_MS_MIN};
 use crate::membership::Membership;
 use crate::types::{BureauCode, EntryHash, EntryRef, HouseholdId, NetworkId, PersonTag, Seq};
 use crate::vocabulary::{CancellationReason, Category, Relation};
@@ -177,17 +191,16 @@ pub enum Violation {
     #[error("permit {entry} names origin {origin}, which is not a member")]
     UnknownOrigin { entry: EntryRef, origin: BureauCode },
     #[error(
-        "permit {entry} is valid until {valid_until_ms} ms, not after its own time {time_ms} ms"
+        "permit {entry} is valid until {valid_until_ms} ms; from its own time {time_ms} ms that must be at least {validity_ms_min} ms and at most {validity_ms_max} ms later"
     )]
     PermitValidityInvalid {
         entry: EntryRef,
         valid_until_ms: u64,
         time_ms: u64,
-    },
-    #[error("permit {entry}: {reason}")]
-    CorrectionMismatch {
-        entry: EntryRef,
-        reason: &'static str,
+        /// [`crate::limits::PERMIT_VALIDITY_MS_MIN`], carried so the message is self-contained.
+        validity_ms_min: u64,
+        /// [`crate::limits::PERMIT_VALIDITY_MS_MAX`].
+        validity_ms_max: u64,
     },
     #[error("entry {entry} acts on permit {permit} as origin, but the permit's origin is {origin}")]
     NotPermitOrigin {
@@ -228,6 +241,48 @@ pub enum Violation {
         entry: EntryRef,
         deregistration: EntryRef,
         by: EntryRef,
+    },
+    // Variants added after the first release go below, in the order they were added; a retired
+    // variant is removed and its name listed in [`RETIRED_NAMES`].
+    #[error("permit {entry} is a return-after-error permit but names no registration it corrects")]
+    CorrectionMissing { entry: EntryRef },
+    #[error(
+        "permit {entry} names registration {corrects} as corrected, but only a return-after-error permit may (its category is {category})"
+    )]
+    CorrectionUnexpected {
+        entry: EntryRef,
+        corrects: EntryRef,
+        category: Category,
+    },
+    #[error(
+        "permit {entry} corrects registration {registration}, which moved the person from {from} to {}, not from {} (this permit's author) to {origin} (its origin)",
+        registration.author, entry.author
+    )]
+    CorrectionWrongTransfer {
+        entry: EntryRef,
+        registration: EntryRef,
+        /// The origin of the corrected transfer (the author of the deregistration it consumed).
+        from: BureauCode,
+        /// The origin this permit names.
+        origin: BureauCode,
+    },
+    #[error(
+        "entry {entry} registers against deregistration {deregistration}, but its author revoked that deregistration's permit {permit} by {revocation}"
+    )]
+    PermitRevokedByDestination {
+        entry: EntryRef,
+        deregistration: EntryRef,
+        permit: EntryRef,
+        revocation: EntryRef,
+    },
+    #[error(
+        "entry {entry} places the person in household {household}, beyond the largest household number {household_max}"
+    )]
+    HouseholdOutOfRange {
+        entry: EntryRef,
+        household: HouseholdId,
+        /// [`crate::limits::HOUSEHOLD_ID_MAX`].
+        household_max: u64,
     },
     #[error("claim {entry} on person {person} is not by the person's arbiter, {arbiter}")]
     NotArbiter {
@@ -276,6 +331,11 @@ pub enum Violation {
         age_days: u32,
         max_days: u32,
     },
+    #[error("entry {entry} references {reference}, in the log of {}, which is not a member", reference.author)]
+    ReferenceToNonMember {
+        entry: EntryRef,
+        reference: EntryRef,
+    },
 }
 
 impl Violation {
@@ -306,7 +366,6 @@ impl Violation {
             Violation::PermitOriginIsAuthor { .. } => "permit_origin_is_author",
             Violation::UnknownOrigin { .. } => "unknown_origin",
             Violation::PermitValidityInvalid { .. } => "permit_validity_invalid",
-            Violation::CorrectionMismatch { .. } => "correction_mismatch",
             Violation::NotPermitOrigin { .. } => "not_permit_origin",
             Violation::NotPermitDestination { .. } => "not_permit_destination",
             Violation::PermitNotOpen { .. } => "permit_not_open",
@@ -321,6 +380,12 @@ impl Violation {
             Violation::BirthDateInvalid { .. } => "birth_date_invalid",
             Violation::BirthDateInFuture { .. } => "birth_date_in_future",
             Violation::BirthDateTooOld { .. } => "birth_date_too_old",
+            Violation::CorrectionMissing { .. } => "correction_missing",
+            Violation::CorrectionUnexpected { .. } => "correction_unexpected",
+            Violation::CorrectionWrongTransfer { .. } => "correction_wrong_transfer",
+            Violation::PermitRevokedByDestination { .. } => "permit_revoked_by_destination",
+            Violation::HouseholdOutOfRange { .. } => "household_out_of_range",
+            Violation::ReferenceToNonMember { .. } => "reference_to_non_member",
         }
     }
 
@@ -351,7 +416,6 @@ impl Violation {
             | Violation::PermitOriginIsAuthor { entry }
             | Violation::UnknownOrigin { entry, .. }
             | Violation::PermitValidityInvalid { entry, .. }
-            | Violation::CorrectionMismatch { entry, .. }
             | Violation::NotPermitOrigin { entry, .. }
             | Violation::NotPermitDestination { entry, .. }
             | Violation::PermitNotOpen { entry, .. }
@@ -366,6 +430,12 @@ impl Violation {
             | Violation::BirthDateInvalid { entry, .. }
             | Violation::BirthDateInFuture { entry, .. }
             | Violation::BirthDateTooOld { entry, .. } => *entry,
+            Violation::CorrectionMissing { entry }
+            | Violation::CorrectionUnexpected { entry, .. }
+            | Violation::CorrectionWrongTransfer { entry, .. }
+            | Violation::PermitRevokedByDestination { entry, .. }
+            | Violation::HouseholdOutOfRange { entry, .. }
+            | Violation::ReferenceToNonMember { entry, .. } => *entry,
         }
     }
 
@@ -383,6 +453,960 @@ impl Violation {
         matches!(self, Violation::DuplicateEntry { .. })
     }
 }
+
+/// Names once used for a rule and retired: never used again for another rule, so an old audit
+/// report or API log cannot be misread. `correction_mismatch` covered three rules of a
+/// return-after-error permit; it was split into `correction_missing`, `correction_unexpected`
+/// and `correction_wrong_transfer`.
+pub const RETIRED_NAMES: &[&str] = &["correction_mismatch"];
+
+/// Which function checks a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// [`Ledger::apply`] (and so [`Ledger::check`] and [`Ledger::admit`]): every node, witness
+    /// and auditor, for every entry of every log.
+    Apply,
+    /// [`Ledger::admit`] only: the author, before it signs an entry of its own. These are the
+    /// facts no single log owns (see "Determinism across logs"); a replica never checks them.
+    Admit,
+}
+
+/// One rule of the catalogue: the violation that names it and when an entry breaks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// The violation's stable name ([`Violation::name`]).
+    pub name: &'static str,
+    pub stage: Stage,
+    /// When an entry is refused by this rule, in one line.
+    pub refused_when: &'static str,
+}
+
+impl Rule {
+    const fn apply(name: &'static str, refused_when: &'static str) -> Rule {
+        Rule {
+            name,
+            stage: Stage::Apply,
+            refused_when,
+        }
+    }
+
+    const fn admit(name: &'static str, refused_when: &'static str) -> Rule {
+        Rule {
+            name,
+            stage: Stage::Admit,
+            refused_when,
+        }
+    }
+
+    /// The rule's key within its body's list: its name, prefixed `admit:` for an admit rule (a
+    /// name can appear once at each stage).
+    pub fn key(&self) -> String {
+        match self.stage {
+            Stage::Apply => self.name.to_string(),
+            Stage::Admit => format!("admit:{}", self.name),
+        }
+    }
+}
+
+/// The body rules of one or more body kinds, in the order they are checked: first every
+/// [`Stage::Apply`] rule, then every [`Stage::Admit`] rule.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyRules {
+    pub kinds: &'static [BodyKind],
+    pub rules: &'static [Rule],
+    /// Pairs of rules (by [`Rule::key`], in catalogue order) that no single entry can break
+    /// both of, with why. For every other pair an entry breaking both is reported by the
+    /// earlier rule, which `protocol/tests/rule_order.rs` checks.
+    pub exclusive: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// A violation as the catalogue documents it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViolationDoc {
+    /// [`Violation::name`].
+    pub name: &'static str,
+    /// The evidence the violation carries, `field: type`, in declaration order.
+    pub fields: &'static [&'static str],
+    /// What it means, in one line.
+    pub meaning: &'static str,
+}
+
+/// SPEC 1, in order.
+pub const ENVELOPE_RULES: &[Rule] = &[
+    Rule::apply(
+        "wrong_network",
+        "the entry's `network` is not the id of the network the ledger judges for",
+    ),
+    Rule::apply(
+        "unknown_author",
+        "the entry's `author` is not a member of the genesis",
+    ),
+    Rule::apply(
+        "bad_signature",
+        "the signature does not verify, strictly, under the author's key (skipped when the caller verified it in a batch)",
+    ),
+    Rule::apply(
+        "reference_to_non_member",
+        "a reference (in the order [`Body::references`] lists them) names the log of a bureau that is not a member",
+    ),
+];
+
+/// SPEC 2, in order.
+pub const CHAIN_RULES: &[Rule] = &[
+    Rule::apply(
+        "duplicate_entry",
+        "`seq` is below the log's length and the entry held there has the same hash (a harmless re-delivery)",
+    ),
+    Rule::apply(
+        "equivocation",
+        "`seq` is below the log's length and the entry held there has another hash (checked together with `duplicate_entry`)",
+    ),
+    Rule::apply(
+        "missing_previous",
+        "`seq` is above the log's length (not yet: the entry waits for the ones before it)",
+    ),
+    Rule::apply(
+        "prev_mismatch",
+        "`prev` is not the hash of the log's last entry (zero for `seq` 0)",
+    ),
+    Rule::apply(
+        "time_went_backwards",
+        "`time_ms` is below the `time_ms` of the log's last entry",
+    ),
+];
+
+/// SPEC 3, in order, for each reference in the order [`Body::references`] lists them.
+pub const REFERENCE_RULES: &[Rule] = &[
+    Rule::apply(
+        "unknown_reference",
+        "no entry is applied at the reference's (author, seq) (not yet: the entry waits for it)",
+    ),
+    Rule::apply(
+        "reference_hash_mismatch",
+        "the entry applied at the reference's (author, seq) has another hash",
+    ),
+];
+
+const PERSON_NOT_REGISTERED_HERE: Rule = Rule::apply(
+    "person_not_registered_here",
+    "the person has no record at the author",
+);
+const HEAD_LEAVING_WITHOUT_SUCCESSOR: Rule = Rule::apply(
+    "head_leaving_without_successor",
+    "the person heads their household at the author, it has other members, and `new_head` is absent",
+);
+const SUCCESSOR_NOT_IN_HOUSEHOLD_LEAVING: Rule = Rule::apply(
+    "successor_not_in_household",
+    "the person heads a household with other members and `new_head` is the person or not a member of that household",
+);
+const SUCCESSOR_UNEXPECTED: Rule = Rule::apply(
+    "successor_unexpected",
+    "`new_head` is given but the person does not head a household with other members",
+);
+const HOUSEHOLD_OUT_OF_RANGE: Rule = Rule::apply(
+    "household_out_of_range",
+    "the placement's household number is above `HOUSEHOLD_ID_MAX`",
+);
+const HOUSEHOLD_HAS_HEAD: Rule = Rule::apply(
+    "household_has_head",
+    "the relation is `head` and the household already exists at the author",
+);
+const HOUSEHOLD_UNKNOWN_PLACEMENT: Rule = Rule::apply(
+    "household_unknown",
+    "the relation is not `head` and the household does not exist at the author",
+);
+
+const CLAIM_IS_A_CLAIM: Rule = Rule::apply("reference_wrong_kind", "`claim` is not a claim");
+const CLAIM_OF_THE_PERSON: Rule = Rule::apply("person_mismatch", "the claim is on another person");
+const CLAIM_FOR_AUTHOR: Rule = Rule::apply(
+    "claim_not_for_author",
+    "the claim's `claimant` is not the author",
+);
+const CLAIM_NOT_CONSUMED: Rule = Rule::apply(
+    "claim_consumed",
+    "an enrolment or birth already consumed the claim",
+);
+const REGISTERED_HERE: Rule = Rule::apply(
+    "person_already_registered",
+    "the person has a record at the author",
+);
+const ADMIT_REGISTERED_ANYWHERE: Rule = Rule::admit(
+    "person_already_registered",
+    "the person has a record at any bureau (the first in bureau-code order is named)",
+);
+const ADMIT_IN_TRANSIT: Rule = Rule::admit(
+    "person_in_transit",
+    "the person has a deregistration no registration consumed yet (the least by bureau code, then seq, is named)",
+);
+const ADMIT_CANCELLED_FOR_GOOD: Rule = Rule::admit(
+    "person_cancelled",
+    "the person's latest cancellation, with no record since, was for `death` or `duplicate-record`",
+);
+const ENROL_RULES: &[Rule] = &[
+    CLAIM_IS_A_CLAIM,
+    CLAIM_OF_THE_PERSON,
+    CLAIM_FOR_AUTHOR,
+    CLAIM_NOT_CONSUMED,
+    REGISTERED_HERE,
+    HOUSEHOLD_OUT_OF_RANGE,
+    HOUSEHOLD_HAS_HEAD,
+    HOUSEHOLD_UNKNOWN_PLACEMENT,
+    ADMIT_REGISTERED_ANYWHERE,
+    ADMIT_IN_TRANSIT,
+    ADMIT_CANCELLED_FOR_GOOD,
+];
+const ENROL_EXCLUSIVE: &[(&str, &str, &str)] = &[
+    (
+        "household_out_of_range",
+        "household_has_head",
+        "a household beyond the bound never exists, so has no head",
+    ),
+    (
+        "household_has_head",
+        "household_unknown",
+        "one needs the relation `head`, the other any other relation",
+    ),
+];
+
+/// SPEC 4 and `admit`: each body kind's rules, in the order they are checked.
+pub const BODY_RULES: &[BodyRules] = &[
+    BodyRules {
+        kinds: &[BodyKind::Enrol],
+        rules: ENROL_RULES,
+        exclusive: ENROL_EXCLUSIVE,
+    },
+    BodyRules {
+        kinds: &[BodyKind::Birth],
+        rules: &[
+            Rule::apply("birth_date_invalid", "`born_on` is not a date YYYYMMDD"),
+            Rule::apply(
+                "birth_date_in_future",
+                "`born_on` is after the entry's date (China time, from `time_ms`)",
+            ),
+            Rule::apply(
+                "birth_date_too_old",
+                "`born_on` is more than `BIRTH_REGISTRATION_AGE_DAYS_MAX` days before the entry's date",
+            ),
+            // Then every rule of `Enrol`, in its order.
+            CLAIM_IS_A_CLAIM,
+            CLAIM_OF_THE_PERSON,
+            CLAIM_FOR_AUTHOR,
+            CLAIM_NOT_CONSUMED,
+            REGISTERED_HERE,
+            HOUSEHOLD_OUT_OF_RANGE,
+            HOUSEHOLD_HAS_HEAD,
+            HOUSEHOLD_UNKNOWN_PLACEMENT,
+            ADMIT_REGISTERED_ANYWHERE,
+            ADMIT_IN_TRANSIT,
+            ADMIT_CANCELLED_FOR_GOOD,
+        ],
+        exclusive: &[
+            (
+                "birth_date_invalid",
+                "birth_date_in_future",
+                "a date that does not exist has no place in time",
+            ),
+            (
+                "birth_date_invalid",
+                "birth_date_too_old",
+                "a date that does not exist has no age",
+            ),
+            (
+                "birth_date_in_future",
+                "birth_date_too_old",
+                "a date is either after the entry's or before it",
+            ),
+            (
+                "household_out_of_range",
+                "household_has_head",
+                "a household beyond the bound never exists, so has no head",
+            ),
+            (
+                "household_has_head",
+                "household_unknown",
+                "one needs the relation `head`, the other any other relation",
+            ),
+        ],
+    },
+    BodyRules {
+        kinds: &[BodyKind::Claim],
+        rules: &[
+            Rule::apply(
+                "not_arbiter",
+                "the author is not the person's arbiter (`Membership::arbiter`)",
+            ),
+            Rule::apply("unknown_claimant", "`claimant` is not a member"),
+            Rule::apply(
+                "reference_wrong_kind",
+                "`after` is given and is not a cancellation",
+            ),
+            Rule::apply(
+                "person_mismatch",
+                "`after` is a cancellation of another person",
+            ),
+            Rule::apply(
+                "person_cancelled",
+                "`after` is a cancellation for `death` or `duplicate-record`",
+            ),
+            Rule::apply(
+                "person_claimed",
+                "the author's log already holds a claim on the person with the same `after`",
+            ),
+            ADMIT_REGISTERED_ANYWHERE,
+            ADMIT_IN_TRANSIT,
+            ADMIT_CANCELLED_FOR_GOOD,
+        ],
+        exclusive: &[],
+    },
+    BodyRules {
+        kinds: &[BodyKind::Permit],
+        rules: &[
+            Rule::apply("permit_origin_is_author", "`origin` is the author"),
+            Rule::apply("unknown_origin", "`origin` is not a member"),
+            Rule::apply(
+                "permit_validity_invalid",
+                "`valid_until_ms` is not within `PERMIT_VALIDITY_MS_MIN` to `PERMIT_VALIDITY_MS_MAX` (inclusive) after `time_ms`",
+            ),
+            Rule::apply(
+                "correction_missing",
+                "the category is `return-after-error` and `corrects` is absent",
+            ),
+            Rule::apply(
+                "correction_unexpected",
+                "`corrects` is given and the category is not `return-after-error`",
+            ),
+            Rule::apply(
+                "reference_wrong_kind",
+                "`corrects` (of a return-after-error permit) is not a registration",
+            ),
+            Rule::apply(
+                "person_mismatch",
+                "the corrected registration is of another person",
+            ),
+            Rule::apply(
+                "correction_wrong_transfer",
+                "the corrected registration is not by `origin`, or the deregistration it consumed is not by the author: it did not move the person from the author to the origin",
+            ),
+            Rule::apply(
+                "person_already_registered",
+                "the person has a record at the author",
+            ),
+        ],
+        exclusive: &[
+            (
+                "permit_origin_is_author",
+                "unknown_origin",
+                "the author is a member",
+            ),
+            (
+                "correction_missing",
+                "correction_unexpected",
+                "one needs a return-after-error permit without `corrects`, the other `corrects` on another category",
+            ),
+            (
+                "correction_missing",
+                "reference_wrong_kind",
+                "the kind is checked only of a `corrects` that is given",
+            ),
+            (
+                "correction_missing",
+                "person_mismatch",
+                "there is no corrected registration to compare",
+            ),
+            (
+                "correction_missing",
+                "correction_wrong_transfer",
+                "there is no corrected registration to compare",
+            ),
+            (
+                "reference_wrong_kind",
+                "person_mismatch",
+                "an entry that is not a registration has no registered person to compare",
+            ),
+            (
+                "reference_wrong_kind",
+                "correction_wrong_transfer",
+                "an entry that is not a registration moved nobody",
+            ),
+        ],
+    },
+    BodyRules {
+        kinds: &[BodyKind::Refusal],
+        rules: &[
+            Rule::apply("reference_wrong_kind", "`permit` is not a permit"),
+            Rule::apply(
+                "not_permit_origin",
+                "the permit's `origin` is not the author",
+            ),
+            Rule::apply(
+                "permit_not_open",
+                "the permit was refused or consumed by a deregistration",
+            ),
+            Rule::admit(
+                "permit_not_open",
+                "the permit was revoked by its destination (status `revoked by …`)",
+            ),
+        ],
+        exclusive: &[
+            ("reference_wrong_kind", "not_permit_origin", NO_PERMIT),
+            ("reference_wrong_kind", "permit_not_open", NO_PERMIT),
+            ("reference_wrong_kind", "admit:permit_not_open", NO_PERMIT),
+        ],
+    },
+    BodyRules {
+        kinds: &[BodyKind::Deregistration],
+        rules: &[
+            Rule::apply("reference_wrong_kind", "`permit` is not a permit"),
+            Rule::apply(
+                "not_permit_origin",
+                "the permit's `origin` is not the author",
+            ),
+            Rule::apply(
+                "person_mismatch",
+                "the permit is for another person than `person`",
+            ),
+            Rule::apply(
+                "permit_not_open",
+                "the permit was refused or consumed by a deregistration",
+            ),
+            Rule::apply(
+                "permit_expired",
+                "`time_ms` is after the permit's `valid_until_ms`",
+            ),
+            PERSON_NOT_REGISTERED_HERE,
+            HEAD_LEAVING_WITHOUT_SUCCESSOR,
+            SUCCESSOR_NOT_IN_HOUSEHOLD_LEAVING,
+            SUCCESSOR_UNEXPECTED,
+            Rule::admit(
+                "permit_not_open",
+                "the permit was revoked by its destination (status `revoked by …`)",
+            ),
+        ],
+        exclusive: &[
+            ("reference_wrong_kind", "not_permit_origin", NO_PERMIT),
+            ("reference_wrong_kind", "person_mismatch", NO_PERMIT),
+            ("reference_wrong_kind", "permit_not_open", NO_PERMIT),
+            ("reference_wrong_kind", "permit_expired", NO_PERMIT),
+            ("reference_wrong_kind", "admit:permit_not_open", NO_PERMIT),
+            (
+                "person_not_registered_here",
+                "head_leaving_without_successor",
+                NO_RECORD,
+            ),
+            (
+                "person_not_registered_here",
+                "successor_not_in_household",
+                NO_RECORD,
+            ),
+            (
+                "person_not_registered_here",
+                "successor_unexpected",
+                NO_RECORD,
+            ),
+            (
+                "head_leaving_without_successor",
+                "successor_not_in_household",
+                SUCCESSION,
+            ),
+            (
+                "head_leaving_without_successor",
+                "successor_unexpected",
+                SUCCESSION,
+            ),
+            (
+                "successor_not_in_household",
+                "successor_unexpected",
+                SUCCESSION,
+            ),
+        ],
+    },
+    BodyRules {
+        kinds: &[BodyKind::Registration],
+        rules: &[
+            Rule::apply(
+                "reference_wrong_kind",
+                "`deregistration` is not a deregistration",
+            ),
+            Rule::apply(
+                "not_permit_destination",
+                "the deregistration's destination (its permit's author) is not the author",
+            ),
+            Rule::apply(
+                "person_mismatch",
+                "the deregistration is of another person than `person`",
+            ),
+            Rule::apply(
+                "deregistration_consumed",
+                "a registration already consumed the deregistration",
+            ),
+            Rule::apply(
+                "permit_revoked_by_destination",
+                "the author revoked the deregistration's permit (an earlier entry of its own log)",
+            ),
+            Rule::apply(
+                "person_already_registered",
+                "the person has a record at the author",
+            ),
+            HOUSEHOLD_OUT_OF_RANGE,
+            HOUSEHOLD_HAS_HEAD,
+            HOUSEHOLD_UNKNOWN_PLACEMENT,
+        ],
+        exclusive: &[
+            (
+                "reference_wrong_kind",
+                "not_permit_destination",
+                NO_DEREGISTRATION,
+            ),
+            ("reference_wrong_kind", "person_mismatch", NO_DEREGISTRATION),
+            (
+                "reference_wrong_kind",
+                "deregistration_consumed",
+                NO_DEREGISTRATION,
+            ),
+            (
+                "reference_wrong_kind",
+                "permit_revoked_by_destination",
+                NO_DEREGISTRATION,
+            ),
+            (
+                "deregistration_consumed",
+                "permit_revoked_by_destination",
+                "the destination can neither register against a permit it revoked nor revoke one it registered against, and only it does either",
+            ),
+            (
+                "household_out_of_range",
+                "household_has_head",
+                "a household beyond the bound never exists, so has no head",
+            ),
+            (
+                "household_has_head",
+                "household_unknown",
+                "one needs the relation `head`, the other any other relation",
+            ),
+        ],
+    },
+    BodyRules {
+        kinds: &[BodyKind::Revocation],
+        rules: &[
+            Rule::apply("reference_wrong_kind", "`permit` is not a permit"),
+            Rule::apply(
+                "not_permit_destination",
+                "the permit's destination (its author) is not the author",
+            ),
+            Rule::apply(
+                "permit_not_open",
+                "the permit was already revoked (status `revoked by …`), or the author already registered against the deregistration that consumed it (status `consumed by …`)",
+            ),
+            Rule::admit(
+                "permit_not_open",
+                "the permit was refused, or consumed by a deregistration (registered against or not)",
+            ),
+        ],
+        exclusive: &[
+            ("reference_wrong_kind", "not_permit_destination", NO_PERMIT),
+            ("reference_wrong_kind", "permit_not_open", NO_PERMIT),
+            ("reference_wrong_kind", "admit:permit_not_open", NO_PERMIT),
+        ],
+    },
+    BodyRules {
+        kinds: &[BodyKind::Cancellation],
+        rules: &[
+            PERSON_NOT_REGISTERED_HERE,
+            HEAD_LEAVING_WITHOUT_SUCCESSOR,
+            SUCCESSOR_NOT_IN_HOUSEHOLD_LEAVING,
+            SUCCESSOR_UNEXPECTED,
+        ],
+        exclusive: &[
+            (
+                "person_not_registered_here",
+                "head_leaving_without_successor",
+                NO_RECORD,
+            ),
+            (
+                "person_not_registered_here",
+                "successor_not_in_household",
+                NO_RECORD,
+            ),
+            (
+                "person_not_registered_here",
+                "successor_unexpected",
+                NO_RECORD,
+            ),
+            (
+                "head_leaving_without_successor",
+                "successor_not_in_household",
+                SUCCESSION,
+            ),
+            (
+                "head_leaving_without_successor",
+                "successor_unexpected",
+                SUCCESSION,
+            ),
+            (
+                "successor_not_in_household",
+                "successor_unexpected",
+                SUCCESSION,
+            ),
+        ],
+    },
+    BodyRules {
+        kinds: &[BodyKind::HeadChange],
+        rules: &[
+            Rule::apply(
+                "household_unknown",
+                "the household does not exist at the author",
+            ),
+            Rule::apply(
+                "successor_not_in_household",
+                "`new_head` is not a member of the household",
+            ),
+            Rule::apply("already_head", "`new_head` already heads the household"),
+        ],
+        exclusive: &[
+            (
+                "household_unknown",
+                "already_head",
+                "a household that does not exist has no head",
+            ),
+            (
+                "successor_not_in_household",
+                "already_head",
+                "the head is a member of the household",
+            ),
+        ],
+    },
+];
+
+const NO_PERMIT: &str =
+    "an entry that is not a permit has no origin, destination, person or status";
+const NO_DEREGISTRATION: &str =
+    "an entry that is not a deregistration has no destination, person, consumer or permit";
+const NO_RECORD: &str = "a person with no record here heads no household here";
+const SUCCESSION: &str = "each needs another combination of heading a household with other members and giving `new_head`";
+
+/// The rules of one body kind, in order.
+pub fn body_rules(kind: BodyKind) -> &'static BodyRules {
+    BODY_RULES
+        .iter()
+        .find(|b| b.kinds.contains(&kind))
+        .expect("every body kind is catalogued")
+}
+
+/// Every violation, in declaration order, with its evidence and meaning.
+pub const VIOLATIONS: &[ViolationDoc] = &[
+    ViolationDoc {
+        name: "wrong_network",
+        fields: &["entry: EntryRef", "found: NetworkId"],
+        meaning: "the entry belongs to another network",
+    },
+    ViolationDoc {
+        name: "unknown_author",
+        fields: &["entry: EntryRef"],
+        meaning: "the author is not a member",
+    },
+    ViolationDoc {
+        name: "bad_signature",
+        fields: &["entry: EntryRef"],
+        meaning: "the signature does not verify under the author's key",
+    },
+    ViolationDoc {
+        name: "duplicate_entry",
+        fields: &["entry: EntryRef"],
+        meaning: "the entry is already in the log (harmless)",
+    },
+    ViolationDoc {
+        name: "equivocation",
+        fields: &["existing: EntryRef", "conflicting: EntryRef"],
+        meaning: "the author signed two different entries at one position (a fraud proof)",
+    },
+    ViolationDoc {
+        name: "missing_previous",
+        fields: &["entry: EntryRef", "expected: Seq"],
+        meaning: "the log does not reach the entry's seq yet (`expected` is its length)",
+    },
+    ViolationDoc {
+        name: "prev_mismatch",
+        fields: &["entry: EntryRef", "expected: EntryHash", "found: EntryHash"],
+        meaning: "`prev` does not link the entry to the log's last entry",
+    },
+    ViolationDoc {
+        name: "time_went_backwards",
+        fields: &["entry: EntryRef", "time_ms: u64", "previous_ms: u64"],
+        meaning: "the entry is timed before the log's last entry",
+    },
+    ViolationDoc {
+        name: "unknown_reference",
+        fields: &["entry: EntryRef", "reference: EntryRef"],
+        meaning: "a referenced entry is not applied (yet)",
+    },
+    ViolationDoc {
+        name: "reference_hash_mismatch",
+        fields: &[
+            "entry: EntryRef",
+            "reference: EntryRef",
+            "actual: EntryHash",
+        ],
+        meaning: "a reference's hash is not the hash of the entry at its position",
+    },
+    ViolationDoc {
+        name: "reference_wrong_kind",
+        fields: &[
+            "entry: EntryRef",
+            "reference: EntryRef",
+            "expected: BodyKind",
+            "found: BodyKind",
+        ],
+        meaning: "a referenced entry is of another kind than the body needs",
+    },
+    ViolationDoc {
+        name: "person_already_registered",
+        fields: &["entry: EntryRef", "person: PersonTag", "at: EntryRef"],
+        meaning: "the person already has a record (`at` is the entry that made it)",
+    },
+    ViolationDoc {
+        name: "person_in_transit",
+        fields: &[
+            "entry: EntryRef",
+            "person: PersonTag",
+            "deregistration: EntryRef",
+        ],
+        meaning: "the person is deregistered and not yet registered anywhere",
+    },
+    ViolationDoc {
+        name: "person_cancelled",
+        fields: &[
+            "entry: EntryRef",
+            "person: PersonTag",
+            "cancellation: EntryRef",
+        ],
+        meaning: "the person's registration was cancelled for death or as a duplicate",
+    },
+    ViolationDoc {
+        name: "person_not_registered_here",
+        fields: &["entry: EntryRef", "person: PersonTag", "bureau: BureauCode"],
+        meaning: "the person has no record at the author",
+    },
+    ViolationDoc {
+        name: "household_has_head",
+        fields: &[
+            "entry: EntryRef",
+            "household: HouseholdId",
+            "head: PersonTag",
+        ],
+        meaning: "a new head names a household that exists (and has `head`)",
+    },
+    ViolationDoc {
+        name: "household_unknown",
+        fields: &["entry: EntryRef", "household: HouseholdId"],
+        meaning: "the household does not exist at the author",
+    },
+    ViolationDoc {
+        name: "head_leaving_without_successor",
+        fields: &[
+            "entry: EntryRef",
+            "household: HouseholdId",
+            "members_left: u32",
+        ],
+        meaning: "a head leaves members behind without naming a new head",
+    },
+    ViolationDoc {
+        name: "successor_not_in_household",
+        fields: &[
+            "entry: EntryRef",
+            "successor: PersonTag",
+            "household: HouseholdId",
+        ],
+        meaning: "the named new head is not a member of the household",
+    },
+    ViolationDoc {
+        name: "successor_unexpected",
+        fields: &["entry: EntryRef"],
+        meaning: "a new head is named where none is needed",
+    },
+    ViolationDoc {
+        name: "already_head",
+        fields: &[
+            "entry: EntryRef",
+            "household: HouseholdId",
+            "person: PersonTag",
+        ],
+        meaning: "the named new head already heads the household",
+    },
+    ViolationDoc {
+        name: "permit_origin_is_author",
+        fields: &["entry: EntryRef"],
+        meaning: "a permit names its own author as the origin",
+    },
+    ViolationDoc {
+        name: "unknown_origin",
+        fields: &["entry: EntryRef", "origin: BureauCode"],
+        meaning: "a permit names an origin that is not a member",
+    },
+    ViolationDoc {
+        name: "permit_validity_invalid",
+        fields: &[
+            "entry: EntryRef",
+            "valid_until_ms: u64",
+            "time_ms: u64",
+            "validity_ms_min: u64",
+            "validity_ms_max: u64",
+        ],
+        meaning: "a permit's validity is not within the bounds after its own time",
+    },
+    ViolationDoc {
+        name: "not_permit_origin",
+        fields: &["entry: EntryRef", "permit: EntryRef", "origin: BureauCode"],
+        meaning: "only the permit's origin may refuse it or deregister against it",
+    },
+    ViolationDoc {
+        name: "not_permit_destination",
+        fields: &[
+            "entry: EntryRef",
+            "reference: EntryRef",
+            "destination: BureauCode",
+        ],
+        meaning: "only the permit's destination may revoke it or register against its deregistration",
+    },
+    ViolationDoc {
+        name: "permit_not_open",
+        fields: &[
+            "entry: EntryRef",
+            "permit: EntryRef",
+            "status: PermitStatus",
+        ],
+        meaning: "the permit was refused, consumed or revoked (`status` says which, and by what entry)",
+    },
+    ViolationDoc {
+        name: "permit_expired",
+        fields: &[
+            "entry: EntryRef",
+            "permit: EntryRef",
+            "valid_until_ms: u64",
+            "time_ms: u64",
+        ],
+        meaning: "the deregistration is timed after the permit's validity",
+    },
+    ViolationDoc {
+        name: "person_mismatch",
+        fields: &[
+            "entry: EntryRef",
+            "reference: EntryRef",
+            "expected: PersonTag",
+            "found: PersonTag",
+        ],
+        meaning: "the entry names another person than the entry it references",
+    },
+    ViolationDoc {
+        name: "deregistration_consumed",
+        fields: &[
+            "entry: EntryRef",
+            "deregistration: EntryRef",
+            "by: EntryRef",
+        ],
+        meaning: "the deregistration was already consumed by a registration (`by`)",
+    },
+    ViolationDoc {
+        name: "correction_missing",
+        fields: &["entry: EntryRef"],
+        meaning: "a return-after-error permit names no registration it corrects",
+    },
+    ViolationDoc {
+        name: "correction_unexpected",
+        fields: &[
+            "entry: EntryRef",
+            "corrects: EntryRef",
+            "category: Category",
+        ],
+        meaning: "a permit of another category names a registration it corrects",
+    },
+    ViolationDoc {
+        name: "correction_wrong_transfer",
+        fields: &[
+            "entry: EntryRef",
+            "registration: EntryRef",
+            "from: BureauCode",
+            "origin: BureauCode",
+        ],
+        meaning: "the corrected registration did not move the person from the permit's author to its origin",
+    },
+    ViolationDoc {
+        name: "permit_revoked_by_destination",
+        fields: &[
+            "entry: EntryRef",
+            "deregistration: EntryRef",
+            "permit: EntryRef",
+            "revocation: EntryRef",
+        ],
+        meaning: "a destination registers against a deregistration whose permit it revoked",
+    },
+    ViolationDoc {
+        name: "household_out_of_range",
+        fields: &[
+            "entry: EntryRef",
+            "household: HouseholdId",
+            "household_max: u64",
+        ],
+        meaning: "the household number is above the largest allowed",
+    },
+    ViolationDoc {
+        name: "not_arbiter",
+        fields: &[
+            "entry: EntryRef",
+            "person: PersonTag",
+            "arbiter: BureauCode",
+        ],
+        meaning: "a claim on a person is written by a bureau other than the person's arbiter",
+    },
+    ViolationDoc {
+        name: "unknown_claimant",
+        fields: &[
+            "entry: EntryRef",
+            "person: PersonTag",
+            "claimant: BureauCode",
+        ],
+        meaning: "a claim grants a person to a bureau that is not a member",
+    },
+    ViolationDoc {
+        name: "person_claimed",
+        fields: &["entry: EntryRef", "person: PersonTag", "claim: EntryRef"],
+        meaning: "the arbiter already granted a claim on the person following the same cancellation (or none)",
+    },
+    ViolationDoc {
+        name: "claim_not_for_author",
+        fields: &["entry: EntryRef", "claim: EntryRef", "claimant: BureauCode"],
+        meaning: "an enrolment or birth consumes a claim granted to another bureau",
+    },
+    ViolationDoc {
+        name: "claim_consumed",
+        fields: &["entry: EntryRef", "claim: EntryRef", "by: EntryRef"],
+        meaning: "an enrolment or birth consumes a claim already consumed",
+    },
+    ViolationDoc {
+        name: "birth_date_invalid",
+        fields: &["entry: EntryRef", "born_on: u32"],
+        meaning: "a birth's `born_on` is not a date YYYYMMDD",
+    },
+    ViolationDoc {
+        name: "birth_date_in_future",
+        fields: &["entry: EntryRef", "born_on: u32", "entry_date: u32"],
+        meaning: "a birth's date is after the entry's own date (China time)",
+    },
+    ViolationDoc {
+        name: "birth_date_too_old",
+        fields: &[
+            "entry: EntryRef",
+            "born_on: u32",
+            "age_days: u32",
+            "max_days: u32",
+        ],
+        meaning: "a birth is registered more than `BIRTH_REGISTRATION_AGE_DAYS_MAX` days after the date",
+    },
+    ViolationDoc {
+        name: "reference_to_non_member",
+        fields: &["entry: EntryRef", "reference: EntryRef"],
+        meaning: "the entry references a position in the log of a bureau that is not a member",
+    },
+];
 
 /// Where a permit stands. Changed only by its origin's log (refusal, deregistration); a
 /// revocation, in its destination's log, is recorded beside it (see [`PermitState::revoked_by`]).
@@ -767,37 +1791,15 @@ impl Ledger {
     /// checks, plus the facts no single log owns (that the person is registered nowhere else,
     /// that a permit was not revoked or consumed elsewhere). Pure; changes nothing.
     pub fn admit(&self, entry: &SignedEntry, signature: SignatureCheck) -> Result<(), Violation> {
-        self.check(entry, signature)?;
         let me = entry.reference();
         let e = entry.entry();
+        self.check(entry, signature)?;
         match &e.body {
-            Body::Enrol { person, .. } | Body::Birth { person, .. } => {
-                if let Some(state) = self.persons.get(person) {
-                    if let Some(record) = state.records.first() {
-                        return Err(Violation::PersonAlreadyRegistered {
-                            entry: me,
-                            person: *person,
-                            at: record.since,
-                        });
-                    }
-                    if let Some(d) = state.in_transit.first() {
-                        return Err(Violation::PersonInTransit {
-                            entry: me,
-                            person: *person,
-                            deregistration: *d,
-                        });
-                    }
-                    if let Some((by, reason)) = state.cancelled {
-                        ensure!(
-                            !reason.is_final(),
-                            Violation::PersonCancelled {
-                                entry: me,
-                                person: *person,
-                                cancellation: by
-                            }
-                        );
-                    }
-                }
+            // A person registered out of nowhere (a claim, an enrolment, a birth).
+            Body::Enrol { person, .. }
+            | Body::Birth { person, .. }
+            | Body::Claim { person, .. } => {
+                self.check_unregistered(me, *person)?;
             }
             Body::Deregistration { permit, .. } | Body::Refusal { permit, .. } => {
                 let p = &self.permits[&permit.position()];
@@ -820,49 +1822,40 @@ impl Ledger {
                     }
                 );
             }
-            Body::Claim { person, after, .. } => {
-                // The arbiter grants a claim only on a person who is registered nowhere, in
-                // transit nowhere, and whose claim follows their latest cancellation.
-                if let Some(state) = self.persons.get(person) {
-                    if let Some(record) = state.records.first() {
-                        return Err(Violation::PersonAlreadyRegistered {
-                            entry: me,
-                            person: *person,
-                            at: record.since,
-                        });
-                    }
-                    if let Some(d) = state.in_transit.first() {
-                        return Err(Violation::PersonInTransit {
-                            entry: me,
-                            person: *person,
-                            deregistration: *d,
-                        });
-                    }
-                }
-                if let Some(latest) = self.claim_after(person)
-                    && *after != Some(latest)
-                {
-                    // A claim following an older cancellation (or none) would collide with the
-                    // claim that already followed it.
-                    if let Some(c) = self.claim_on(person, *after) {
-                        return Err(Violation::PersonClaimed {
-                            entry: me,
-                            person: *person,
-                            claim: c.reference,
-                        });
-                    }
-                }
-            }
-            Body::Permit { person, .. } => {
-                if let Some(record) = self.persons.get(person).and_then(|s| s.record_at(e.author)) {
-                    return Err(Violation::PersonAlreadyRegistered {
-                        entry: me,
-                        person: *person,
-                        at: record.since,
-                    });
-                }
-            }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The global facts about a person about to be registered out of nowhere (admission only):
+    /// registered nowhere, in transit nowhere, and not cancelled for good (death, duplicate).
+    fn check_unregistered(&self, me: EntryRef, person: PersonTag) -> Result<(), Violation> {
+        let Some(state) = self.persons.get(&person) else {
+            return Ok(());
+        };
+        if let Some(record) = state.records.first() {
+            return Err(Violation::PersonAlreadyRegistered {
+                entry: me,
+                person,
+                at: record.since,
+            });
+        }
+        if let Some(d) = state.in_transit.first() {
+            return Err(Violation::PersonInTransit {
+                entry: me,
+                person,
+                deregistration: *d,
+            });
+        }
+        if let Some((by, reason)) = state.cancelled {
+            ensure!(
+                !reason.is_final(),
+                Violation::PersonCancelled {
+                    entry: me,
+                    person,
+                    cancellation: by
+                }
+            );
         }
         Ok(())
     }
@@ -1001,7 +1994,7 @@ impl Ledger {
     }
 
     /// SPEC 3: a reference must point at an applied entry with the same hash and the kind the
-    /// body expects.
+    /// body expects. (That it names a member's log is checked with the envelope, SPEC 1.)
     fn check_reference(&self, me: EntryRef, reference: EntryRef) -> Result<(), Violation> {
         let log = self.logs.get(&reference.author);
         let actual = log.and_then(|l| l.hashes.get(reference.seq.0 as usize));
@@ -1168,8 +2161,17 @@ impl Ledger {
         (c.0, c.1)
     }
 
-    /// Placement rule: a head starts a new household; anyone else joins an existing one.
+    /// Placement rules, in order: the household number is at most [`HOUSEHOLD_ID_MAX`]; a head
+    /// starts a new household; anyone else joins an existing one.
     fn check_placement(&self, me: EntryRef, placement: Placement) -> Result<(), Violation> {
+        ensure!(
+            placement.household.0 <= HOUSEHOLD_ID_MAX,
+            Violation::HouseholdOutOfRange {
+                entry: me,
+                household: placement.household,
+                household_max: HOUSEHOLD_ID_MAX
+            }
+        );
         let existing = self.households.get(&(me.author, placement.household));
         match (placement.relation, existing) {
             (Relation::Head, Some(h)) => Err(Violation::HouseholdHasHead {
@@ -1186,9 +2188,11 @@ impl Ledger {
         }
     }
 
-    /// Rules of `Permit`, in order: origin is not the author; origin is a member; valid after
-    /// its own time; a return-after-error permit names the erroneous registration, which moved
-    /// the same person from this author to the origin.
+    /// Rules of `Permit`, in order: origin is not the author; origin is a member; valid from
+    /// [`PERMIT_VALIDITY_MS_MIN`] to [`PERMIT_VALIDITY_MS_MAX`] after its own time; a
+    /// return-after-error permit, and only such a permit, names the registration it corrects;
+    /// that entry is a registration, of the same person, which moved them from this author to
+    /// the origin; the person has no record at this author.
     #[allow(clippy::too_many_arguments)]
     fn check_permit(
         &self,
@@ -1208,50 +2212,87 @@ impl Ledger {
             self.membership.contains(origin),
             Violation::UnknownOrigin { entry: me, origin }
         );
+        let validity_ms = valid_until_ms.checked_sub(time_ms);
         ensure!(
-            valid_until_ms > time_ms,
+            validity_ms
+                .is_some_and(|v| (PERMIT_VALIDITY_MS_MIN..=PERMIT_VALIDITY_MS_MAX).contains(&v)),
             Violation::PermitValidityInvalid {
                 entry: me,
                 valid_until_ms,
-                time_ms
+                time_ms,
+                validity_ms_min: PERMIT_VALIDITY_MS_MIN,
+                validity_ms_max: PERMIT_VALIDITY_MS_MAX,
             }
         );
-        match (category, corrects) {
+        let erroneous = match (category, corrects) {
+            (Category::ReturnAfterError, Some(erroneous)) => erroneous,
             (Category::ReturnAfterError, None) => {
-                return Err(Violation::CorrectionMismatch {
+                return Err(Violation::CorrectionMissing { entry: me });
+            }
+            (_, Some(corrects)) => {
+                return Err(Violation::CorrectionUnexpected {
                     entry: me,
-                    reason: "a return-after-error permit must name the registration it corrects",
+                    corrects,
+                    category,
                 });
             }
-            (Category::ReturnAfterError, Some(erroneous)) => {
-                self.expect_kind(me, erroneous, BodyKind::Registration)?;
-                let r = &self.registrations[&erroneous.position()];
-                ensure!(
-                    r.person == person,
-                    Violation::PersonMismatch {
-                        entry: me,
-                        reference: erroneous,
-                        expected: r.person,
-                        found: person
-                    }
-                );
-                ensure!(
-                    erroneous.author == origin && r.origin == me.author,
-                    Violation::CorrectionMismatch {
-                        entry: me,
-                        reason: "the corrected registration must have moved the person from this bureau to the origin",
-                    }
-                );
+            (_, None) => {
+                self.check_not_registered_here(me, person)?;
+                return Ok(Plan::Permit);
             }
-            (_, Some(_)) => {
-                return Err(Violation::CorrectionMismatch {
-                    entry: me,
-                    reason: "only a return-after-error permit may name a registration it corrects",
-                });
-            }
-            (_, None) => {}
-        }
+        };
+        self.check_correction(me, person, origin, erroneous)?;
+        self.check_not_registered_here(me, person)?;
         Ok(Plan::Permit)
+    }
+
+    /// The correction rules of a return-after-error permit: `erroneous` is a registration of
+    /// the same person which moved them from this author to the origin.
+    fn check_correction(
+        &self,
+        me: EntryRef,
+        person: PersonTag,
+        origin: BureauCode,
+        erroneous: EntryRef,
+    ) -> Result<(), Violation> {
+        self.expect_kind(me, erroneous, BodyKind::Registration)?;
+        let r = &self.registrations[&erroneous.position()];
+        ensure!(
+            r.person == person,
+            Violation::PersonMismatch {
+                entry: me,
+                reference: erroneous,
+                expected: r.person,
+                found: person
+            }
+        );
+        ensure!(
+            erroneous.author == origin && r.origin == me.author,
+            Violation::CorrectionWrongTransfer {
+                entry: me,
+                registration: erroneous,
+                from: r.origin,
+                origin,
+            }
+        );
+        Ok(())
+    }
+
+    /// No record of the person at the author. Only the author's own log makes or removes its
+    /// records, so every node judges this alike.
+    fn check_not_registered_here(&self, me: EntryRef, person: PersonTag) -> Result<(), Violation> {
+        if let Some(record) = self
+            .persons
+            .get(&person)
+            .and_then(|s| s.record_at(me.author))
+        {
+            return Err(Violation::PersonAlreadyRegistered {
+                entry: me,
+                person,
+                at: record.since,
+            });
+        }
+        Ok(())
     }
 
     fn permit_state(&self, me: EntryRef, permit: EntryRef) -> Result<&PermitState, Violation> {
@@ -1391,7 +2432,8 @@ impl Ledger {
     }
 
     /// Rules of `Registration`, in order: the reference is a deregistration naming this author as
-    /// destination; same person; not consumed; no record of the person here; valid placement.
+    /// destination; same person; not consumed; its permit not revoked by this author; no record
+    /// of the person here; valid placement.
     fn check_registration(
         &self,
         me: EntryRef,
@@ -1425,6 +2467,18 @@ impl Ledger {
                 by,
             });
         }
+        // Only the permit's destination (this author, checked above) revokes it, so the
+        // revocation is an earlier entry of this very log: every node sees it before this entry
+        // and judges alike. The deregistration won the race and stands; the destination that
+        // withdrew its permit may not then register against it.
+        if let Some(revocation) = self.permits[&d.permit.position()].revoked_by {
+            return Err(Violation::PermitRevokedByDestination {
+                entry: me,
+                deregistration,
+                permit: d.permit,
+                revocation,
+            });
+        }
         if let Some(record) = self
             .persons
             .get(&person)
@@ -1444,7 +2498,8 @@ impl Ledger {
         })
     }
 
-    /// Rules of `Revocation`, in order: the author issued the permit; not revoked before.
+    /// Rules of `Revocation`, in order: the author issued the permit; not revoked before, nor
+    /// registered against by the author.
     fn check_revocation(&self, me: EntryRef, permit: EntryRef) -> Result<Plan, Violation> {
         let p = self.permit_state(me, permit)?;
         ensure!(
@@ -1460,6 +2515,19 @@ impl Ledger {
                 entry: me,
                 permit,
                 status: PermitStatus::Revoked { by },
+            });
+        }
+        // Consumed, and this author already registered against the deregistration that
+        // consumed it: the registration is an earlier entry of this very log, so every node
+        // judges this alike. (A permit consumed but not yet registered may still be revoked:
+        // that is a race with the origin's log, which `admit` alone refuses.)
+        if let PermitStatus::Consumed { by } = p.status
+            && self.deregistrations[&by.position()].consumed_by.is_some()
+        {
+            return Err(Violation::PermitNotOpen {
+                entry: me,
+                permit,
+                status: p.status,
             });
         }
         Ok(Plan::Revoke { permit })
@@ -1886,11 +2954,112 @@ enum Plan {
 /// Holds entries that arrived before what they wait for (their log's previous entry, or an
 /// entry they reference) and applies them, in causal order, as soon as it is applied. With it
 /// the resulting state does not depend on the order entries arrive in.
-#[derive(Debug, Default)]
+///
+/// Bounded for entries from peers ([`CausalBuffer::new`]): an entry that fails the envelope
+/// (SPEC 1: another network, a non-member author, a bad signature, a reference to a non-member's
+/// log) is refused at once, never held; one too far ahead of what the ledger holds
+/// ([`PENDING_AHEAD_ENTRIES_MAX`](crate::limits::PENDING_AHEAD_ENTRIES_MAX)) is dropped; and
+/// beyond [`PENDING_ENTRIES_MAX`](crate::limits::PENDING_ENTRIES_MAX) entries or
+/// [`PENDING_BYTES_MAX`](crate::limits::PENDING_BYTES_MAX) bytes the oldest held entry is
+/// dropped. A dropped entry is no verdict: it is counted by [`DropReason`] ([`Self::drops`]),
+/// and anti-entropy pulls it again, in order, later. Nothing else is kept per entry, so memory
+/// follows what is held.
+#[derive(Debug)]
 pub struct CausalBuffer {
-    waiting: HashMap<Position, Vec<(SignedEntry, SignatureCheck)>>,
-    order: VecDeque<Position>,
+    limits: BufferLimits,
+    /// Held entries, by the position each waits for.
+    waiting: HashMap<Position, Vec<Held>>,
+    /// Every held entry, by when it was held: the oldest is dropped first when the buffer is
+    /// full. Exactly one item per held entry, removed when the entry is released or dropped.
+    order: BTreeMap<u64, (Position, EntryHash)>,
+    /// The ticket of the next entry held; only grows.
+    next_ticket: u64,
     len: usize,
+    /// Sum of the encoded sizes of the held entries.
+    bytes: usize,
+    drops: Drops,
+}
+
+/// One held entry.
+#[derive(Debug)]
+struct Held {
+    entry: SignedEntry,
+    signature: SignatureCheck,
+    /// Its key in [`CausalBuffer::order`].
+    ticket: u64,
+}
+
+/// How much a [`CausalBuffer`] holds before it drops entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferLimits {
+    /// Most entries held.
+    pub entries_max: usize,
+    /// Most bytes held (sum of the entries' encoded sizes).
+    pub bytes_max: usize,
+    /// Furthest an entry's seq, or a position it references, may be beyond the length of its
+    /// log and still be held.
+    pub ahead_entries_max: u64,
+}
+
+impl BufferLimits {
+    /// For entries from peers: the protocol's limits.
+    pub const PEERS: BufferLimits = BufferLimits {
+        entries_max: crate::limits::PENDING_ENTRIES_MAX,
+        bytes_max: crate::limits::PENDING_BYTES_MAX,
+        ahead_entries_max: crate::limits::PENDING_AHEAD_ENTRIES_MAX,
+    };
+
+    /// For the replay of a complete history whose size the caller already bounds (a node's own
+    /// store, an audit's bundle): nothing is dropped, so nothing that should apply is lost.
+    pub const HISTORY: BufferLimits = BufferLimits {
+        entries_max: usize::MAX,
+        bytes_max: usize::MAX,
+        ahead_entries_max: u64::MAX,
+    };
+}
+
+/// Why the buffer let an entry go without judging it. Not a verdict on the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Holding more would pass the entry or byte limit: the oldest held entry was dropped.
+    BufferFull,
+    /// Its seq, or a position it references, is beyond what the ledger holds by more than
+    /// [`BufferLimits::ahead_entries_max`].
+    TooFarAhead,
+}
+
+impl DropReason {
+    /// Stable snake_case name (metrics label).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::BufferFull => "buffer_full",
+            DropReason::TooFarAhead => "too_far_ahead",
+        }
+    }
+}
+
+/// Entries a buffer dropped so far, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    pub buffer_full: u64,
+    pub too_far_ahead: u64,
+}
+
+impl Drops {
+    /// The count for one reason.
+    pub fn of(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::BufferFull => self.buffer_full,
+            DropReason::TooFarAhead => self.too_far_ahead,
+        }
+    }
+
+    fn count(&mut self, reason: DropReason) {
+        match reason {
+            DropReason::BufferFull => self.buffer_full += 1,
+            DropReason::TooFarAhead => self.too_far_ahead += 1,
+        }
+    }
 }
 
 /// What became of one offered (or released) entry.
@@ -1900,10 +3069,35 @@ pub struct Judged {
     pub result: Result<Effects, Violation>,
 }
 
+impl Default for CausalBuffer {
+    fn default() -> CausalBuffer {
+        CausalBuffer::new()
+    }
+}
+
 impl CausalBuffer {
-    /// An empty buffer.
+    /// An empty buffer for entries from peers ([`BufferLimits::PEERS`]).
     pub fn new() -> CausalBuffer {
-        CausalBuffer::default()
+        CausalBuffer::with_limits(BufferLimits::PEERS)
+    }
+
+    /// An empty buffer that drops nothing, for replaying a complete history
+    /// ([`BufferLimits::HISTORY`]).
+    pub fn for_history() -> CausalBuffer {
+        CausalBuffer::with_limits(BufferLimits::HISTORY)
+    }
+
+    /// An empty buffer with the given limits.
+    pub fn with_limits(limits: BufferLimits) -> CausalBuffer {
+        CausalBuffer {
+            limits,
+            waiting: HashMap::new(),
+            order: BTreeMap::new(),
+            next_ticket: 0,
+            len: 0,
+            bytes: 0,
+            drops: Drops::default(),
+        }
     }
 
     /// Entries waiting.
@@ -1916,23 +3110,38 @@ impl CausalBuffer {
         self.len == 0
     }
 
+    /// Bytes held: the sum of the waiting entries' encoded sizes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Entries dropped so far, by reason.
+    pub fn drops(&self) -> Drops {
+        self.drops
+    }
+
     /// Entries still waiting, with the position each waits for.
     pub fn waiting(&self) -> impl Iterator<Item = (&(BureauCode, Seq), &SignedEntry)> {
         self.waiting
             .iter()
-            .flat_map(|(p, es)| es.iter().map(move |(e, _)| (p, e)))
+            .flat_map(|(p, es)| es.iter().map(move |h| (p, &h.entry)))
     }
 
-    /// Empties the buffer: every waiting entry, with the signature check it was offered with, to
-    /// be offered again to another ledger (a node rebuilding its state, `node::service`).
+    /// Empties the buffer: every waiting entry, with the signature check it was offered with, in
+    /// the order they were held, to be offered again to another ledger (a node rebuilding its
+    /// state, `node::service`). What it dropped so far stays counted.
     pub fn take_all(&mut self) -> Vec<(SignedEntry, SignatureCheck)> {
+        let mut held: Vec<Held> = self.waiting.drain().flat_map(|(_, hs)| hs).collect();
+        held.sort_by_key(|h| h.ticket);
         self.order.clear();
         self.len = 0;
-        self.waiting.drain().flat_map(|(_, es)| es).collect()
+        self.bytes = 0;
+        held.into_iter().map(|h| (h.entry, h.signature)).collect()
     }
 
-    /// Offers an entry: applies it if it is ready, else holds it. Returns every entry judged as
-    /// a result, in the order they were applied: the offered one and any it released.
+    /// Offers an entry: applies it if it is ready, else holds it (or refuses it, if its
+    /// envelope is wrong, or drops it, see [`CausalBuffer`]). Returns every entry judged as a
+    /// result, in the order they were applied: the offered one and any it released.
     pub fn offer(
         &mut self,
         ledger: &mut Ledger,
@@ -1943,13 +3152,17 @@ impl CausalBuffer {
         let mut queue = VecDeque::from([(entry, signature)]);
         while let Some((entry, signature)) = queue.pop_front() {
             if let Some(position) = ledger.waiting_for(&entry) {
-                // Check what can be checked now (network, author, signature), so a forged entry
-                // is refused at once rather than held.
+                // Check what can be checked now (network, author, signature, that every log it
+                // names exists), so a forged entry is refused at once rather than held.
                 if let Err(v) = ledger.check_envelope(&entry, signature) {
                     out.push(Judged {
                         entry,
                         result: Err(v),
                     });
+                    continue;
+                }
+                if self.too_far_ahead(ledger, &entry) {
+                    self.drops.count(DropReason::TooFarAhead);
                     continue;
                 }
                 self.hold(position, entry, signature);
@@ -1959,8 +3172,10 @@ impl CausalBuffer {
             if result.is_ok() {
                 let position = (entry.entry().author, entry.entry().seq);
                 if let Some(released) = self.waiting.remove(&position) {
-                    self.len -= released.len();
-                    queue.extend(released);
+                    for held in released {
+                        self.forget(&held);
+                        queue.push_back((held.entry, held.signature));
+                    }
                 }
             }
             out.push(Judged { entry, result });
@@ -1968,27 +3183,66 @@ impl CausalBuffer {
         out
     }
 
+    /// Whether `entry` sits, or references a position, more than the limit beyond what
+    /// `ledger` holds.
+    fn too_far_ahead(&self, ledger: &Ledger, entry: &SignedEntry) -> bool {
+        let max = self.limits.ahead_entries_max;
+        let beyond = |log: BureauCode, seq: Seq| seq.0.saturating_sub(ledger.log_len(log)) > max;
+        let e = entry.entry();
+        beyond(e.author, e.seq) || e.body.references().any(|r| beyond(r.author, r.seq))
+    }
+
     fn hold(&mut self, position: Position, entry: SignedEntry, signature: SignatureCheck) {
         let slot = self.waiting.entry(position).or_default();
-        if slot.iter().any(|(e, _)| e.hash() == entry.hash()) {
+        if slot.iter().any(|h| h.entry.hash() == entry.hash()) {
             return;
         }
-        slot.push((entry, signature));
-        self.order.push_back(position);
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.order.insert(ticket, (position, entry.hash()));
         self.len += 1;
-        while self.len > crate::limits::PENDING_ENTRIES_MAX {
-            let Some(oldest) = self.order.pop_front() else {
+        self.bytes += entry.encoded_len();
+        slot.push(Held {
+            entry,
+            signature,
+            ticket,
+        });
+        while self.len > self.limits.entries_max || self.bytes > self.limits.bytes_max {
+            let Some((_, (oldest, hash))) = self.order.pop_first() else {
                 break;
             };
-            if let Some(dropped) = self.waiting.remove(&oldest) {
-                self.len -= dropped.len();
+            let slot = self
+                .waiting
+                .get_mut(&oldest)
+                .expect("every ticket names a held entry");
+            let i = slot
+                .iter()
+                .position(|h| h.entry.hash() == hash)
+                .expect("every ticket names a held entry");
+            let dropped = slot.swap_remove(i);
+            if slot.is_empty() {
+                self.waiting.remove(&oldest);
             }
+            self.len -= 1;
+            self.bytes -= dropped.entry.encoded_len();
+            self.drops.count(DropReason::BufferFull);
         }
+    }
+
+    /// Accounts for a held entry that left `waiting` (released to be judged).
+    fn forget(&mut self, held: &Held) {
+        let removed = self.order.remove(&held.ticket);
+        assert!(removed.is_some(), "every held entry has a ticket");
+        self.len -= 1;
+        self.bytes -= held.entry.encoded_len();
     }
 }
 
+#[cfg(test)]
+mod causal_buffer_tests;
+
 impl Ledger {
-    /// SPEC 1 alone: network, author, signature.
+    /// SPEC 1 alone: network, author, signature, references to members only.
     pub fn check_envelope(
         &self,
         entry: &SignedEntry,
@@ -2010,6 +3264,402 @@ impl Ledger {
         if signature == SignatureCheck::Verify {
             ensure!(entry.verify(key), Violation::BadSignature { entry: me });
         }
+        for reference in e.body.references() {
+            ensure!(
+                self.membership.contains(reference.author),
+                Violation::ReferenceToNonMember {
+                    entry: me,
+                    reference
+                }
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    //! The catalogue is the written rulebook: these tests tie it to the code, so the two cannot
+    //! drift. (That the order of checks matches it is `protocol/tests/rule_order.rs`.)
+
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// One violation of every variant. The exhaustive `match` in [`variant_index`] fails to
+    /// compile when a variant is added, so a new variant cannot miss the catalogue.
+    fn samples() -> Vec<Violation> {
+        let r = |n: u64| EntryRef {
+            author: BureauCode::new(310_104).expect("six digits"),
+            seq: Seq(n),
+            hash: EntryHash([n as u8; 32]),
+        };
+        let (e, p, h) = (r(1), PersonTag([7; 32]), HouseholdId(3));
+        let b = BureauCode::new(330_502).expect("six digits");
+        vec![
+            Violation::WrongNetwork {
+                entry: e,
+                found: NetworkId([1; 32]),
+            },
+            Violation::UnknownAuthor { entry: e },
+            Violation::BadSignature { entry: e },
+            Violation::DuplicateEntry { entry: e },
+            Violation::Equivocation {
+                existing: e,
+                conflicting: r(2),
+            },
+            Violation::MissingPrevious {
+                entry: e,
+                expected: Seq(0),
+            },
+            Violation::PrevMismatch {
+                entry: e,
+                expected: EntryHash::ZERO,
+                found: EntryHash([1; 32]),
+            },
+            Violation::TimeWentBackwards {
+                entry: e,
+                time_ms: 1,
+                previous_ms: 2,
+            },
+            Violation::UnknownReference {
+                entry: e,
+                reference: r(2),
+            },
+            Violation::ReferenceHashMismatch {
+                entry: e,
+                reference: r(2),
+                actual: EntryHash::ZERO,
+            },
+            Violation::ReferenceWrongKind {
+                entry: e,
+                reference: r(2),
+                expected: BodyKind::Permit,
+                found: BodyKind::Enrol,
+            },
+            Violation::PersonAlreadyRegistered {
+                entry: e,
+                person: p,
+                at: r(2),
+            },
+            Violation::PersonInTransit {
+                entry: e,
+                person: p,
+                deregistration: r(2),
+            },
+            Violation::PersonCancelled {
+                entry: e,
+                person: p,
+                cancellation: r(2),
+            },
+            Violation::PersonNotRegisteredHere {
+                entry: e,
+                person: p,
+                bureau: b,
+            },
+            Violation::HouseholdHasHead {
+                entry: e,
+                household: h,
+                head: p,
+            },
+            Violation::HouseholdUnknown {
+                entry: e,
+                household: h,
+            },
+            Violation::HeadLeavingWithoutSuccessor {
+                entry: e,
+                household: h,
+                members_left: 1,
+            },
+            Violation::SuccessorNotInHousehold {
+                entry: e,
+                successor: p,
+                household: h,
+            },
+            Violation::SuccessorUnexpected { entry: e },
+            Violation::AlreadyHead {
+                entry: e,
+                household: h,
+                person: p,
+            },
+            Violation::PermitOriginIsAuthor { entry: e },
+            Violation::UnknownOrigin {
+                entry: e,
+                origin: b,
+            },
+            Violation::PermitValidityInvalid {
+                entry: e,
+                valid_until_ms: 1,
+                time_ms: 2,
+                validity_ms_min: PERMIT_VALIDITY_MS_MIN,
+                validity_ms_max: PERMIT_VALIDITY_MS_MAX,
+            },
+            Violation::NotPermitOrigin {
+                entry: e,
+                permit: r(2),
+                origin: b,
+            },
+            Violation::NotPermitDestination {
+                entry: e,
+                reference: r(2),
+                destination: b,
+            },
+            Violation::PermitNotOpen {
+                entry: e,
+                permit: r(2),
+                status: PermitStatus::Refused { by: r(3) },
+            },
+            Violation::PermitExpired {
+                entry: e,
+                permit: r(2),
+                valid_until_ms: 1,
+                time_ms: 2,
+            },
+            Violation::PersonMismatch {
+                entry: e,
+                reference: r(2),
+                expected: p,
+                found: PersonTag([8; 32]),
+            },
+            Violation::DeregistrationConsumed {
+                entry: e,
+                deregistration: r(2),
+                by: r(3),
+            },
+            Violation::CorrectionMissing { entry: e },
+            Violation::CorrectionUnexpected {
+                entry: e,
+                corrects: r(2),
+                category: Category::Spouse,
+            },
+            Violation::CorrectionWrongTransfer {
+                entry: e,
+                registration: r(2),
+                from: b,
+                origin: b,
+            },
+            Violation::PermitRevokedByDestination {
+                entry: e,
+                deregistration: r(2),
+                permit: r(3),
+                revocation: r(4),
+            },
+            Violation::HouseholdOutOfRange {
+                entry: e,
+                household: HouseholdId(HOUSEHOLD_ID_MAX + 1),
+                household_max: HOUSEHOLD_ID_MAX,
+            },
+            Violation::NotArbiter {
+                entry: e,
+                person: p,
+                arbiter: b,
+            },
+            Violation::UnknownClaimant {
+                entry: e,
+                person: p,
+                claimant: b,
+            },
+            Violation::PersonClaimed {
+                entry: e,
+                person: p,
+                claim: r(2),
+            },
+            Violation::ClaimNotForAuthor {
+                entry: e,
+                claim: r(2),
+                claimant: b,
+            },
+            Violation::ClaimConsumed {
+                entry: e,
+                claim: r(2),
+                by: r(3),
+            },
+            Violation::BirthDateInvalid {
+                entry: e,
+                born_on: 20260230,
+            },
+            Violation::BirthDateInFuture {
+                entry: e,
+                born_on: 20260102,
+                entry_date: 20260101,
+            },
+            Violation::BirthDateTooOld {
+                entry: e,
+                born_on: 20191225,
+                age_days: 2199,
+                max_days: 2196,
+            },
+            Violation::ReferenceToNonMember {
+                entry: e,
+                reference: r(2),
+            },
+        ]
+    }
+
+    /// Declaration order of a variant; exhaustive on purpose (no `_` arm).
+    fn variant_index(v: &Violation) -> usize {
+        match v {
+            Violation::WrongNetwork { .. } => 0,
+            Violation::UnknownAuthor { .. } => 1,
+            Violation::BadSignature { .. } => 2,
+            Violation::DuplicateEntry { .. } => 3,
+            Violation::Equivocation { .. } => 4,
+            Violation::MissingPrevious { .. } => 5,
+            Violation::PrevMismatch { .. } => 6,
+            Violation::TimeWentBackwards { .. } => 7,
+            Violation::UnknownReference { .. } => 8,
+            Violation::ReferenceHashMismatch { .. } => 9,
+            Violation::ReferenceWrongKind { .. } => 10,
+            Violation::PersonAlreadyRegistered { .. } => 11,
+            Violation::PersonInTransit { .. } => 12,
+            Violation::PersonCancelled { .. } => 13,
+            Violation::PersonNotRegisteredHere { .. } => 14,
+            Violation::HouseholdHasHead { .. } => 15,
+            Violation::HouseholdUnknown { .. } => 16,
+            Violation::HeadLeavingWithoutSuccessor { .. } => 17,
+            Violation::SuccessorNotInHousehold { .. } => 18,
+            Violation::SuccessorUnexpected { .. } => 19,
+            Violation::AlreadyHead { .. } => 20,
+            Violation::PermitOriginIsAuthor { .. } => 21,
+            Violation::UnknownOrigin { .. } => 22,
+            Violation::PermitValidityInvalid { .. } => 23,
+            Violation::NotPermitOrigin { .. } => 24,
+            Violation::NotPermitDestination { .. } => 25,
+            Violation::PermitNotOpen { .. } => 26,
+            Violation::PermitExpired { .. } => 27,
+            Violation::PersonMismatch { .. } => 28,
+            Violation::DeregistrationConsumed { .. } => 29,
+            Violation::CorrectionMissing { .. } => 30,
+            Violation::CorrectionUnexpected { .. } => 31,
+            Violation::CorrectionWrongTransfer { .. } => 32,
+            Violation::PermitRevokedByDestination { .. } => 33,
+            Violation::HouseholdOutOfRange { .. } => 34,
+            Violation::NotArbiter { .. } => 35,
+            Violation::UnknownClaimant { .. } => 36,
+            Violation::PersonClaimed { .. } => 37,
+            Violation::ClaimNotForAuthor { .. } => 38,
+            Violation::ClaimConsumed { .. } => 39,
+            Violation::BirthDateInvalid { .. } => 40,
+            Violation::BirthDateInFuture { .. } => 41,
+            Violation::BirthDateTooOld { .. } => 42,
+            Violation::ReferenceToNonMember { .. } => 43,
+        }
+    }
+
+    /// The top-level field names of a variant, from its pretty `Debug` form (fields of the
+    /// variant are the lines indented by exactly four spaces).
+    fn field_names(v: &Violation) -> Vec<String> {
+        format!("{v:#?}")
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("    ")?;
+                if rest.starts_with(' ') {
+                    return None;
+                }
+                let (name, _) = rest.split_once(':')?;
+                Some(name.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_variant_is_catalogued_with_its_fields_in_order() {
+        let samples = samples();
+        let indices: Vec<usize> = samples.iter().map(variant_index).collect();
+        assert_eq!(indices, (0..samples.len()).collect::<Vec<_>>());
+        assert_eq!(
+            samples.len(),
+            VIOLATIONS.len(),
+            "one catalogue entry per variant"
+        );
+        for (v, doc) in samples.iter().zip(VIOLATIONS) {
+            assert_eq!(v.name(), doc.name, "catalogue order is declaration order");
+            let documented: Vec<&str> = doc
+                .fields
+                .iter()
+                .map(|f| f.split_once(": ").expect("`field: type`").0)
+                .collect();
+            assert_eq!(field_names(v), documented, "fields of {}", doc.name);
+            assert!(!doc.meaning.is_empty());
+            // The evidence names the entry that broke the rule.
+            assert!(v.to_string().contains(&v.entry().to_string()), "{v}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique_snake_case_and_never_retired_ones() {
+        let names: BTreeSet<&str> = VIOLATIONS.iter().map(|d| d.name).collect();
+        assert_eq!(names.len(), VIOLATIONS.len(), "names are unique");
+        for name in &names {
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name} is snake_case"
+            );
+            assert!(
+                !RETIRED_NAMES.contains(name),
+                "{name} is retired and may never be used again"
+            );
+        }
+    }
+
+    #[test]
+    fn every_catalogued_rule_names_a_violation_and_every_violation_a_rule() {
+        let names: BTreeSet<&str> = VIOLATIONS.iter().map(|d| d.name).collect();
+        let mut used = BTreeSet::new();
+        let common = ENVELOPE_RULES
+            .iter()
+            .chain(CHAIN_RULES)
+            .chain(REFERENCE_RULES);
+        for rule in common.chain(BODY_RULES.iter().flat_map(|b| b.rules)) {
+            assert!(
+                names.contains(rule.name),
+                "{} is not a violation",
+                rule.name
+            );
+            used.insert(rule.name);
+        }
+        assert_eq!(used, names, "every violation is the name of some rule");
+    }
+
+    #[test]
+    fn every_body_kind_is_catalogued_once_with_apply_rules_before_admit_rules() {
+        for kind in BodyKind::ALL {
+            let lists = BODY_RULES.iter().filter(|b| b.kinds.contains(&kind));
+            assert_eq!(lists.count(), 1, "{kind}");
+        }
+        for body in BODY_RULES {
+            let first_admit = body
+                .rules
+                .iter()
+                .position(|r| r.stage == Stage::Admit)
+                .unwrap_or(body.rules.len());
+            assert!(
+                body.rules[first_admit..]
+                    .iter()
+                    .all(|r| r.stage == Stage::Admit),
+                "{:?}: admit rules come last",
+                body.kinds
+            );
+            let keys: Vec<String> = body.rules.iter().map(Rule::key).collect();
+            let unique: BTreeSet<&String> = keys.iter().collect();
+            assert_eq!(
+                unique.len(),
+                keys.len(),
+                "{:?}: keys are unique",
+                body.kinds
+            );
+            for (a, b, why) in body.exclusive {
+                let (i, j) = (
+                    keys.iter().position(|k| k == a),
+                    keys.iter().position(|k| k == b),
+                );
+                assert!(
+                    matches!((i, j), (Some(i), Some(j)) if i < j),
+                    "{:?}: exclusive pair ({a}, {b}) names two rules in catalogue order",
+                    body.kinds
+                );
+                assert!(!why.is_empty());
+            }
+        }
     }
 }

@@ -399,7 +399,7 @@ fn a_whole_transfer_with_household_succession() {
                 person: head_p,
                 origin: w.code(zj),
                 category: Category::ReturnAfterError,
-                valid_until_ms: t + DAY_MS,
+                valid_until_ms: t + 2 * DAY_MS,
                 materials: Digest([0; 32]),
                 corrects: Some(reg.reference()),
             },
@@ -728,25 +728,33 @@ fn expired_permit_and_revocation_race() {
                 person: p,
                 origin: w.code(0),
                 category: Category::Talent,
-                valid_until_ms: t + 60_001,
+                // The shortest validity: one day after the permit's own time (`act` adds a
+                // minute to the bureau's clock).
+                valid_until_ms: t + 60_000 + DAY_MS,
                 materials: Digest([0; 32]),
                 corrects: None,
             },
         )
         .unwrap()
         .reference();
-    w.bureaus[0].time_ms = t + DAY_MS;
-    let err = w
-        .act(
-            0,
-            Body::Deregistration {
-                permit,
-                person: p,
-                new_head: None,
-            },
-        )
-        .unwrap_err();
-    assert_eq!(err.name(), "permit_expired");
+    w.bureaus[0].time_ms = t + DAY_MS + 1;
+    let late = Body::Deregistration {
+        permit,
+        person: p,
+        new_head: None,
+    };
+    let before = w.ledger.clone();
+    let err = w.act(0, late.clone()).unwrap_err();
+    assert_eq!(
+        err,
+        Violation::PermitExpired {
+            entry: w.bureaus[0].draft(w.network, late).reference(),
+            permit,
+            valid_until_ms: t + 60_000 + DAY_MS,
+            time_ms: t + DAY_MS + 1 + 60_000,
+        }
+    );
+    assert_eq!(w.ledger, before);
 
     // A revocation and a deregistration racing: both apply in either order.
     let t = w.bureaus[1].time_ms.max(w.bureaus[0].time_ms);
@@ -784,4 +792,540 @@ fn expired_permit_and_revocation_race() {
         assert!(matches!(state.status, PermitStatus::Consumed { .. }));
         assert!(state.revoked_by.is_some());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each rule named by its exact violation and evidence, with the ledger unchanged by the refusal.
+
+/// Bureau `b`'s next entry (a minute after its last), judged by `apply` on a copy of the ledger
+/// and by `admit`: both refuse it, and the refusal changed nothing. Returns the violation and
+/// the refused entry's reference.
+fn refused(w: &World, b: usize, body: Body) -> (Violation, hukou_protocol::EntryRef) {
+    let mut bureau = w.bureaus[b].clone();
+    bureau.time_ms += 60_000;
+    let entry = bureau.draft(w.network, body);
+    let mut ledger = w.ledger.clone();
+    let err = ledger
+        .apply(&entry, SignatureCheck::Verify)
+        .expect_err("refused by apply");
+    assert_eq!(ledger, w.ledger, "a refusal changes nothing");
+    assert_eq!(
+        w.ledger.admit(&entry, SignatureCheck::Verify),
+        Err(err.clone()),
+        "admit names the same rule"
+    );
+    (err, entry.reference())
+}
+
+/// Bureau `b`'s next entry timed now: what `refused` would draft, for computing validity.
+fn next_time(w: &World, b: usize) -> u64 {
+    w.bureaus[b].time_ms + 60_000
+}
+
+fn permit_body(
+    w: &World,
+    p: hukou_protocol::PersonTag,
+    origin: usize,
+    valid_until_ms: u64,
+) -> Body {
+    Body::Permit {
+        person: p,
+        origin: w.code(origin),
+        category: Category::Spouse,
+        valid_until_ms,
+        materials: Digest([5; 32]),
+        corrects: None,
+    }
+}
+
+fn non_member() -> hukou_protocol::BureauCode {
+    hukou_protocol::BureauCode::new(CODES[3]).unwrap()
+}
+
+#[test]
+fn permit_validity_is_bounded_after_its_own_time() {
+    use hukou_protocol::limits::{PERMIT_VALIDITY_MS_MAX, PERMIT_VALIDITY_MS_MIN};
+    let mut w = World::new(2);
+    let p = w.enrol_new(0);
+    let t = next_time(&w, 1);
+    let century = t + 100 * 365 * DAY_MS;
+    for valid_until_ms in [
+        century,
+        t + PERMIT_VALIDITY_MS_MAX + 1,
+        t + PERMIT_VALIDITY_MS_MIN - 1,
+        t,
+        t - 1,
+        0,
+        u64::MAX,
+    ] {
+        let (err, entry) = refused(&w, 1, permit_body(&w, p, 0, valid_until_ms));
+        assert_eq!(
+            err,
+            Violation::PermitValidityInvalid {
+                entry,
+                valid_until_ms,
+                time_ms: t,
+                validity_ms_min: PERMIT_VALIDITY_MS_MIN,
+                validity_ms_max: PERMIT_VALIDITY_MS_MAX,
+            }
+        );
+        assert_eq!(err.name(), "permit_validity_invalid");
+    }
+    // Both bounds are valid.
+    w.act(1, permit_body(&w, p, 0, t + PERMIT_VALIDITY_MS_MIN))
+        .unwrap();
+    let t = next_time(&w, 1);
+    w.act(1, permit_body(&w, p, 0, t + PERMIT_VALIDITY_MS_MAX))
+        .unwrap();
+}
+
+#[test]
+fn a_permit_naming_a_non_member_origin_is_unknown_origin() {
+    let mut w = World::new(2);
+    let p = w.enrol_new(0);
+    let t = next_time(&w, 1);
+    let body = Body::Permit {
+        person: p,
+        origin: non_member(),
+        category: Category::Spouse,
+        valid_until_ms: t + 30 * DAY_MS,
+        materials: Digest([5; 32]),
+        corrects: None,
+    };
+    let (err, entry) = refused(&w, 1, body);
+    assert_eq!(
+        err,
+        Violation::UnknownOrigin {
+            entry,
+            origin: non_member()
+        }
+    );
+}
+
+#[test]
+fn a_replica_refuses_a_permit_for_a_person_registered_at_its_author() {
+    let mut w = World::new(2);
+    let p = w.enrol_new(1);
+    let at = w.history.last().unwrap().reference();
+    let t = next_time(&w, 1);
+    let (err, entry) = refused(&w, 1, permit_body(&w, p, 0, t + 30 * DAY_MS));
+    assert_eq!(
+        err,
+        Violation::PersonAlreadyRegistered {
+            entry,
+            person: p,
+            at
+        }
+    );
+}
+
+/// A completed transfer of a new person from bureau `from` to bureau `to`: (person, permit,
+/// deregistration, registration).
+fn transfer(
+    w: &mut World,
+    from: usize,
+    to: usize,
+) -> (
+    hukou_protocol::PersonTag,
+    hukou_protocol::EntryRef,
+    hukou_protocol::EntryRef,
+    hukou_protocol::EntryRef,
+) {
+    let p = w.enrol_new(from);
+    let t = next_time(w, to);
+    let permit = w
+        .act(to, permit_body(w, p, from, t + 30 * DAY_MS))
+        .unwrap()
+        .reference();
+    let dereg = w
+        .act(
+            from,
+            Body::Deregistration {
+                permit,
+                person: p,
+                new_head: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    let household = w.bureaus[to].next_household;
+    w.bureaus[to].next_household += 1;
+    let reg = w
+        .act(
+            to,
+            Body::Registration {
+                deregistration: dereg,
+                person: p,
+                placement: head(household),
+            },
+        )
+        .unwrap()
+        .reference();
+    (p, permit, dereg, reg)
+}
+
+#[test]
+fn references_of_the_wrong_kind() {
+    let mut w = World::new(2);
+    let p = w.enrol_new(0);
+    let enrolment = w.history.last().unwrap().reference();
+    let t = next_time(&w, 1);
+    let permit = w
+        .act(1, permit_body(&w, p, 0, t + 30 * DAY_MS))
+        .unwrap()
+        .reference();
+    // A registration against a permit.
+    let (err, entry) = refused(
+        &w,
+        1,
+        Body::Registration {
+            deregistration: permit,
+            person: p,
+            placement: head(50),
+        },
+    );
+    assert_eq!(
+        err,
+        Violation::ReferenceWrongKind {
+            entry,
+            reference: permit,
+            expected: hukou_protocol::BodyKind::Deregistration,
+            found: hukou_protocol::BodyKind::Permit,
+        }
+    );
+    // A deregistration against an enrolment, with no person (as the API builds it).
+    let (err, entry) = refused(
+        &w,
+        0,
+        Body::Deregistration {
+            permit: enrolment,
+            person: hukou_protocol::PersonTag::ZERO,
+            new_head: None,
+        },
+    );
+    assert_eq!(
+        err,
+        Violation::ReferenceWrongKind {
+            entry,
+            reference: enrolment,
+            expected: hukou_protocol::BodyKind::Permit,
+            found: hukou_protocol::BodyKind::Enrol,
+        }
+    );
+}
+
+#[test]
+fn each_correction_rule_has_its_own_name() {
+    let mut w = World::new(3);
+    // p moved 0 -> 1 by mistake; q moved 2 -> 1.
+    let (p, _, _, reg_p) = transfer(&mut w, 0, 1);
+    let (q, _, _, reg_q) = transfer(&mut w, 2, 1);
+    let t = next_time(&w, 0);
+    let correction_for = |person, category, corrects| Body::Permit {
+        person,
+        origin: w.code(1),
+        category,
+        valid_until_ms: t + 30 * DAY_MS,
+        materials: Digest([6; 32]),
+        corrects,
+    };
+    let correction = |category, corrects| correction_for(p, category, corrects);
+    let (err, entry) = refused(&w, 0, correction(Category::ReturnAfterError, None));
+    assert_eq!(err, Violation::CorrectionMissing { entry });
+    let (err, entry) = refused(&w, 0, correction(Category::Spouse, Some(reg_p)));
+    assert_eq!(
+        err,
+        Violation::CorrectionUnexpected {
+            entry,
+            corrects: reg_p,
+            category: Category::Spouse
+        }
+    );
+    // Naming q's registration for p: another person.
+    let (err, entry) = refused(&w, 0, correction(Category::ReturnAfterError, Some(reg_q)));
+    assert_eq!(
+        err,
+        Violation::PersonMismatch {
+            entry,
+            reference: reg_q,
+            expected: q,
+            found: p
+        }
+    );
+    // Bureau 0 reversing q's move, which was from bureau 2, not from bureau 0: wrong transfer.
+    let body = correction_for(q, Category::ReturnAfterError, Some(reg_q));
+    let (err, entry) = refused(&w, 0, body);
+    assert_eq!(
+        err,
+        Violation::CorrectionWrongTransfer {
+            entry,
+            registration: reg_q,
+            from: w.code(2),
+            origin: w.code(1),
+        }
+    );
+    assert!(
+        hukou_protocol::rules::RETIRED_NAMES.contains(&"correction_mismatch"),
+        "the old name is retired"
+    );
+    // The right correction is accepted.
+    w.act(0, correction(Category::ReturnAfterError, Some(reg_p)))
+        .unwrap();
+}
+
+#[test]
+fn a_destination_may_not_register_against_a_permit_it_revoked() {
+    let mut w = World::new(2);
+    let p = w.enrol_new(0);
+    let t = next_time(&w, 1);
+    let permit = w
+        .act(1, permit_body(&w, p, 0, t + 30 * DAY_MS))
+        .unwrap()
+        .reference();
+    // The revocation and the deregistration race: each author signs without seeing the other.
+    let revocation = w.bureaus[1].draft(w.network, Body::Revocation { permit });
+    let mut origin = w.bureaus[0].clone();
+    origin.time_ms += 60_000;
+    let dereg = origin.draft(
+        w.network,
+        Body::Deregistration {
+            permit,
+            person: p,
+            new_head: None,
+        },
+    );
+    for order in [
+        [revocation.clone(), dereg.clone()],
+        [dereg.clone(), revocation.clone()],
+    ] {
+        let mut ledger = w.ledger.clone();
+        for e in &order {
+            ledger.apply(e, SignatureCheck::Verify).unwrap();
+        }
+        let mut destination = w.bureaus[1].clone();
+        destination.accept(&revocation);
+        destination.time_ms += 60_000;
+        let registration = destination.draft(
+            w.network,
+            Body::Registration {
+                deregistration: dereg.reference(),
+                person: p,
+                placement: head(60),
+            },
+        );
+        let before = ledger.clone();
+        assert_eq!(
+            ledger.apply(&registration, SignatureCheck::Verify),
+            Err(Violation::PermitRevokedByDestination {
+                entry: registration.reference(),
+                deregistration: dereg.reference(),
+                permit,
+                revocation: revocation.reference(),
+            })
+        );
+        assert_eq!(ledger, before);
+    }
+}
+
+#[test]
+fn a_destination_may_not_revoke_a_permit_it_registered_against() {
+    let mut w = World::new(2);
+    let (_, permit, dereg, _) = transfer(&mut w, 0, 1);
+    let (err, entry) = refused(&w, 1, Body::Revocation { permit });
+    assert_eq!(
+        err,
+        Violation::PermitNotOpen {
+            entry,
+            permit,
+            status: PermitStatus::Consumed { by: dereg }
+        }
+    );
+}
+
+#[test]
+fn household_numbers_are_bounded() {
+    use hukou_protocol::limits::HOUSEHOLD_ID_MAX;
+    let mut w = World::new(2);
+    let p = person(500);
+    for household in [HOUSEHOLD_ID_MAX + 1, 18_446_744_073_709_551_614, u64::MAX] {
+        for relation in [Relation::Head, Relation::Child] {
+            let placement = Placement {
+                household: HouseholdId(household),
+                relation,
+            };
+            let (err, entry) = refused(
+                &w,
+                0,
+                Body::Enrol {
+                    person: p,
+                    placement,
+                },
+            );
+            assert_eq!(
+                err,
+                Violation::HouseholdOutOfRange {
+                    entry,
+                    household: HouseholdId(household),
+                    household_max: HOUSEHOLD_ID_MAX
+                }
+            );
+        }
+    }
+    // A registration is placed by the same rule.
+    let q = w.enrol_new(0);
+    let t = next_time(&w, 1);
+    let permit = w
+        .act(1, permit_body(&w, q, 0, t + 30 * DAY_MS))
+        .unwrap()
+        .reference();
+    let dereg = w
+        .act(
+            0,
+            Body::Deregistration {
+                permit,
+                person: q,
+                new_head: None,
+            },
+        )
+        .unwrap()
+        .reference();
+    let (err, entry) = refused(
+        &w,
+        1,
+        Body::Registration {
+            deregistration: dereg,
+            person: q,
+            placement: head(HOUSEHOLD_ID_MAX + 1),
+        },
+    );
+    assert_eq!(
+        err,
+        Violation::HouseholdOutOfRange {
+            entry,
+            household: HouseholdId(HOUSEHOLD_ID_MAX + 1),
+            household_max: HOUSEHOLD_ID_MAX
+        }
+    );
+    // The largest number is valid.
+    w.act(
+        0,
+        Body::Enrol {
+            person: p,
+            placement: head(HOUSEHOLD_ID_MAX),
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn household_has_head_and_household_unknown() {
+    let mut w = World::new(1);
+    let head_p = person(1);
+    w.act(
+        0,
+        Body::Enrol {
+            person: head_p,
+            placement: head(1),
+        },
+    )
+    .unwrap();
+    let (err, entry) = refused(
+        &w,
+        0,
+        Body::Enrol {
+            person: person(2),
+            placement: head(1),
+        },
+    );
+    assert_eq!(
+        err,
+        Violation::HouseholdHasHead {
+            entry,
+            household: HouseholdId(1),
+            head: head_p
+        }
+    );
+    let (err, entry) = refused(
+        &w,
+        0,
+        Body::Birth {
+            person: person(2),
+            placement: Placement {
+                household: HouseholdId(2),
+                relation: Relation::Child,
+            },
+        },
+    );
+    assert_eq!(
+        err,
+        Violation::HouseholdUnknown {
+            entry,
+            household: HouseholdId(2)
+        }
+    );
+    // A head change names a household that exists, too.
+    let (err, entry) = refused(
+        &w,
+        0,
+        Body::HeadChange {
+            household: HouseholdId(2),
+            new_head: head_p,
+        },
+    );
+    assert_eq!(
+        err,
+        Violation::HouseholdUnknown {
+            entry,
+            household: HouseholdId(2)
+        }
+    );
+}
+
+#[test]
+fn successor_unexpected() {
+    let mut w = World::new(2);
+    // A head alone in the household, and a member of another one.
+    let alone = w.enrol_new(0);
+    let other_head = w.enrol_new(0);
+    let member = person(99);
+    let household = w.ledger.person(&other_head).unwrap().records[0].household;
+    w.act(
+        0,
+        Body::Enrol {
+            person: member,
+            placement: Placement {
+                household,
+                relation: Relation::Spouse,
+            },
+        },
+    )
+    .unwrap();
+    for (leaving, named) in [(alone, other_head), (member, other_head)] {
+        let (err, entry) = refused(
+            &w,
+            0,
+            Body::Cancellation {
+                person: leaving,
+                reason: hukou_protocol::CancellationReason::Emigration,
+                new_head: Some(named),
+            },
+        );
+        assert_eq!(err, Violation::SuccessorUnexpected { entry });
+    }
+    // The same rule for a deregistration.
+    let t = next_time(&w, 1);
+    let permit = w
+        .act(1, permit_body(&w, member, 0, t + 30 * DAY_MS))
+        .unwrap()
+        .reference();
+    let (err, entry) = refused(
+        &w,
+        0,
+        Body::Deregistration {
+            permit,
+            person: member,
+            new_head: Some(other_head),
+        },
+    );
+    assert_eq!(err, Violation::SuccessorUnexpected { entry });
 }

@@ -61,7 +61,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     // Setup: a person enrolled at A, a permit from B, the removal at A.
     let person = citizen_id(7);
-    net.enrol(A, &person);
+    let enrolment = net.enrol(A, &person);
     let permit = net.post_ok(
         B,
         "/v1/permits",
@@ -175,8 +175,8 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
             B,
             "/v1/permits",
             json!({"person": valid, "origin": "320506", "category": "spouse"}),
-            400,
-            "unknown_bureau",
+            409,
+            "unknown_origin",
         ),
         case(
             "origin of five digits",
@@ -208,8 +208,40 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
             B,
             "/v1/register",
             json!({"deregistration": permit_ref}),
+            409,
+            "reference_wrong_kind",
+        ),
+        case(
+            "deregister against an enrolment",
+            A,
+            "/v1/deregister",
+            json!({"permit": enrolment}),
+            409,
+            "reference_wrong_kind",
+        ),
+        case(
+            "permit valid for a hundred years",
+            B,
+            "/v1/permits",
+            json!({"person": valid, "origin": "310104", "category": "spouse", "valid_days": 36_500}),
+            409,
+            "permit_validity_invalid",
+        ),
+        case(
+            "household number beyond the bound",
+            A,
+            "/v1/enrol",
+            json!({"person": valid, "household": 18_446_744_073_709_551_614u64, "relation": "head"}),
+            409,
+            "household_out_of_range",
+        ),
+        case(
+            "ID of a province that does not exist",
+            A,
+            "/v1/enrol",
+            json!({"person": hukou_tests::citizen_id_in("290105", 7)}),
             400,
-            "not_a_deregistration",
+            "id_unknown_province",
         ),
         case(
             "permit naming its author as origin",

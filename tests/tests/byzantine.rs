@@ -790,8 +790,9 @@ fn bad_replayed_and_withheld_entries_change_nothing() {
         assert!(person(&net, i, &newcomer)["records"] == json!([]));
     }
 
-    // References to entries that do not exist (yet, or ever: a bureau that is no member) are
-    // not applied; such an entry waits, counted as pending, and changes nothing.
+    // A reference to an entry that does not exist yet is not applied: the entry waits, counted
+    // as pending, and changes nothing. One to a log no member keeps can never apply: it is
+    // refused at once (`reference_to_non_member`), not held.
     let nowhere = |author: BureauCode, seq| Body::Deregistration {
         permit: EntryRef {
             author,
@@ -810,10 +811,14 @@ fn bad_replayed_and_withheld_entries_change_nothing() {
     face.push(&[&future, &stranger]);
     assert!(
         wait_until(WAIT, || HONEST.iter().enumerate().all(|(k, &i)| {
-            metric(&net, i, "hukou_pending_entries") >= before[k].3 + 2
+            metric(&net, i, "hukou_pending_entries") > before[k].3
+                && refusals(&net, i).iter().any(|(name, message)| {
+                    name == "reference_to_non_member"
+                        && message.contains(&stranger.reference().to_string())
+                })
         })),
-        "references to missing entries are not held: {:?}",
-        HONEST.map(|i| metric(&net, i, "hukou_pending_entries"))
+        "a reference to a missing entry is not held, or one to a non-member's log not refused: {:?}",
+        HONEST.map(|i| (metric(&net, i, "hukou_pending_entries"), refusals(&net, i)))
     );
 
     // Withholding: the liar signs a claim at seq 2 and the enrolment consuming it at seq 3,

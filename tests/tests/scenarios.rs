@@ -664,7 +664,7 @@ fn wrong_migration_is_reversed_by_a_return_after_error_transfer() {
         "/v1/permits",
         json!({"person": id, "origin": "330502", "category": "return-after-error"}),
         409,
-        "correction_mismatch",
+        "correction_missing",
     );
     let back = net.post_ok(
         home,

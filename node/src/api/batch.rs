@@ -184,7 +184,7 @@ fn body(s: &mut State, p: Prepared) -> Result<Body, WriteError> {
         Prepared::Deregister { permit, new_head } => {
             let permit = resolve_ref(&s.ledger, &permit)?;
             Body::Deregistration {
-                person: permit_person(&s.ledger, permit)?,
+                person: permit_person(&s.ledger, permit),
                 permit,
                 new_head,
             }
@@ -391,7 +391,14 @@ async fn write_group(api: &Api, group: Vec<(u64, ApiResult<Prepared>)>) -> (Vec<
 }
 
 /// `POST /v1/batch`.
-pub(super) async fn batch(AxumState(api): AxumState<Api>, body: HttpBody) -> Response {
+pub(super) async fn batch(
+    AxumState(api): AxumState<Api>,
+    headers: HeaderMap,
+    body: HttpBody,
+) -> Response {
+    if let Some(refused) = lines::declared_too_large(&headers) {
+        return refused.into_response();
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
         let send = |bytes: Vec<u8>| {
@@ -406,69 +413,22 @@ pub(super) async fn batch(AxumState(api): AxumState<Api>, body: HttpBody) -> Res
             line
         };
         let started = Instant::now();
-        let mut stream = body.into_data_stream();
-        let mut pending: Vec<u8> = Vec::new();
-        // After a line over the limit: its remaining bytes are skipped up to the next newline.
-        let mut skipping = false;
+        let mut lines = lines::Lines::of_body(body, BATCH_LINE_BYTES_MAX);
         let mut group: Vec<(u64, ApiResult<Prepared>)> = Vec::new();
-        let (mut line_no, mut written, mut refused) = (0u64, 0u64, 0u64);
-        let mut finished = false;
-        while !finished {
-            match stream.next().await {
-                Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
-                Some(Err(e)) => {
-                    send(value_line(json!({"error": "bad_body",
-                        "message": format!("request body broke off: {e}")})))
-                    .await;
+        let (mut written, mut refused) = (0u64, 0u64);
+        loop {
+            let line = match lines.next().await {
+                Ok(line) => line,
+                Err(e) => {
+                    send(value_line(e.json())).await;
                     return;
                 }
-                None => {
-                    finished = true;
-                    if !pending.is_empty() {
-                        pending.push(b'\n');
-                    }
-                }
-            }
-            // Lines are cut with a cursor and the consumed prefix dropped once per chunk.
-            let mut start = 0;
-            while let Some(offset) = pending[start..].iter().position(|b| *b == b'\n') {
-                let line = &pending[start..start + offset];
-                start += offset + 1;
-                if skipping {
-                    skipping = false;
-                    continue;
-                }
-                line_no += 1;
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let prepared = if line.len() > BATCH_LINE_BYTES_MAX {
-                    Err(ApiError::bad(
-                        "line_too_long",
-                        format!(
-                            "line is {} bytes; at most {BATCH_LINE_BYTES_MAX}",
-                            line.len()
-                        ),
-                    ))
-                } else {
-                    prepare(&api, line)
-                };
-                group.push((line_no, prepared));
-            }
-            pending.drain(..start);
-            if !skipping && pending.len() > BATCH_LINE_BYTES_MAX {
-                line_no += 1;
-                group.push((
-                    line_no,
-                    Err(ApiError::bad(
-                        "line_too_long",
-                        format!("line exceeds {BATCH_LINE_BYTES_MAX} bytes"),
-                    )),
-                ));
-                pending.clear();
-                skipping = true;
-            } else if skipping {
-                pending.clear();
+            };
+            let finished = line.is_none();
+            if let Some(line) = line {
+                group.push(lines::parse_line(line, BATCH_LINE_BYTES_MAX, |text| {
+                    prepare(&api, text.as_bytes())
+                }));
             }
             if group.len() >= BATCH_GROUP_LINES || (finished && !group.is_empty()) {
                 let (out, ok, bad) = write_group(&api, std::mem::take(&mut group)).await;
@@ -476,9 +436,12 @@ pub(super) async fn batch(AxumState(api): AxumState<Api>, body: HttpBody) -> Res
                 refused += bad;
                 send(out).await;
             }
+            if finished {
+                break;
+            }
         }
         send(value_line(
-            json!({"done": true, "lines": line_no, "written": written, "refused": refused,
+            json!({"done": true, "lines": lines.count(), "written": written, "refused": refused,
             "seconds": started.elapsed().as_secs_f64()}),
         ))
         .await;

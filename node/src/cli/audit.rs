@@ -1048,7 +1048,7 @@ fn bundle_json(dir: &Path, bundle: &Bundle) -> Value {
 
 fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
     let t = &report.totals;
-    println!(
+    outln!(
         "bundle {}: network {}, genesis {} (signature verified), exported {} by {}",
         dir.display(),
         report.network,
@@ -1056,14 +1056,17 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
         china_date(bundle.manifest.exported_at_ms),
         bundle.manifest.exporter
     );
-    println!("deadlines judged as of {} (China time)", report.as_of);
-    println!();
-    println!(
+    outln!("deadlines judged as of {} (China time)", report.as_of);
+    outln!();
+    outln!(
         "{:<8} {:>10} {:>10} {:>10}  root",
-        "log", "entries", "applied", "certified"
+        "log",
+        "entries",
+        "applied",
+        "certified"
     );
     for log in &report.logs {
-        println!(
+        outln!(
             "{:<8} {:>10} {:>10} {:>10}  {}",
             log.bureau.to_string(),
             log.entries,
@@ -1072,8 +1075,8 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
             hex::encode(log.root)
         );
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "entries: {} read, {} applied, {} rejected, {} never applicable, {} unreadable frames",
         t.entries_read,
         t.entries_applied,
@@ -1087,13 +1090,17 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
         .map(|(kind, n)| format!("{n} {kind}"))
         .collect();
     if !kinds.is_empty() {
-        println!("applied: {}", kinds.join(", "));
+        outln!("applied: {}", kinds.join(", "));
     }
-    println!(
+    outln!(
         "persons: {}; certificates: {} ({} valid); fraud proofs: {} ({} valid)",
-        t.persons, t.certificates, t.certificates_valid, t.fraud_proofs, t.fraud_proofs_valid
+        t.persons,
+        t.certificates,
+        t.certificates_valid,
+        t.fraud_proofs,
+        t.fraud_proofs_valid
     );
-    println!();
+    outln!();
     for (severity, title) in [
         (Severity::Violation, "violations"),
         (Severity::Warning, "warnings"),
@@ -1102,7 +1109,7 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
             Severity::Violation => t.violations,
             Severity::Warning => t.warnings,
         };
-        println!("{title}: {count}");
+        outln!("{title}: {count}");
         let mut by_name: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
         for f in report.findings.iter().filter(|f| f.severity == severity) {
             by_name.entry(&f.name).or_default().push(f);
@@ -1113,12 +1120,12 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
                 .invariant
                 .as_deref()
                 .map_or(String::new(), |i| format!(" [{i}]"));
-            println!("  {name}{invariant}: {total}");
+            outln!("  {name}{invariant}: {total}");
             for f in findings.iter().take(FINDINGS_SHOWN_PER_NAME) {
-                println!("    {}", f.message);
+                outln!("    {}", f.message);
             }
             if total as usize > FINDINGS_SHOWN_PER_NAME {
-                println!(
+                outln!(
                     "    ... and {} more (--json lists up to {})",
                     total as usize - FINDINGS_SHOWN_PER_NAME,
                     rules::FINDINGS_PER_NAME_MAX
@@ -1126,10 +1133,10 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
             }
         }
     }
-    println!();
+    outln!();
     print_reconciliation(report);
-    println!();
-    println!(
+    outln!();
+    outln!(
         "result: {}",
         match code {
             0 => "clean (exit 0)",
@@ -1150,7 +1157,7 @@ fn print_reconciliation(report: &Report) {
         d
     };
     let shown = &dates[dates.len().saturating_sub(RECONCILIATION_DATES_SHOWN)..];
-    println!(
+    outln!(
         "daily reconciliation ({} of {} dates{}; pending = at the end of the day)",
         shown.len(),
         dates.len(),
@@ -1160,7 +1167,7 @@ fn print_reconciliation(report: &Report) {
             ""
         }
     );
-    println!(
+    outln!(
         "{:<10} {:<6} {:>7} {:>8} {:>7} {:>8} {:>8} {:>10} {:>11} {:>11}",
         "date",
         "bureau",
@@ -1178,7 +1185,7 @@ fn print_reconciliation(report: &Report) {
         .iter()
         .filter(|r| r.date.is_some_and(|d| shown.contains(&d)))
     {
-        println!(
+        outln!(
             "{:<10} {:<6} {:>7} {:>8} {:>7} {:>8} {:>8} {:>10} {:>11} {:>11}",
             r.date.map_or(String::new(), |d| d.to_string()),
             r.bureau.map_or(String::new(), |b| b.to_string()),

@@ -85,7 +85,7 @@ impl CertifyArgs {
                     .as_u64()
                     .map_or_else(|| "-".to_string(), china_time),
             );
-            println!("{out}");
+            outln!("{out}");
         }
         Ok(())
     }
@@ -272,38 +272,38 @@ fn valid_json(genesis: &VerifiedGenesis, v: &Verified) -> Value {
 
 fn print_valid(genesis: &VerifiedGenesis, v: &Verified) {
     let witnesses: Vec<String> = v.witnesses.iter().map(|w| w.to_string()).collect();
-    println!("valid registration certificate (户籍证明)");
-    println!("person tag     {}", v.person);
-    println!(
+    outln!("valid registration certificate (户籍证明)");
+    outln!("person tag     {}", v.person);
+    outln!(
         "registered at  {} {}",
         v.bureau,
         bureau_name(genesis, v.bureau)
     );
-    println!(
+    outln!(
         "by entry       {} ({}, {} China time, household {})",
         v.entry,
         v.kind,
         china_time(v.entry_time_ms),
         v.placement.household
     );
-    println!(
+    outln!(
         "final as of    certificate of log {} at {} entries, made {} China time",
         v.bureau,
         v.size,
         china_time(v.time_ms)
     );
-    println!("               root {}", hex::encode(v.root));
-    println!(
+    outln!("               root {}", hex::encode(v.root));
+    outln!(
         "               cosigned by {} (quorum {} of {})",
         witnesses.join(", "),
         v.quorum,
         genesis.membership().len()
     );
-    println!(
+    outln!(
         "network        {}, genesis {}",
         genesis.genesis().network(),
         genesis.hash()
     );
-    println!("proves         {PROVES}");
-    println!("not proven     {DOES_NOT_PROVE}");
+    outln!("proves         {PROVES}");
+    outln!("not proven     {DOES_NOT_PROVE}");
 }

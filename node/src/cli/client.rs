@@ -111,6 +111,10 @@ pub struct EnrolArgs {
     /// lines; exit 1 if any line is refused.
     #[arg(long, value_name = "FILE")]
     pub bulk: Option<PathBuf>,
+    /// Wait up to SECONDS (default 10, at most 60) for the claim on the person to become final:
+    /// the person's arbiter must grant it and a quorum of bureaus certify it.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "bulk")]
+    pub wait: Option<u64>,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -127,6 +131,9 @@ pub struct BirthArgs {
     /// Relation to the household's head (child, grandchild, ...).
     #[arg(long, value_name = "NAME")]
     pub relation: String,
+    /// Wait up to SECONDS (default 10, at most 60) for the claim on the newborn to become final.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -284,8 +291,13 @@ impl ClientCommand {
             ClientCommand::Birth(args) => {
                 let client = Client::new(&args.node)?;
                 let person = client.check_id(&args.person)?;
-                let body = json!({"person": person, "household": args.household,
+                let mut body = json!({"person": person, "household": args.household,
                     "relation": args.relation});
+                insert_some(
+                    &mut body,
+                    "wait_ms",
+                    args.wait.map(|s| Value::from(s * 1000)),
+                );
                 let answer = client.post("/v1/birth", &body)?;
                 client.report_write(&answer)
             }
@@ -390,6 +402,11 @@ fn enrol(args: EnrolArgs) -> anyhow::Result<()> {
     let mut body = json!({"person": person});
     insert_some(&mut body, "household", args.household.map(Value::from));
     insert_some(&mut body, "relation", args.relation.map(Value::from));
+    insert_some(
+        &mut body,
+        "wait_ms",
+        args.wait.map(|s| Value::from(s * 1000)),
+    );
     let answer = client.post("/v1/enrol", &body)?;
     client.report_write(&answer)
 }
@@ -572,7 +589,7 @@ impl Client {
             line.push_str(&format!(", on {}", short_ref(acted_on)));
         }
         eprintln!("{line}");
-        println!("{reference}");
+        outln!("{reference}");
         Ok(())
     }
 
@@ -717,13 +734,13 @@ fn list(v: &Value) -> &[Value] {
 }
 
 fn print_person(p: &Value) {
-    println!("person tag     {}", text(&p["person_tag"]));
-    println!("registered at  {}", text(&p["registered_at"]));
+    outln!("person tag     {}", text(&p["person_tag"]));
+    outln!("registered at  {}", text(&p["registered_at"]));
     if p["duplicate"].as_bool() == Some(true) {
-        println!("DUPLICATE      registered at more than one bureau (重): see the records");
+        outln!("DUPLICATE      registered at more than one bureau (重): see the records");
     }
     if !p["cancelled"].is_null() {
-        println!(
+        outln!(
             "cancelled      {} by {}",
             text(&p["cancelled"]["reason"]),
             seq_ref(&p["cancelled"]["by"])
@@ -745,8 +762,8 @@ fn print_person(p: &Value) {
         })
         .collect();
     if !records.is_empty() {
-        println!("\nregistrations:");
-        print!(
+        outln!("\nregistrations:");
+        out!(
             "{}",
             table(&["BUREAU", "HOUSEHOLD", "HEAD", "SINCE"], &records)
         );
@@ -762,8 +779,8 @@ fn print_person(p: &Value) {
         })
         .collect();
     if !transit.is_empty() {
-        println!("\nin transit:");
-        print!("{}", table(&["DEREGISTRATION", "FROM", "TO"], &transit));
+        outln!("\nin transit:");
+        out!("{}", table(&["DEREGISTRATION", "FROM", "TO"], &transit));
     }
     let history: Vec<Vec<String>> = list(&p["history"])
         .iter()
@@ -777,24 +794,24 @@ fn print_person(p: &Value) {
         })
         .collect();
     if history.is_empty() {
-        println!("\nno entry on this node names this person");
+        outln!("\nno entry on this node names this person");
     } else {
-        println!("\nhistory (China time):");
-        print!("{}", table(&["TIME", "KIND", "BUREAU", "REF"], &history));
+        outln!("\nhistory (China time):");
+        out!("{}", table(&["TIME", "KIND", "BUREAU", "REF"], &history));
     }
 }
 
 fn print_transfer(t: &Value) {
-    println!("permit       {}", text(&t["permit"]));
-    println!(
+    outln!("permit       {}", text(&t["permit"]));
+    outln!(
         "from         {} (origin) to {} (destination)",
         text(&t["origin"]),
         text(&t["destination"])
     );
-    println!("category     {}", text(&t["category"]));
-    println!("status       {}", text(&t["status"]));
+    outln!("category     {}", text(&t["category"]));
+    outln!("status       {}", text(&t["status"]));
     if let Some(is_final) = t["final"].as_bool() {
-        println!(
+        outln!(
             "final        {}",
             if is_final {
                 "yes: every recorded step is certified by a quorum"
@@ -820,8 +837,8 @@ fn print_transfer(t: &Value) {
             ]
         })
         .collect();
-    println!("\nsteps (China time):");
-    print!(
+    outln!("\nsteps (China time):");
+    out!(
         "{}",
         table(
             &["STEP", "BUREAU", "REF", "TIME", "DEADLINE", "FINAL"],
@@ -866,10 +883,10 @@ fn print_inbox(inbox: &Value) {
             ]
         })
         .collect();
-    println!("inbox of bureau {} (China time)", text(&inbox["bureau"]));
-    println!("\npermits awaiting removal here: {}", permits.len());
+    outln!("inbox of bureau {} (China time)", text(&inbox["bureau"]));
+    outln!("\npermits awaiting removal here: {}", permits.len());
     if !permits.is_empty() {
-        print!(
+        out!(
             "{}",
             table(
                 &[
@@ -884,9 +901,9 @@ fn print_inbox(inbox: &Value) {
             )
         );
     }
-    println!("\nremovals awaiting registration here: {}", removals.len());
+    outln!("\nremovals awaiting registration here: {}", removals.len());
     if !removals.is_empty() {
-        print!(
+        out!(
             "{}",
             table(
                 &[
@@ -906,10 +923,10 @@ fn print_inbox(inbox: &Value) {
 
 fn print_status(h: &Value) {
     let peers: Vec<String> = list(&h["peers_connected"]).iter().map(text).collect();
-    println!("status        {}", text(&h["status"]));
-    println!("bureau        {}", text(&h["bureau"]));
-    println!("network       {}", text(&h["network"]));
-    println!(
+    outln!("status        {}", text(&h["status"]));
+    outln!("bureau        {}", text(&h["bureau"]));
+    outln!("network       {}", text(&h["network"]));
+    outln!(
         "peers         {} of {} other members connected{}",
         peers.len(),
         h["members"].as_u64().unwrap_or(1).saturating_sub(1),
@@ -919,13 +936,13 @@ fn print_status(h: &Value) {
             format!(": {}", peers.join(", "))
         }
     );
-    println!(
+    outln!(
         "entries       {} applied, {} in this bureau's log",
         text(&h["entries"]),
         text(&h["own_log_length"])
     );
-    println!("fraud proofs  {}", text(&h["fraud_proofs"]));
-    println!("uptime        {} s", text(&h["uptime_s"]));
+    outln!("fraud proofs  {}", text(&h["fraud_proofs"]));
+    outln!("uptime        {} s", text(&h["uptime_s"]));
 }
 
 #[cfg(test)]

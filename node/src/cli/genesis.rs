@@ -195,7 +195,7 @@ fn sign(args: SignArgs) -> anyhow::Result<()> {
         .verify()
         .with_context(|| format!("refusing to sign {}", args.genesis.display()))?;
     genesis.save(&args.genesis)?;
-    println!("{}", verified.hash());
+    outln!("{}", verified.hash());
     Ok(())
 }
 
@@ -241,21 +241,21 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         }));
         return Ok(());
     }
-    println!("valid genesis {}", args.genesis.display());
-    println!("network:    {}", genesis.network());
-    println!("network id: {}", membership.network());
-    println!("hash:       {}", verified.hash());
-    println!(
+    outln!("valid genesis {}", args.genesis.display());
+    outln!("network:    {}", genesis.network());
+    outln!("network id: {}", membership.network());
+    outln!("hash:       {}", verified.hash());
+    outln!(
         "admin key:  {}",
         hex::encode(genesis.admin_public_key().to_bytes())
     );
-    println!(
+    outln!(
         "quorum:     {} of {} members",
         membership.quorum(),
         membership.len()
     );
     for m in genesis.members() {
-        println!(
+        outln!(
             "  {}  {}  {}  {}",
             m.code,
             hex::encode(m.public_key.to_bytes()),

@@ -56,12 +56,12 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
             "check_character": id.check_character().to_string(),
         }));
     } else {
-        println!("id:              {}", id.as_str());
-        println!("address code:    {}", id.address_code());
-        println!("birth date:      {birth_date}");
-        println!("sequence:        {}", id.sequence());
-        println!("sex:             {sex}");
-        println!("check character: {}", id.check_character());
+        outln!("id:              {}", id.as_str());
+        outln!("address code:    {}", id.address_code());
+        outln!("birth date:      {birth_date}");
+        outln!("sequence:        {}", id.sequence());
+        outln!("sex:             {sex}");
+        outln!("check character: {}", id.check_character());
     }
     Ok(())
 }

@@ -47,28 +47,28 @@ impl KeysCommand {
             KeysCommand::Gen(args) => {
                 let key = BureauKey::generate()?;
                 key.save(&args.out, args.force)?;
-                println!("{}", key.public_hex());
+                outln!("{}", key.public_hex());
             }
             KeysCommand::GenPersonKey(args) => {
                 let key = generate_person_key()?;
                 save_person_key(&key, &args.out, args.force)?;
-                println!("{}", person_key_fingerprint(&key));
+                outln!("{}", person_key_fingerprint(&key));
             }
             KeysCommand::GenNetworkKey(args) => {
                 let key = NetworkKey::generate()?;
                 key.save(&args.out, args.force)?;
-                println!("{}", key.fingerprint());
+                outln!("{}", key.fingerprint());
             }
             KeysCommand::Show(args) => {
                 let key = AnyKey::load(&args.file)?;
                 match key {
-                    AnyKey::Bureau(key) => println!("{}", key.public_hex()),
-                    AnyKey::Person(key) => println!(
+                    AnyKey::Bureau(key) => outln!("{}", key.public_hex()),
+                    AnyKey::Person(key) => outln!(
                         "{} (secret, no public key; fingerprint {})",
                         hukou_keys::secret::KIND_PERSON_KEY,
                         person_key_fingerprint(&key)
                     ),
-                    AnyKey::Network(key) => println!(
+                    AnyKey::Network(key) => outln!(
                         "{} (secret, no public key; fingerprint {})",
                         hukou_keys::secret::KIND_NETWORK_KEY,
                         key.fingerprint()

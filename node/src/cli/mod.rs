@@ -20,6 +20,23 @@
 
 use clap::{Parser, Subcommand};
 
+/// `print!` to stdout, but a closed stdout ends the process quietly ([`stdout_closed`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` to stdout, but a closed stdout ends the process quietly ([`stdout_closed`]).
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod audit;
 pub mod certify;
 pub mod client;
@@ -155,9 +172,38 @@ pub fn one_line(error: &anyhow::Error) -> String {
     line
 }
 
+/// Writes to stdout: what [`out!`] and [`outln!`] call. Every command prints through them, so
+/// a reader that goes away is handled here, once.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if let Err(error) = std::io::stdout().lock().write_fmt(args) {
+        stdout_failed(error);
+    }
+}
+
+/// Ends the process after a write to stdout failed. A closed pipe (`hukou inbox | head -1`:
+/// `head` has what it wanted and left) ends it the way it ends `cat` or `yes`: killed by
+/// SIGPIPE, which shells report silently (status 141), and with no message; `println!` would
+/// panic instead, because Rust ignores SIGPIPE so that sockets report EPIPE as an error (the
+/// node needs that, so the default action is restored only here, at the end). Any other
+/// failure is reported as an error.
+pub(crate) fn stdout_failed(error: std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        // SAFETY: `signal` and `raise` with a valid signal number and the default action; the
+        // process ends at the `raise`, with no Rust code running after it.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+        std::process::exit(128 + libc::SIGPIPE);
+    }
+    eprintln!("error: cannot write to standard output: {error}");
+    std::process::exit(EXIT_REFUSED)
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values always serialise")
     );

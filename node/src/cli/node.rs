@@ -77,6 +77,6 @@ fn check(args: RunArgs) -> anyhow::Result<()> {
         verified.membership().network(),
     )?;
     let report = store.verify_full()?;
-    println!("store {} is sound: {report:?}", store.path().display());
+    outln!("store {} is sound: {report:?}", store.path().display());
     Ok(())
 }

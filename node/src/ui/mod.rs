@@ -216,7 +216,7 @@ struct LangQuery {
 }
 
 /// The language toggle: remembers the choice in a cookie and returns to the page.
-async fn set_lang(Query(q): Query<LangQuery>) -> Response {
+async fn set_lang(AxumState(ui): AxumState<Ui>, ctx: Ctx, Query(q): Query<LangQuery>) -> Response {
     let lang = Lang::parse(&q.to).unwrap_or(Lang::Zh);
     // Only back into the console: never an open redirect.
     let back = q
@@ -224,6 +224,25 @@ async fn set_lang(Query(q): Query<LangQuery>) -> Response {
         .filter(|b| b.starts_with("/ui/") && !b.starts_with("//") && !b.contains('\\'))
         .unwrap_or_else(|| "/ui/".to_string());
     let back = strip_lang_param(&back);
+    // A control character (a decoded `%0A`, say) cannot go in a Location header: no page of
+    // the console has one in its address, so the request is wrong, not the node.
+    if HeaderValue::from_str(&back).is_err() {
+        let l = ctx.lang;
+        let body = html! {
+            h1 { (l.t("请求有误", "Bad request")) }
+            p { (l.t("返回地址（back）含有控制字符，不是控制台的页面。",
+                     "The return address (back) contains a control character: it is not a page of the console.")) }
+            p { a href="/ui/" { (l.t("返回首页", "Back to the start page")) } }
+        };
+        return page(
+            &ui,
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            l.t("请求有误", "Bad request"),
+            body,
+        )
+        .await;
+    }
     let mut response = Redirect::to(&back).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,

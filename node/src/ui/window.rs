@@ -37,12 +37,12 @@ const ACTIONS: &[Action] = &[
     Action {
         name: "enrol",
         route: "/v1/enrol",
-        fields: &["person", "household", "relation"],
+        fields: &["person", "household", "relation", "wait"],
     },
     Action {
         name: "birth",
         route: "/v1/birth",
-        fields: &["person", "household", "relation"],
+        fields: &["person", "household", "relation", "wait"],
     },
     Action {
         name: "permit",
@@ -401,15 +401,26 @@ pub async fn act(
         Ok(w) => (StatusCode::OK, written(l, w)),
         Err(e) => {
             let not_final = e.error == "deregistration_not_final";
+            let claim_waits = matches!(e.error.as_str(), "claim_not_final" | "arbiter_unreachable");
             (
                 e.status,
                 html! {
                     (error_box(l, e))
-                    @if not_final {
-                        p #not-final.note {
-                            strong { (l.t("迁出尚未终局，请稍后重试。", "The deregistration is not final yet; retry.")) }
+                    @if claim_waits {
+                        p #claim-not-final.note {
+                            strong { (l.t("该人员的登记认领尚未终局，请稍后重试。", "The claim on this person is not final yet; retry."))}
                             " "
-                            (l.t("待法定多数见证人联署其检查点后即可落户。", "Registration is possible once a quorum of witnesses has cosigned its checkpoint."))
+                            (l.t("为防止一人两地登记，新登记须先由该人员的仲裁局签发认领，并经法定多数见证人联署；网络恢复后即可完成；该人员尚未登记。",
+                                "So that nobody is registered twice, a first registration needs a claim from the person's arbiter bureau, cosigned by a quorum of witnesses; it completes once the network allows; the person is not registered yet."))
+                        }
+                    }
+                    @if not_final || claim_waits {
+                        @if not_final {
+                            p #not-final.note {
+                                strong { (l.t("迁出尚未终局，请稍后重试。", "The deregistration is not final yet; retry.")) }
+                                " "
+                                (l.t("待法定多数见证人联署其检查点后即可落户。", "Registration is possible once a quorum of witnesses has cosigned its checkpoint."))
+                            }
                         }
                         form #retry method="post" action={ "/ui/window/" (spec.name) } {
                             (csrf(&session))

@@ -130,7 +130,7 @@ pub(super) fn enrol_bulk(client: &Client, file: &Path) -> anyhow::Result<()> {
     };
     let refused = done["refused"].as_u64().unwrap_or(0);
     if !client.json {
-        println!(
+        outln!(
             "enrolled {} of {} lines, refused {}, in {:.2} s",
             done["enrolled"].as_u64().unwrap_or(0),
             done["lines"].as_u64().unwrap_or(0),
@@ -364,9 +364,13 @@ impl Display {
     fn line(&mut self, raw: &[u8]) -> io::Result<()> {
         if self.json {
             let mut out = io::stdout().lock();
-            out.write_all(raw)?;
-            out.write_all(b"\n")?;
-            out.flush()?;
+            let written = out
+                .write_all(raw)
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
+                crate::cli::stdout_failed(e);
+            }
         }
         let v: Value = serde_json::from_slice(raw)
             .map_err(|e| bad_data(format!("the node sent a line that is not JSON: {e}")))?;
