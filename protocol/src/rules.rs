@@ -22,11 +22,17 @@
 //!    then `reference_hash_mismatch`, for each reference before the next;
 //! 4. the body's own rules, in the order of its [`BODY_RULES`] entry. Whether a reference is of
 //!    the kind the body expects (`reference_wrong_kind`) is one of them, at the place listed
-//!    there: first for a refusal, deregistration, registration or revocation; after the origin,
-//!    validity and category checks for a permit's `corrects`.
+//!    there: first for a refusal, deregistration, registration, revocation or enrolment (for a
+//!    birth, after its date rules); after the arbiter and claimant checks for a claim's `after`;
+//!    after the origin, validity and category checks for a permit's `corrects`.
 //!
 //! [`Ledger::admit`] then checks, for an entry its own author is about to sign, the rules of
 //! [`Stage::Admit`] in the same lists, after every rule above passed.
+//!
+//! A few rules are *shadowed* ([`BodyRules::shadowed`]): no entry breaks them without breaking an
+//! earlier rule of its list, so they are never reported. They are checked all the same, as
+//! defence in depth: they hold by the argument for I1 below (a person with an unconsumed claim,
+//! or with a deregistration in transit, stands nowhere else), which no single check enforces.
 //!
 //! # Determinism across logs
 //!
@@ -34,20 +40,35 @@
 //! entries of different logs arrive in. It does, because every rule depends only on
 //! (a) the author's own log so far, (b) the entries the body references (applied first: entries
 //! wait in [`CausalBuffer`] until what they reference is applied), and (c) statuses that only the
-//! author's own log can change. The one fact no single log owns is "this person is registered
-//! nowhere else": two bureaus can enrol one person at the same moment. `apply` therefore records
-//! a registration *per bureau* and reports a person with two records as a duplicate (重) finding
-//! ([`Ledger::duplicates`]), instead of refusing whichever entry happened to arrive second (which
-//! would make honest nodes disagree and halt an honest log). The stricter, global checks run when
-//! a bureau *creates* an entry: [`Ledger::admit`], which its node calls before signing. The same
-//! goes for a revocation racing a deregistration: both are valid; the inbox shows the conflict.
+//! author's own log can change. The one fact that belonged to no single log, "this person is
+//! registered nowhere else" (two bureaus may enrol one person at the same moment), belongs to
+//! one now: the person's arbiter's ([`Membership::arbiter`]). An enrolment or birth consumes a
+//! claim ([`Body::Claim`]) that only the arbiter writes, naming the one bureau that may consume it;
+//! the arbiter's log holds at most one claim per person and cancellation followed (or none), and
+//! only the claimant's own log can consume it. So of two bureaus enrolling one person at once,
+//! at most one holds a claim, and every node refuses the other's enrolment, whatever order the
+//! logs arrive in.
+//!
+//! [`Ledger::admit`] adds, when a bureau creates an entry, checks no single log owns: that the
+//! permit a refusal or deregistration acts on was not revoked, and that the permit a revocation
+//! withdraws was not refused or consumed (the origin's and the destination's logs may race: both
+//! entries are valid, and the inbox shows the conflict); and that the person of a claim,
+//! enrolment or birth is registered nowhere, in transit nowhere and not cancelled for good, which
+//! the claim rules already ensure (those admit rules are shadowed).
 //!
 //! # Invariants
 //!
-//! I1 (at most one registration per person) holds for every history whose entries were admitted
-//! by their authors, and any breach by concurrent enrolment is reported; I2 (every registration
-//! consumes exactly one deregistration, which consumes exactly one permit of the same person,
-//! origin and destination) and I3 (each log a single chain) are enforced by `apply` itself.
+//! I1 (at most one registration per person) is enforced by `apply` itself, through claims.
+//! Every record of a person, or deregistration of them in transit, stems from one consumed claim
+//! (a transfer only moves it: a deregistration ends a record, a registration consumes the
+//! deregistration) until a cancellation ends it; the arbiter grants at most one claim per person
+//! following no cancellation, and one per cancellation of theirs not for good. So in every
+//! history `apply` accepts, in any order, a person has at most one record or deregistration in
+//! transit (ARCHITECTURE.md, "Nobody registered twice"). Records are still kept per bureau, and a
+//! second one would still be reported as a duplicate (重) finding ([`Ledger::duplicates`]), as
+//! defence in depth. I2 (every registration consumes exactly one deregistration, which consumes
+//! exactly one permit of the same person, origin and destination) and I3 (each log a single
+//! chain) are enforced by `apply` too.
 
 // A violation carries the entries that prove it (a few references, ~200 bytes); refusals are
 // the rare path, so returning it unboxed costs nothing that matters.
@@ -518,6 +539,23 @@ pub struct BodyRules {
     /// both of, with why. For every other pair an entry breaking both is reported by the
     /// earlier rule, which `protocol/tests/rule_order.rs` checks.
     pub exclusive: &'static [(&'static str, &'static str, &'static str)],
+    /// Rules no entry can break without also breaking an earlier rule of the list, so they are
+    /// never the one reported. The code checks them all the same, as defence in depth: they hold
+    /// because of an argument about every history `apply` accepts (the claims, for I1), and the
+    /// check is what keeps a flaw in that argument from becoming a wrong state.
+    pub shadowed: &'static [Shadowed],
+}
+
+/// A rule of a body's list that is never reported: see [`BodyRules::shadowed`].
+#[derive(Clone, Copy, Debug)]
+pub struct Shadowed {
+    /// The rule, by [`Rule::key`].
+    pub rule: &'static str,
+    /// Earlier rules of the list, by key: an entry that breaks `rule` breaks at least one of
+    /// them.
+    pub by: &'static [&'static str],
+    /// Why.
+    pub why: &'static str,
 }
 
 /// A violation as the catalogue documents it.
@@ -655,7 +693,18 @@ const ENROL_RULES: &[Rule] = &[
     ADMIT_IN_TRANSIT,
     ADMIT_CANCELLED_FOR_GOOD,
 ];
+/// The claim rules of an enrolment or birth: it breaks one of them whenever its person is
+/// registered, in transit or cancelled for good.
+const CLAIM_RULES_OF_ENROL: &[&str] = &[
+    "reference_wrong_kind",
+    "person_mismatch",
+    "claim_not_for_author",
+    "claim_consumed",
+];
 const ENROL_EXCLUSIVE: &[(&str, &str, &str)] = &[
+    ("reference_wrong_kind", "person_mismatch", NO_CLAIM),
+    ("reference_wrong_kind", "claim_not_for_author", NO_CLAIM),
+    ("reference_wrong_kind", "claim_consumed", NO_CLAIM),
     (
         "household_out_of_range",
         "household_has_head",
@@ -667,6 +716,51 @@ const ENROL_EXCLUSIVE: &[(&str, &str, &str)] = &[
         "one needs the relation `head`, the other any other relation",
     ),
 ];
+const ENROL_SHADOWED: &[Shadowed] = &[
+    Shadowed {
+        rule: "person_already_registered",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+    Shadowed {
+        rule: "admit:person_already_registered",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+    Shadowed {
+        rule: "admit:person_in_transit",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+    Shadowed {
+        rule: "admit:person_cancelled",
+        by: CLAIM_RULES_OF_ENROL,
+        why: UNCONSUMED_CLAIM,
+    },
+];
+const UNCONSUMED_CLAIM: &str = "a person with an unconsumed claim has no record, no deregistration in transit and no cancellation for good (see \"Claims\")";
+const NO_CLAIM: &str = "an entry that is not a claim has no person, claimant or consumer";
+
+/// The rules of a claim one of which it breaks whenever its person is registered or in transit:
+/// it is not the arbiter's, or its `after` is not a cancellation of the person the arbiter may
+/// still follow.
+const FREE_CLAIM: &[&str] = &[
+    "not_arbiter",
+    "reference_wrong_kind",
+    "person_mismatch",
+    "person_claimed",
+];
+/// Those, and `person_cancelled`, for a person cancelled for good.
+const FREE_CLAIM_OR_CANCELLED: &[&str] = &[
+    "not_arbiter",
+    "reference_wrong_kind",
+    "person_mismatch",
+    "person_cancelled",
+    "person_claimed",
+];
+const GRANTABLE_CLAIM: &str = "a claim by the arbiter following a cancellation of the person not for good (or following none) that no claim followed yet is of a person with no record, no deregistration in transit and no cancellation for good (see \"Claims\")";
+const AFTER_FOR_GOOD: &str =
+    "a person cancelled for good has no record and no deregistration in transit (see \"Claims\")";
 
 /// SPEC 4 and `admit`: each body kind's rules, in the order they are checked.
 pub const BODY_RULES: &[BodyRules] = &[
@@ -674,6 +768,7 @@ pub const BODY_RULES: &[BodyRules] = &[
         kinds: &[BodyKind::Enrol],
         rules: ENROL_RULES,
         exclusive: ENROL_EXCLUSIVE,
+        shadowed: ENROL_SHADOWED,
     },
     BodyRules {
         kinds: &[BodyKind::Birth],
@@ -687,7 +782,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "birth_date_too_old",
                 "`born_on` is more than `BIRTH_REGISTRATION_AGE_DAYS_MAX` days before the entry's date",
             ),
-            // Then every rule of `Enrol`, in its order.
+            // Then every rule of `Enrol`, in its order (`ENROL_RULES`).
             CLAIM_IS_A_CLAIM,
             CLAIM_OF_THE_PERSON,
             CLAIM_FOR_AUTHOR,
@@ -716,6 +811,9 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "birth_date_too_old",
                 "a date is either after the entry's or before it",
             ),
+            ("reference_wrong_kind", "person_mismatch", NO_CLAIM),
+            ("reference_wrong_kind", "claim_not_for_author", NO_CLAIM),
+            ("reference_wrong_kind", "claim_consumed", NO_CLAIM),
             (
                 "household_out_of_range",
                 "household_has_head",
@@ -727,6 +825,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "one needs the relation `head`, the other any other relation",
             ),
         ],
+        shadowed: ENROL_SHADOWED,
     },
     BodyRules {
         kinds: &[BodyKind::Claim],
@@ -756,7 +855,57 @@ pub const BODY_RULES: &[BodyRules] = &[
             ADMIT_IN_TRANSIT,
             ADMIT_CANCELLED_FOR_GOOD,
         ],
-        exclusive: &[],
+        exclusive: &[
+            (
+                "not_arbiter",
+                "person_claimed",
+                "only the person's arbiter's log holds claims on them",
+            ),
+            ("reference_wrong_kind", "person_mismatch", NO_CANCELLATION),
+            ("reference_wrong_kind", "person_cancelled", NO_CANCELLATION),
+            (
+                "reference_wrong_kind",
+                "person_claimed",
+                "no claim following an entry that is not a cancellation was ever granted",
+            ),
+            (
+                "person_mismatch",
+                "person_claimed",
+                "no claim following a cancellation of another person was ever granted",
+            ),
+            (
+                "person_cancelled",
+                "person_claimed",
+                "no claim following a cancellation for good was ever granted",
+            ),
+            (
+                "person_cancelled",
+                "admit:person_already_registered",
+                AFTER_FOR_GOOD,
+            ),
+            (
+                "person_cancelled",
+                "admit:person_in_transit",
+                AFTER_FOR_GOOD,
+            ),
+        ],
+        shadowed: &[
+            Shadowed {
+                rule: "admit:person_already_registered",
+                by: FREE_CLAIM,
+                why: GRANTABLE_CLAIM,
+            },
+            Shadowed {
+                rule: "admit:person_in_transit",
+                by: FREE_CLAIM,
+                why: GRANTABLE_CLAIM,
+            },
+            Shadowed {
+                rule: "admit:person_cancelled",
+                by: FREE_CLAIM_OR_CANCELLED,
+                why: GRANTABLE_CLAIM,
+            },
+        ],
     },
     BodyRules {
         kinds: &[BodyKind::Permit],
@@ -829,6 +978,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "an entry that is not a registration moved nobody",
             ),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Refusal],
@@ -852,6 +1002,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             ("reference_wrong_kind", "permit_not_open", NO_PERMIT),
             ("reference_wrong_kind", "admit:permit_not_open", NO_PERMIT),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Deregistration],
@@ -919,6 +1070,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 SUCCESSION,
             ),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Registration],
@@ -984,6 +1136,15 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "one needs the relation `head`, the other any other relation",
             ),
         ],
+        shadowed: &[Shadowed {
+            rule: "person_already_registered",
+            by: &[
+                "reference_wrong_kind",
+                "person_mismatch",
+                "deregistration_consumed",
+            ],
+            why: "a person with a deregistration in transit has no record anywhere (see \"Claims\")",
+        }],
     },
     BodyRules {
         kinds: &[BodyKind::Revocation],
@@ -1007,6 +1168,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             ("reference_wrong_kind", "permit_not_open", NO_PERMIT),
             ("reference_wrong_kind", "admit:permit_not_open", NO_PERMIT),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::Cancellation],
@@ -1048,6 +1210,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 SUCCESSION,
             ),
         ],
+        shadowed: &[],
     },
     BodyRules {
         kinds: &[BodyKind::HeadChange],
@@ -1074,6 +1237,7 @@ pub const BODY_RULES: &[BodyRules] = &[
                 "the head is a member of the household",
             ),
         ],
+        shadowed: &[],
     },
 ];
 
@@ -1081,6 +1245,7 @@ const NO_PERMIT: &str =
     "an entry that is not a permit has no origin, destination, person or status";
 const NO_DEREGISTRATION: &str =
     "an entry that is not a deregistration has no destination, person, consumer or permit";
+const NO_CANCELLATION: &str = "an entry that is not a cancellation has no person or reason";
 const NO_RECORD: &str = "a person with no record here heads no household here";
 const SUCCESSION: &str = "each needs another combination of heading a household with other members and giving `new_head`";
 
@@ -3659,6 +3824,37 @@ mod catalogue_tests {
                     body.kinds
                 );
                 assert!(!why.is_empty());
+            }
+            let position = |key: &str| keys.iter().position(|k| k == key);
+            for s in body.shadowed {
+                let at = position(s.rule);
+                assert!(
+                    at.is_some(),
+                    "{:?}: shadowed {} is a rule",
+                    body.kinds,
+                    s.rule
+                );
+                assert!(!s.by.is_empty() && !s.why.is_empty());
+                for by in s.by {
+                    assert!(
+                        matches!((position(by), at), (Some(b), Some(a)) if b < a),
+                        "{:?}: {by}, carrying {}, is an earlier rule",
+                        body.kinds,
+                        s.rule
+                    );
+                    assert!(
+                        body.shadowed.iter().all(|t| t.rule != *by),
+                        "{:?}: {by} carries {} and is reported, so is not shadowed",
+                        body.kinds,
+                        s.rule
+                    );
+                }
+                assert!(
+                    body.exclusive.iter().all(|(a, _, _)| *a != s.rule),
+                    "{:?}: {} is never reported, so no pair it comes first in is exclusive",
+                    body.kinds,
+                    s.rule
+                );
             }
         }
     }

@@ -168,6 +168,18 @@ vocabulary! {
     }
 }
 
+impl CancellationReason {
+    /// Whether the cancellation ends the person's registrations for good: a death, or a
+    /// duplicate record removed (重). After any other cancellation (emigration, enlistment) the
+    /// person may be registered again, by a new claim that follows the cancellation.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CancellationReason::Death | CancellationReason::DuplicateRecord
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,17 +201,5 @@ mod tests {
             RefusalReason::NotRegisteredHere
         );
         assert_eq!(serde_json::to_string(&Relation::Head).unwrap(), "\"head\"");
-    }
-}
-
-impl CancellationReason {
-    /// Whether the cancellation ends the person's registrations for good: a death, or a
-    /// duplicate record removed (重). After any other cancellation (emigration, enlistment) the
-    /// person may be registered again, by a new claim that follows the cancellation.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            CancellationReason::Death | CancellationReason::DuplicateRecord
-        )
     }
 }

@@ -1,6 +1,9 @@
 //! The rulebook over random multi-bureau histories: invariants on every prefix, independence
 //! from delivery order, and every adversarial entry refused by the rule that names its fault.
 
+// Judging returns the violation unboxed, as the rulebook does (see its note on size).
+#![allow(clippy::result_large_err)]
+
 mod common;
 
 use common::*;
@@ -1147,6 +1150,8 @@ fn household_numbers_are_bounded() {
     use hukou_protocol::limits::HOUSEHOLD_ID_MAX;
     let mut w = World::new(2);
     let p = person(500);
+    // A claim on the person for bureau 0, so that only the placement is wrong.
+    let claim = w.claim(0, p).unwrap();
     for household in [HOUSEHOLD_ID_MAX + 1, 18_446_744_073_709_551_614, u64::MAX] {
         for relation in [Relation::Head, Relation::Child] {
             let placement = Placement {
@@ -1159,6 +1164,7 @@ fn household_numbers_are_bounded() {
                 Body::Enrol {
                     person: p,
                     placement,
+                    claim,
                 },
             );
             assert_eq!(
@@ -1212,6 +1218,7 @@ fn household_numbers_are_bounded() {
         Body::Enrol {
             person: p,
             placement: head(HOUSEHOLD_ID_MAX),
+            claim,
         },
     )
     .unwrap();
@@ -1221,20 +1228,16 @@ fn household_numbers_are_bounded() {
 fn household_has_head_and_household_unknown() {
     let mut w = World::new(1);
     let head_p = person(1);
-    w.act(
-        0,
-        Body::Enrol {
-            person: head_p,
-            placement: head(1),
-        },
-    )
-    .unwrap();
+    w.enrol_with(0, head_p, head(1)).unwrap();
+    // A claim on the second person for bureau 0, so that only the placement is wrong.
+    let claim = w.claim(0, person(2)).unwrap();
     let (err, entry) = refused(
         &w,
         0,
         Body::Enrol {
             person: person(2),
             placement: head(1),
+            claim,
         },
     );
     assert_eq!(
@@ -1254,6 +1257,8 @@ fn household_has_head_and_household_unknown() {
                 household: HouseholdId(2),
                 relation: Relation::Child,
             },
+            claim,
+            born_on: w.today(0),
         },
     );
     assert_eq!(
@@ -1289,14 +1294,12 @@ fn successor_unexpected() {
     let other_head = w.enrol_new(0);
     let member = person(99);
     let household = w.ledger.person(&other_head).unwrap().records[0].household;
-    w.act(
+    w.enrol_with(
         0,
-        Body::Enrol {
-            person: member,
-            placement: Placement {
-                household,
-                relation: Relation::Spouse,
-            },
+        member,
+        Placement {
+            household,
+            relation: Relation::Spouse,
         },
     )
     .unwrap();

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use hukou_protocol::limits::{
-    DAY_MS, HOUSEHOLD_ID_MAX, PERMIT_VALIDITY_MS_MAX, PERMIT_VALIDITY_MS_MIN,
+    BIRTH_REGISTRATION_AGE_DAYS_MAX, DAY_MS, HOUSEHOLD_ID_MAX, PERMIT_VALIDITY_MS_MAX,
+    PERMIT_VALIDITY_MS_MIN,
 };
 use hukou_protocol::rules::{
     BODY_RULES, CHAIN_RULES, ENVELOPE_RULES, REFERENCE_RULES, RETIRED_NAMES, Rule, Stage,
@@ -55,6 +56,15 @@ fn common_table(out: &mut String, title: &str, rules: &[Rule]) {
     out.push('\n');
 }
 
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
 /// The generated section, markers included.
 fn render() -> String {
     let mut out = String::new();
@@ -71,7 +81,8 @@ fn render() -> String {
     writeln!(
         out,
         "Stage `apply`: every node, witness and auditor checks it. Stage `admit`: only the \
-         author, before signing, after every `apply` rule passed.\n"
+         author, before signing, after every `apply` rule passed. Below the tables, `admit:` \
+         before a name means the rule of that name at stage `admit`.\n"
     )
     .unwrap();
     for body in BODY_RULES {
@@ -98,14 +109,49 @@ fn render() -> String {
         if body.exclusive.is_empty() {
             writeln!(out, "Any two of these rules can be broken by one entry.\n").unwrap();
         } else {
+            let reported = if body.shadowed.is_empty() {
+                "every other pair is reported by the earlier rule"
+            } else {
+                "every other pair is reported by the earlier rule, or by a rule before both when \
+                 the later one is shadowed"
+            };
             writeln!(
                 out,
-                "No entry can break both rules of these pairs (every other pair is reported by \
-                 the earlier rule):\n"
+                "No entry can break both rules of these pairs ({reported}):\n"
             )
             .unwrap();
             for (a, b, why) in body.exclusive {
                 writeln!(out, "- `{a}` and `{b}`: {why}.").unwrap();
+            }
+            out.push('\n');
+        }
+        if !body.shadowed.is_empty() {
+            writeln!(
+                out,
+                "Never reported (shadowed): an entry breaking one of these rules also breaks one \
+                 of the earlier rules named, which is reported; the rule is checked all the same, \
+                 as defence in depth:\n"
+            )
+            .unwrap();
+            // Rules shadowed by the same rules for the same reason share one line.
+            for group in body
+                .shadowed
+                .chunk_by(|a, b| a.by == b.by && a.why == b.why)
+            {
+                let rules: Vec<String> = group.iter().map(|s| format!("`{}`", s.rule)).collect();
+                let by: Vec<String> = group[0].by.iter().map(|k| format!("`{k}`")).collect();
+                let (rules, each) = match rules.as_slice() {
+                    [one] => (one.clone(), ""),
+                    [init @ .., last] => (format!("{} and {last}", init.join(", ")), "each "),
+                    [] => unreachable!("chunks are not empty"),
+                };
+                writeln!(
+                    out,
+                    "- {rules}, {each}with {}: {}.",
+                    or_list(&by),
+                    group[0].why
+                )
+                .unwrap();
             }
             out.push('\n');
         }
@@ -141,6 +187,11 @@ fn render() -> String {
         writeln!(out, "| `{name}` | {ms} ms ({days} {unit}) |").unwrap();
     }
     writeln!(out, "| `HOUSEHOLD_ID_MAX` | {HOUSEHOLD_ID_MAX} |").unwrap();
+    writeln!(
+        out,
+        "| `BIRTH_REGISTRATION_AGE_DAYS_MAX` | {BIRTH_REGISTRATION_AGE_DAYS_MAX} days |"
+    )
+    .unwrap();
     out.push('\n');
     writeln!(out, "### Retired names\n").unwrap();
     writeln!(

@@ -348,7 +348,7 @@ impl World {
                         b,
                         Body::Cancellation {
                             person: p,
-                            reason: if pick % 2 == 0 {
+                            reason: if pick.is_multiple_of(2) {
                                 CancellationReason::Emigration
                             } else {
                                 CancellationReason::Death
