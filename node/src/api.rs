@@ -1493,6 +1493,16 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         c.equivocations.load(Ordering::Relaxed),
     );
     counter(
+        "hukou_forks_adopted_total",
+        "Times a replica holding a losing fork of a log moved to the certified fork.",
+        c.forks_adopted.load(Ordering::Relaxed),
+    );
+    counter(
+        "hukou_fork_entries_dropped_total",
+        "Replica entries taken back by those moves (the losing fork's, and what depended on it).",
+        c.fork_entries_dropped.load(Ordering::Relaxed),
+    );
+    counter(
         "hukou_writes_refused_total",
         "Clerk writes the rulebook refused.",
         c.writes_refused.load(Ordering::Relaxed),
@@ -1571,6 +1581,14 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         );
     }
     drop(state);
+    let blocked = api.service.adoptions_blocked();
+    let _ = writeln!(
+        out,
+        "# HELP hukou_fork_adoption_blocked Logs whose losing fork this node cannot leave (its own log, or final entries, built on it); see the node's log.\n# TYPE hukou_fork_adoption_blocked gauge"
+    );
+    for (log, _) in blocked {
+        let _ = writeln!(out, "hukou_fork_adoption_blocked{{bureau=\"{log}\"}} 1");
+    }
     let m = &api.metrics;
     let _ = writeln!(
         out,

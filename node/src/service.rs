@@ -18,6 +18,14 @@
 //!   signed.
 //! - Finality is derived from stored certificates: `State::final_sizes` is loaded from the
 //!   latest certificate of each log on start, and only grows (see `witness`).
+//! - A replica that holds a losing fork of another member's log moves to the certified fork
+//!   ([`Service::adopt_certified_fork`]) only on a certificate that verifies, only to entries
+//!   that hash to its root, never taking back its own log or anything final: it keeps the
+//!   fraud proof, truncates the replica (and any replica that built on the dropped entries)
+//!   durably in one batch, rebuilds the state from the store, and applies the certified entries
+//!   through the rulebook. It is the one place the state lock is held while waiting for the
+//!   committer (everything applied must be durable before anything is taken back); forks are
+//!   rare, and nothing else can be written meanwhile anyway.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
+use hukou_protocol::adoption::{AdoptionError, certified_suffix};
 use hukou_protocol::calendar::Calendar;
 use hukou_protocol::checkpoint::{Certificate, Checkpoint, Cosignature, SignedCheckpoint};
 use hukou_protocol::entry::{Body, Entry};
@@ -143,6 +152,11 @@ pub struct Counters {
     pub cosignatures: AtomicU64,
     /// Certificates this node stored (built from cosignatures or received).
     pub certificates: AtomicU64,
+    /// Times this node moved a replica from a losing fork to the certified one.
+    pub forks_adopted: AtomicU64,
+    /// Entries of replica logs taken back by those moves (the losing fork's, and entries of other
+    /// logs that depended on them).
+    pub fork_entries_dropped: AtomicU64,
 }
 
 /// The in-memory state, behind one lock.
@@ -284,6 +298,92 @@ struct Inner {
     /// Where claim requests to other bureaus' arbiters go (`sync` serves them over the
     /// network); unset while the node has no network.
     claimer: std::sync::OnceLock<mpsc::Sender<ClaimAsk>>,
+    /// Replicas a certificate showed to be a losing fork, waiting for `sync` to fetch the
+    /// certified entries ([`Service::adopt_certified_fork`]).
+    adoptions: std::sync::Mutex<Adoptions>,
+}
+
+/// Certificates that show this node's replica of a log is a losing fork.
+#[derive(Default)]
+struct Adoptions {
+    /// The newest such certificate of each log (verified before it was wanted, and again when
+    /// the certified entries come).
+    wanted: HashMap<BureauCode, Certificate>,
+    /// Logs this node cannot move to the certified fork, with why (its own log built on the
+    /// losing fork, or final entries would go): never tried again until restart.
+    blocked: HashMap<BureauCode, String>,
+}
+
+/// Why [`Service::adopt_certified_fork`] did not move the replica.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// The certificate or the offered entries fail the protocol's check
+    /// (`hukou_protocol::adoption::certified_suffix`); nothing changed.
+    #[error(transparent)]
+    Offer(Box<AdoptionError>),
+    /// An entry of this node's own log references an entry of the losing fork. The own log is
+    /// never taken back (its entries are signed and gossiped), so the node keeps the fork it
+    /// built on and reports it; nothing changed.
+    #[error(
+        "this node's own log depends on the losing fork of {log} from entry {me}:{seq} on; it keeps the fork"
+    )]
+    OwnLogDepends {
+        log: BureauCode,
+        me: BureauCode,
+        seq: u64,
+    },
+    /// Entries of another log that depend on the losing fork are final by a certificate this
+    /// node holds: two certificates disagree, so more than a third of the members are faulty.
+    /// Nothing changed.
+    #[error(
+        "log {dependent} would keep {kept} entries but {final_size} are final: it depends on the losing fork of {log}"
+    )]
+    DependentFinal {
+        log: BureauCode,
+        dependent: BureauCode,
+        kept: u64,
+        final_size: u64,
+    },
+    /// The store failed; the node stops writing.
+    #[error("storage failed: {0}")]
+    Store(Box<StoreError>),
+}
+
+impl From<StoreError> for AdoptError {
+    fn from(e: StoreError) -> AdoptError {
+        AdoptError::Store(Box::new(e))
+    }
+}
+
+impl AdoptError {
+    /// The stable snake_case name of the error.
+    pub fn name(&self) -> &str {
+        match self {
+            AdoptError::Offer(e) => e.name(),
+            AdoptError::OwnLogDepends { .. } => "adoption_own_log_depends",
+            AdoptError::DependentFinal { .. } => "adoption_dependent_final",
+            AdoptError::Store(_) => "storage_failed",
+        }
+    }
+}
+
+/// What [`Service::adopt_certified_fork`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adopted {
+    /// The forked log.
+    pub log: BureauCode,
+    /// Entries of it this node held before.
+    pub held: u64,
+    /// Entries of it kept (shared with the certified fork).
+    pub common: u64,
+    /// The certificate's size.
+    pub size: u64,
+    /// Other logs truncated because they depended on the dropped entries: (log, kept, held).
+    pub dependents: Vec<(BureauCode, u64, u64)>,
+    /// Entries applied afterwards: the certified ones, and entries that had been waiting.
+    pub applied: usize,
+    /// How long rebuilding the state from the store took.
+    pub rebuild_ms: u64,
 }
 
 /// A request for claims on `persons` to their arbiter `arbiter`, served by `sync`.
@@ -350,6 +450,7 @@ impl Service {
                 started: Instant::now(),
                 catch_up: std::sync::Mutex::new(CatchUp::default()),
                 claimer: std::sync::OnceLock::new(),
+                adoptions: std::sync::Mutex::new(Adoptions::default()),
             }),
         };
         Ok(ServiceParts {
@@ -733,14 +834,44 @@ impl Service {
         // Room in the commit queue before the lock, as in `write_inner`.
         let commit = inner.committer.reserve().await?;
         let mut state = inner.state.lock().await;
-        let mut to_store = Vec::new();
-        let mut equivocations = Vec::new();
-        for (entry, verified) in entries.into_iter().zip(verdicts) {
+        let checked = entries.into_iter().zip(verdicts).map(|(entry, verified)| {
             let check = if verified {
                 SignatureCheck::AlreadyVerified
             } else {
                 SignatureCheck::Verify
             };
+            (entry, check)
+        });
+        let (to_store, equivocations) = self.judge_replicated(&mut state, checked);
+        let applied = to_store.len();
+        let waiting = state.buffer.len();
+        let receipt = (applied > 0).then(|| commit.submit(to_store));
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
+        drop(state);
+        if let Some(membership) = membership {
+            self.record_equivocations(membership, equivocations).await;
+        }
+        Ok(Applied {
+            applied,
+            waiting,
+            receipt,
+        })
+    }
+
+    /// Judges replicated entries through the causal buffer, in order. Returns those applied (for
+    /// the committer, in the order applied) and the equivocations found, to be proven with
+    /// [`Service::record_equivocations`] once the lock is released. Refusals are counted and
+    /// reported.
+    #[allow(clippy::type_complexity)]
+    fn judge_replicated(
+        &self,
+        state: &mut State,
+        entries: impl IntoIterator<Item = (SignedEntry, SignatureCheck)>,
+    ) -> (Vec<SignedEntry>, Vec<(EntryRef, SignedEntry)>) {
+        let inner = &self.inner;
+        let mut to_store = Vec::new();
+        let mut equivocations = Vec::new();
+        for (entry, check) in entries {
             let judged = {
                 let State { ledger, buffer, .. } = &mut *state;
                 buffer.offer(ledger, entry, check)
@@ -801,19 +932,7 @@ impl Service {
                 }
             }
         }
-        let applied = to_store.len();
-        let waiting = state.buffer.len();
-        let receipt = (applied > 0).then(|| commit.submit(to_store));
-        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
-        drop(state);
-        if let Some(membership) = membership {
-            self.record_equivocations(membership, equivocations).await;
-        }
-        Ok(Applied {
-            applied,
-            waiting,
-            receipt,
-        })
+        (to_store, equivocations)
     }
 
     /// Stage 3 of [`Service::ingest`]: waits until the entries applied are durable, then counts
@@ -882,6 +1001,320 @@ impl Service {
             );
             state.fraud_proofs.insert(key, proof);
         }
+    }
+
+    /// Notes a certificate that shows this node's replica of its log is a losing fork (the
+    /// witness calls this), so that `sync` fetches the certified entries and calls
+    /// [`Service::adopt_certified_fork`]. Keeps the newest per log; ignores the own log and logs
+    /// this node cannot move. Returns whether the certificate is newly wanted.
+    pub fn want_adoption(&self, certificate: Certificate) -> bool {
+        let log = certificate.checkpoint.log;
+        if log == self.inner.me {
+            return false;
+        }
+        let mut adoptions = self.lock_adoptions();
+        if adoptions.blocked.contains_key(&log) {
+            return false;
+        }
+        let newer = adoptions
+            .wanted
+            .get(&log)
+            .is_none_or(|w| certificate.checkpoint.size > w.checkpoint.size);
+        if newer {
+            adoptions.wanted.insert(log, certificate);
+        }
+        newer
+    }
+
+    /// The certificates whose certified entries `sync` should fetch now (those no longer needed,
+    /// because a certificate at least as large is final here, are forgotten).
+    pub async fn adoptions_wanted(&self) -> Vec<Certificate> {
+        let wanted: Vec<Certificate> = self.lock_adoptions().wanted.values().cloned().collect();
+        let mut out = Vec::with_capacity(wanted.len());
+        for certificate in wanted {
+            let c = certificate.checkpoint;
+            if self.state().await.final_size(c.log) >= c.size {
+                self.forget_adoption(&certificate);
+            } else {
+                out.push(certificate);
+            }
+        }
+        out
+    }
+
+    /// Logs this node cannot move to their certified fork, with why.
+    pub fn adoptions_blocked(&self) -> Vec<(BureauCode, String)> {
+        let mut out: Vec<_> = self
+            .lock_adoptions()
+            .blocked
+            .iter()
+            .map(|(log, why)| (*log, why.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn forget_adoption(&self, certificate: &Certificate) {
+        let mut adoptions = self.lock_adoptions();
+        if adoptions.wanted.get(&certificate.checkpoint.log) == Some(certificate) {
+            adoptions.wanted.remove(&certificate.checkpoint.log);
+        }
+    }
+
+    fn lock_adoptions(&self) -> std::sync::MutexGuard<'_, Adoptions> {
+        self.inner
+            .adoptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Moves this node's replica of a forked log to the certified fork (ARCHITECTURE.md, "a
+    /// replica that holds a losing fork"): `offered` are the entries at seqs `from..size` of the
+    /// certificate's log, fetched from a peer and batch-verified ([`Service::verify_received`]).
+    ///
+    /// Under the state lock, with everything handed to the committer written first:
+    ///
+    /// 1. `hukou_protocol::adoption::certified_suffix` checks the certificate against the
+    ///    membership and the offer against its root, and says how much of the replica is shared
+    ///    (`common`). Nothing else is trusted: a peer can only make this fail.
+    /// 2. The pair of entries at the first divergent position is kept as a fraud proof.
+    /// 3. The state is rebuilt from the store as if the log ended at `common`: whatever else no
+    ///    longer applies (entries of other logs that referenced the dropped ones, and what
+    ///    follows them) is dropped too, unless it is this node's own log or final here, in
+    ///    which case nothing changes ([`AdoptError::OwnLogDepends`],
+    ///    [`AdoptError::DependentFinal`]).
+    /// 4. The store drops those entries in one atomic, durable batch (`Store::truncate_logs`),
+    ///    the rebuilt state replaces the old one, and the certified entries, then every entry
+    ///    that was waiting in the causal buffer, go through the rulebook and to the committer.
+    ///
+    /// A crash after step 4's truncation leaves a store that replays and pulls the rest.
+    pub async fn adopt_certified_fork(
+        &self,
+        certificate: &Certificate,
+        from: u64,
+        offered: Verified,
+    ) -> Result<Adopted, AdoptError> {
+        let inner = &self.inner;
+        let me = inner.me;
+        let log = certificate.checkpoint.log;
+        // Room for the drain and for the certified entries, before the lock.
+        let drain = inner.committer.reserve().await?;
+        let commit = inner.committer.reserve().await?;
+        let mut state = inner.state.lock().await;
+        // Whatever was applied before is durable before anything is taken back; nothing new is
+        // handed to the committer while the state lock is held.
+        drain.submit(Vec::new()).await?;
+        let Verified { entries, verdicts } = offered;
+        let suffix = {
+            let empty = hukou_protocol::merkle::Tree::new();
+            let replica = state.trees.get(&log).unwrap_or(&empty);
+            certified_suffix(
+                state.ledger.membership(),
+                me,
+                certificate,
+                replica,
+                state.final_size(log),
+                from,
+                entries,
+            )
+        };
+        let suffix = match suffix {
+            Ok(suffix) => suffix,
+            Err(e) => {
+                if matches!(
+                    e,
+                    AdoptionError::Certificate(_)
+                        | AdoptionError::OwnLog { .. }
+                        | AdoptionError::NotAFork { .. }
+                ) {
+                    self.forget_adoption(certificate);
+                }
+                if let AdoptionError::BelowFinal { .. } = e {
+                    self.block_adoption(log, &e.to_string());
+                }
+                return Err(AdoptError::Offer(Box::new(e)));
+            }
+        };
+        let held = inner.store.log_len(log);
+        assert_eq!(
+            held,
+            state.ledger.log_len(log),
+            "the committer was drained: the store holds what the ledger applied"
+        );
+        let skipped = (suffix.common - from) as usize;
+        let certified: Vec<(SignedEntry, SignatureCheck)> = suffix
+            .entries
+            .iter()
+            .cloned()
+            .zip(verdicts.into_iter().skip(skipped))
+            .map(|(e, verified)| {
+                let check = if verified {
+                    SignatureCheck::AlreadyVerified
+                } else {
+                    SignatureCheck::Verify
+                };
+                (e, check)
+            })
+            .collect();
+        if suffix.common == held {
+            // Nothing to take back: the replica was only behind (a node that proved the
+            // author forked checks later certificates of its log this way). The certified
+            // entries go in like pulled ones.
+            let (to_store, equivocations) = self.judge_replicated(&mut state, certified);
+            let applied = to_store.len();
+            self.store_replicated(state, commit, to_store, equivocations)
+                .await?;
+            self.forget_adoption(certificate);
+            return Ok(Adopted {
+                log,
+                held,
+                common: held,
+                size: certificate.checkpoint.size,
+                dependents: Vec::new(),
+                applied,
+                rebuild_ms: 0,
+            });
+        }
+
+        // 2. and 3., off the runtime: the evidence (the replica's entry and the certified one
+        // at the first divergence, made durable by the truncation's flush below), and the state
+        // without the dropped entries, to see what else depended on them.
+        let started = Instant::now();
+        let common = suffix.common;
+        let certified_first = suffix.entries.first().cloned();
+        let proven = state.fraud_proofs.contains_key(&(log, Seq(common)));
+        let (store, membership) = (inner.store.clone(), state.ledger.membership().clone());
+        let (proof, rebuilt) = tokio::task::spawn_blocking(move || {
+            let mut proof = None;
+            if !proven
+                && let Some(certified) = certified_first
+                && let Some(ours) = store.entry(log, common)?
+            {
+                let pair = FraudProof::new(ours, certified);
+                if pair.verify(&membership).is_ok() {
+                    store.put_fraud_proof(log, common, &pair.encode())?;
+                    proof = Some(pair);
+                }
+            }
+            let limits = HashMap::from([(log, common)]);
+            rebuild(&store, membership, me, &limits).map(|rebuilt| (proof, rebuilt))
+        })
+        .await
+        .expect("rebuilding does not panic")?;
+        let rebuild_ms = started.elapsed().as_millis() as u64;
+        if let Some(proof) = proof {
+            inner.counters.equivocations.fetch_add(1, Ordering::Relaxed);
+            state.fraud_proofs.insert((log, Seq(common)), proof);
+        }
+        let mut cuts = Vec::new();
+        for (stored_log, stored) in inner.store.logs() {
+            let kept = rebuilt.ledger.log_len(stored_log);
+            if kept < stored {
+                cuts.push((stored_log, kept, stored));
+            }
+        }
+        for &(dependent, kept, _) in &cuts {
+            let refusal = if dependent == me {
+                Some(AdoptError::OwnLogDepends { log, me, seq: kept })
+            } else if kept < state.final_size(dependent) {
+                Some(AdoptError::DependentFinal {
+                    log,
+                    dependent,
+                    kept,
+                    final_size: state.final_size(dependent),
+                })
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                tracing::error!(log = %log, rule = refusal.name(),
+                    "NOT moving to the certified fork of {log}: {refusal}");
+                self.block_adoption(log, &refusal.to_string());
+                return Err(refusal);
+            }
+        }
+
+        // 4. Take the dropped entries back, durably and at once, then the certified ones in.
+        let truncation: Vec<(BureauCode, u64)> =
+            cuts.iter().map(|&(l, kept, _)| (l, kept)).collect();
+        inner.store.truncate_logs(&truncation).await?;
+        let waiting = state.buffer.take_all();
+        let State {
+            ledger,
+            trees,
+            next_household,
+            person_entries,
+            ..
+        } = rebuilt;
+        state.ledger = ledger;
+        state.trees = trees;
+        state.next_household = next_household;
+        state.person_entries = person_entries;
+        let (to_store, equivocations) =
+            self.judge_replicated(&mut state, certified.into_iter().chain(waiting));
+        let applied = to_store.len();
+        self.store_replicated(state, commit, to_store, equivocations)
+            .await?;
+        let dropped: u64 = cuts.iter().map(|&(_, kept, stored)| stored - kept).sum();
+        inner.counters.forks_adopted.fetch_add(1, Ordering::Relaxed);
+        inner
+            .counters
+            .fork_entries_dropped
+            .fetch_add(dropped, Ordering::Relaxed);
+        self.forget_adoption(certificate);
+        let dependents = cuts
+            .into_iter()
+            .filter(|&(l, _, _)| l != log)
+            .collect::<Vec<_>>();
+        tracing::warn!(
+            log = %log, held, common, size = certificate.checkpoint.size,
+            dropped, applied, rebuild_ms,
+            "moved the replica of {log} to its certified fork: kept {common} of {held} entries (fraud proof kept), other logs truncated: {dependents:?}"
+        );
+        Ok(Adopted {
+            log,
+            held,
+            common,
+            size: certificate.checkpoint.size,
+            dependents,
+            applied,
+            rebuild_ms,
+        })
+    }
+
+    /// Queues replicated entries just applied in the reserved `commit` slot, releases the state,
+    /// proves the equivocations found, and returns once the entries are durable; then counts
+    /// them and wakes the witness.
+    async fn store_replicated(
+        &self,
+        state: MutexGuard<'_, State>,
+        commit: crate::store::CommitSlot<'_>,
+        to_store: Vec<SignedEntry>,
+        equivocations: Vec<(EntryRef, SignedEntry)>,
+    ) -> Result<(), StoreError> {
+        let count = to_store.len() as u64;
+        let receipt = (count > 0).then(|| commit.submit(to_store));
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
+        drop(state);
+        if let Some(membership) = membership {
+            self.record_equivocations(membership, equivocations).await;
+        }
+        let Some(receipt) = receipt else {
+            return Ok(());
+        };
+        receipt.await?;
+        self.inner
+            .counters
+            .entries_replicated
+            .fetch_add(count, Ordering::Relaxed);
+        self.inner.replicated.notify_one();
+        Ok(())
+    }
+
+    fn block_adoption(&self, log: BureauCode, why: &str) {
+        let mut adoptions = self.lock_adoptions();
+        adoptions.wanted.remove(&log);
+        adoptions.blocked.insert(log, why.to_string());
     }
 
     /// Lets [`Service::obtain_claims`] ask other bureaus' arbiters, through `sync`.
@@ -1191,6 +1624,48 @@ fn note_applied(
 /// Rebuilds the state by replaying the store through the rulebook (signatures were verified
 /// when the entries were first accepted, and the store's integrity is checked on open).
 fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State, StoreError> {
+    let started = Instant::now();
+    let mut state = rebuild(store, membership, me, &HashMap::new())?;
+    if let Some((position, entry)) = state.buffer.waiting().next() {
+        return Err(StoreError::Damaged {
+            path: store.path().to_path_buf(),
+            log: entry.entry().author,
+            seq: entry.entry().seq.0,
+            reason: format!(
+                "stored entry waits for {}:{} which is not stored",
+                position.0, position.1
+            ),
+        });
+    }
+    // From here on the buffer takes entries from peers: bounded.
+    state.buffer = CausalBuffer::new();
+    load_final_sizes(store, &mut state)?;
+    for (_, _, raw) in store.fraud_proofs()? {
+        if let Ok(p) = FraudProof::decode(&raw) {
+            state.fraud_proofs.insert((p.author(), p.seq()), p);
+        }
+    }
+    let count = state.ledger.entries_applied();
+    if count > 0 {
+        tracing::info!(
+            entries = count,
+            ms = started.elapsed().as_millis() as u64,
+            "replayed the store"
+        );
+    }
+    Ok(state)
+}
+
+/// The ledger, Merkle trees, person index and household counter that the stored entries make,
+/// each log read up to its length in `limits` if it has one (all of it if not). Entries that
+/// wait for something not stored stay in the (unbounded) buffer; fraud proofs, final sizes and
+/// the operators' lists are left empty for the caller.
+fn rebuild(
+    store: &Store,
+    membership: Membership,
+    me: BureauCode,
+    limits: &HashMap<BureauCode, u64>,
+) -> Result<State, StoreError> {
     let mut state = State {
         ledger: Ledger::new(membership),
         // The store holds complete logs: nothing may be dropped while they are replayed.
@@ -1204,12 +1679,10 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
         final_sizes: HashMap::new(),
         person_entries: HashMap::new(),
     };
-    let started = Instant::now();
-    let mut count = 0u64;
-    for (log, _len) in store.logs() {
-        for entry in store.iter_log(log) {
+    for (log, len) in store.logs() {
+        let len = limits.get(&log).copied().unwrap_or(len);
+        for entry in store.iter_log_prefix(log, len) {
             let entry = entry?;
-            count += 1;
             let State {
                 ledger,
                 buffer,
@@ -1239,32 +1712,6 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
                 }
             }
         }
-    }
-    if let Some((position, entry)) = state.buffer.waiting().next() {
-        return Err(StoreError::Damaged {
-            path: store.path().to_path_buf(),
-            log: entry.entry().author,
-            seq: entry.entry().seq.0,
-            reason: format!(
-                "stored entry waits for {}:{} which is not stored",
-                position.0, position.1
-            ),
-        });
-    }
-    // From here on the buffer takes entries from peers: bounded.
-    state.buffer = CausalBuffer::new();
-    load_final_sizes(store, &mut state)?;
-    for (_, _, raw) in store.fraud_proofs()? {
-        if let Ok(p) = FraudProof::decode(&raw) {
-            state.fraud_proofs.insert((p.author(), p.seq()), p);
-        }
-    }
-    if count > 0 {
-        tracing::info!(
-            entries = count,
-            ms = started.elapsed().as_millis() as u64,
-            "replayed the store"
-        );
     }
     Ok(state)
 }

@@ -29,6 +29,9 @@
 //!    refuses an entry whose seq is not the current length of its log, or whose `prev` is not
 //!    the hash of the entry before it, so no bug elsewhere can write a gap, an overwrite or a
 //!    broken chain.
+//!    Logs only grow, with one exception: [`Store::truncate_logs`] takes back the end of
+//!    *replica* logs (never the node's own) when the node moves from a losing fork of a log to
+//!    the certified one, in one atomic batch that leaves each log contiguous.
 //! 2. Every stored entry sits under the key of its own author and seq, on this node's network.
 //! 3. (Keyspace `I`, a person index, was written by earlier versions and is ignored: the node
 //!    keeps that index in memory, rebuilt on replay, since random-keyed rows cost a third of a
@@ -325,6 +328,9 @@ struct LogState {
     durable: u64,
     /// Hash of the last appended entry, which the next entry's `prev` must equal.
     tip: EntryHash,
+    /// How many times the log was truncated ([`Store::truncate_logs`]). A flush that began
+    /// before a truncation must not mark the old, longer length durable.
+    truncations: u64,
 }
 
 impl LogState {
@@ -332,8 +338,12 @@ impl LogState {
         appended: 0,
         durable: 0,
         tip: EntryHash::ZERO,
+        truncations: 0,
     };
 }
+
+/// For each log: the appended length a flush covers, and the log's truncation count then.
+type Covered = HashMap<BureauCode, (u64, u64)>;
 
 /// For each log touched by an append: the seq its next entry must have, and the hash that
 /// entry's `prev` must equal.
@@ -417,6 +427,7 @@ impl Store {
                     appended: len,
                     durable: len,
                     tip,
+                    truncations: 0,
                 },
             );
         }
@@ -533,6 +544,11 @@ impl Store {
         LogIter::new(self.clone(), log, self.log_len(log))
     }
 
+    /// As [`Store::iter_log`], the first `len` entries only (all if the log is shorter).
+    pub fn iter_log_prefix(&self, log: BureauCode, len: u64) -> LogIter {
+        LogIter::new(self.clone(), log, len.min(self.log_len(log)))
+    }
+
     // ---- entries: writes ----
 
     /// Appends `entries` (of one log or several, in order) as one atomic batch. Refuses the whole call, writing nothing, if any entry is not exactly the
@@ -564,6 +580,75 @@ impl Store {
             assert!(len > state.appended, "append to {log} did not grow it");
             state.appended = len;
             state.tip = tip;
+        }
+        Ok(())
+    }
+
+    /// Takes back the entries of replica logs from the given lengths on (`cuts`: each a log and
+    /// the length it keeps), as one atomic sled batch, and returns once that is durable: how a
+    /// node moves from a losing fork of a log to the certified one
+    /// (`Service::adopt_certified_fork`). A crash leaves every cut or none (see "Crash safety"),
+    /// and either way each log is contiguous and chained. Readers see the shorter lengths from
+    /// the moment the rows go.
+    ///
+    /// # Panics
+    /// If a cut is of this node's own log (a node never takes back what it signed), would
+    /// lengthen a log, or meets entries appended but not yet durable (the caller drains the
+    /// [`Committer`] first and holds off new appends until this returns).
+    pub async fn truncate_logs(&self, cuts: &[(BureauCode, u64)]) -> Result<(), StoreError> {
+        self.check_usable()?;
+        let (store, cuts) = (self.clone(), cuts.to_vec());
+        // sled is called off the runtime's worker threads, as everywhere in the node.
+        tokio::task::spawn_blocking(move || store.remove_log_ends(&cuts))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        self.flush_async().await
+    }
+
+    /// The writing half of [`Store::truncate_logs`]: the batch, not flushed.
+    fn remove_log_ends(&self, cuts: &[(BureauCode, u64)]) -> Result<(), StoreError> {
+        {
+            let _serial = self.inner.append_lock.lock().expect("append lock poisoned");
+            let mut batch = sled::Batch::default();
+            let mut kept = Vec::with_capacity(cuts.len());
+            for &(log, len) in cuts {
+                assert_ne!(log, self.inner.own, "a node never truncates its own log");
+                let state = self.state(log);
+                assert!(
+                    len <= state.appended,
+                    "a cut of {log} to {len} would lengthen it"
+                );
+                assert_eq!(
+                    state.appended, state.durable,
+                    "truncating {log} while entries of it are being written"
+                );
+                for seq in len..state.appended {
+                    batch.remove(&log_key(log, seq)[..]);
+                }
+                let tip = match len.checked_sub(1) {
+                    None => EntryHash::ZERO,
+                    Some(last) => self
+                        .entry(log, last)?
+                        .ok_or_else(|| self.damaged(log, last, "the entry is missing".into()))?
+                        .hash(),
+                };
+                kept.push((log, len, tip));
+            }
+            {
+                let mut logs = self.lock_logs();
+                for &(log, len, tip) in &kept {
+                    let state = logs.entry(log).or_insert(LogState::EMPTY);
+                    state.appended = len;
+                    state.durable = len;
+                    state.tip = tip;
+                    state.truncations += 1;
+                }
+            }
+            if let Err(e) = self.inner.tree.apply_batch(batch) {
+                let error = self.io("truncating logs", e);
+                self.fail(&error);
+                return Err(error);
+            }
         }
         Ok(())
     }
@@ -641,7 +726,7 @@ impl Store {
     pub async fn flush_async(&self) -> Result<(), StoreError> {
         self.check_usable()?;
         // Taken before the flush starts, so everything it names is covered by the flush.
-        let covered = self.appended_lengths();
+        let covered = self.covered_lengths();
         if let Err(e) = self.inner.db.flush_async().await {
             let error = self.io("flushing", e);
             self.fail(&error);
@@ -664,7 +749,7 @@ impl Store {
     /// [`Store::flush_async`] for callers outside an async runtime (open, checks, tools).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.check_usable()?;
-        let covered = self.appended_lengths();
+        let covered = self.covered_lengths();
         let flushed = self
             .inner
             .db
@@ -1014,10 +1099,21 @@ impl Store {
             .collect()
     }
 
-    fn mark_durable(&self, covered: HashMap<BureauCode, u64>) {
+    fn covered_lengths(&self) -> Covered {
+        self.lock_logs()
+            .iter()
+            .map(|(log, state)| (*log, (state.appended, state.truncations)))
+            .collect()
+    }
+
+    fn mark_durable(&self, covered: Covered) {
         let mut logs = self.lock_logs();
-        for (log, len) in covered {
+        for (log, (len, truncations)) in covered {
             let state = logs.get_mut(&log).expect("logs are never forgotten");
+            if state.truncations != truncations {
+                // Truncated since this flush began; the truncation made its own length durable.
+                continue;
+            }
             assert!(len <= state.appended, "durable past appended in {log}");
             // Flushes may finish out of order; durability only grows.
             state.durable = state.durable.max(len);
@@ -1818,6 +1914,116 @@ mod tests {
             store.fraud_proofs().unwrap(),
             vec![(log, 7, b"proof".to_vec())]
         );
+    }
+
+    /// A chain of `len` entries of `log`, the first `shared` of which are common to every
+    /// `variant` (a fork from `shared` on).
+    fn chain(
+        log: BureauCode,
+        network: NetworkId,
+        shared: u64,
+        len: u64,
+        variant: u8,
+    ) -> Vec<SignedEntry> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[log.get() as u8; 32]);
+        let mut out: Vec<SignedEntry> = Vec::new();
+        for seq in 0..len {
+            let prev = out.last().map_or(EntryHash::ZERO, SignedEntry::hash);
+            let body = Body::Cancellation {
+                person: tag(if seq < shared { 0 } else { variant }),
+                reason: CancellationReason::Death,
+                new_head: None,
+            };
+            out.push(
+                hukou_protocol::Entry {
+                    network,
+                    author: log,
+                    seq: Seq(seq),
+                    prev,
+                    time_ms: 1_700_000_000_000 + seq,
+                    body,
+                }
+                .sign(&key),
+            );
+        }
+        out
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn truncating_replica_logs_is_durable_and_the_log_grows_again_from_the_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = BureauCode::new(340100).unwrap();
+        let forked = BureauCode::new(310104).unwrap();
+        let dependent = BureauCode::new(330502).unwrap();
+        let network = NetworkId::from_name("store-truncate");
+        let fork_b = chain(forked, network, 2, 4, 0xB);
+        let fork_a = chain(forked, network, 2, 5, 0xA);
+        let other = chain(dependent, network, 0, 3, 1);
+        let mine = chain(own, network, 0, 2, 2);
+        let rt = runtime();
+        {
+            let store = Store::open(dir.path(), own, network).unwrap();
+            store.append(&fork_b).unwrap();
+            store.append(&other).unwrap();
+            store.append(&mine).unwrap();
+            store.flush().unwrap();
+            // A flush that began before the truncation ends after it: it must not mark the old
+            // lengths durable again.
+            let covered = store.covered_lengths();
+            rt.block_on(store.truncate_logs(&[(forked, 2), (dependent, 0)]))
+                .unwrap();
+            store.mark_durable(covered);
+            assert_eq!(store.log_len(forked), 2);
+            assert_eq!(store.appended_len(forked), 2);
+            assert_eq!(store.log_len(dependent), 0);
+            assert_eq!(store.entry(forked, 2).unwrap(), None);
+            assert_eq!(store.range(forked, 0, 10).unwrap(), fork_b[..2].to_vec());
+            assert_eq!(store.log_len(own), 2, "the own log is untouched");
+            // The log grows again from the cut, with the other fork; an entry chained to the
+            // dropped one is refused.
+            assert_eq!(
+                store.append(&fork_b[2..3]).map_err(|e| e.name()),
+                Ok(()),
+                "the same entry may come back"
+            );
+            store.flush().unwrap();
+            rt.block_on(store.truncate_logs(&[(forked, 2)])).unwrap();
+            assert!(matches!(
+                store.append(&fork_a[3..4]),
+                Err(StoreError::NotContiguous { .. })
+            ));
+            store.append(&fork_a[2..]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), own, network).unwrap();
+        assert_eq!(store.logs(), vec![(forked, 5), (own, 2)]);
+        assert_eq!(store.range(forked, 0, 10).unwrap(), fork_a);
+        assert_eq!(
+            store.verify_full().unwrap(),
+            VerifyReport {
+                logs: 2,
+                entries: 7
+            }
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "a node never truncates its own log")]
+    fn the_own_log_is_never_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = BureauCode::new(340100).unwrap();
+        let network = NetworkId::from_name("store-truncate-own");
+        let store = Store::open(dir.path(), own, network).unwrap();
+        store.append(&chain(own, network, 0, 2, 2)).unwrap();
+        store.flush().unwrap();
+        let _ = runtime().block_on(store.truncate_logs(&[(own, 1)]));
     }
 
     #[test]

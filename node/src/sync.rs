@@ -22,6 +22,12 @@
 //!   the witness task (`witness`), which this module starts. Each pull round also asks every
 //!   peer for its latest certificate of each log ([`SyncRequest::Certificates`]), so a node that
 //!   missed the gossip still learns what is final.
+//! - A losing fork: when the witness found that a certificate's root is not this node's replica
+//!   of a log (`Service::want_adoption`), each pull round fetches the certified entries from a
+//!   peer, from just before where the replica diverges up to the certificate's size
+//!   ([`adopt_certified_forks`]), and hands them to `Service::adopt_certified_fork`, which checks
+//!   them against the certificate before anything is taken back; a peer that holds another
+//!   fork, or lies, costs a request. The certificate is then offered to the witness again.
 //! - When the network's event stream ends (shutdown), every task started here is stopped before
 //!   [`run`] returns, so nothing keeps the store open.
 //!
@@ -35,12 +41,13 @@ use std::time::{Duration, Instant};
 use bincode::{Decode, Encode};
 use futures::stream::{FuturesOrdered, StreamExt};
 use hukou_protocol::BureauCode;
-use hukou_protocol::limits::{BATCH_ENTRIES_MAX, FRAME_BYTES_MAX};
+use hukou_protocol::adoption::AdoptionError;
+use hukou_protocol::limits::{ADOPTION_ENTRIES_MAX, BATCH_ENTRIES_MAX, FRAME_BYTES_MAX};
 use libp2p::PeerId;
 use tokio::sync::{Notify, mpsc};
 
 use crate::net::{NetEvent, NetHandle};
-use crate::service::{CLAIMS_PER_REQUEST_MAX, CatchUp, ClaimAnswer, ClaimAsk, Service};
+use crate::service::{AdoptError, CLAIMS_PER_REQUEST_MAX, CatchUp, ClaimAnswer, ClaimAsk, Service};
 use crate::witness::{self, TOPIC_CHECKPOINTS, WitnessHandle};
 
 /// Gossip topic for new entries.
@@ -525,8 +532,101 @@ async fn pull_round(
         {
             witness.offer_certificates(raw);
         }
+        if let Err(e) = adopt_certified_forks(service, net, peer, bureau, witness).await {
+            tracing::error!("storage failed while moving to a certified fork: {e}");
+            return Round {
+                answered: round.answered,
+                ..Round::default()
+            };
+        }
     }
     round
+}
+
+/// For each log whose replica a certificate showed to be a losing fork, fetches the certified
+/// entries from `peer` and moves the replica to them (`Service::adopt_certified_fork`, which
+/// checks them against the certificate). Starts one entry before where the replica stops
+/// agreeing with the certificate's size, and goes back twice as far each time the offer does
+/// not chain onto the replica (it diverged earlier), at most [`ADOPTION_ENTRIES_MAX`] entries.
+async fn adopt_certified_forks(
+    service: &Service,
+    net: &NetHandle,
+    peer: PeerId,
+    bureau: BureauCode,
+    witness: &WitnessHandle,
+) -> Result<(), crate::store::StoreError> {
+    for certificate in service.adoptions_wanted().await {
+        let c = certificate.checkpoint;
+        let held = service.state().await.ledger.log_len(c.log);
+        let end = held.min(c.size);
+        let mut back = 1u64;
+        loop {
+            let from = end.saturating_sub(back);
+            if c.size - from > ADOPTION_ENTRIES_MAX as u64 {
+                tracing::error!(log = %c.log,
+                    "the certified fork of {} differs from this node's replica more than {ADOPTION_ENTRIES_MAX} entries back; \
+                     keeping the losing fork (rebuild this node's replica from its peers)", c.log);
+                break;
+            }
+            let Some(raw) = fetch_certified(net, peer, c.log, from, c.size).await else {
+                break; // the peer does not hold it all (yet)
+            };
+            let offered = service.verify_received(raw).await;
+            match service
+                .adopt_certified_fork(&certificate, from, offered)
+                .await
+            {
+                Ok(adopted) => {
+                    tracing::info!(log = %c.log, from = %bureau,
+                        "moved to the certified fork of {} with entries from {bureau}: {adopted:?}", c.log);
+                    witness.offer_certificates(vec![certificate.encode()]);
+                    break;
+                }
+                Err(AdoptError::Offer(e))
+                    if matches!(*e, AdoptionError::AnchorMismatch { .. }) && from > 0 =>
+                {
+                    back = back.saturating_mul(2);
+                }
+                Err(AdoptError::Store(e)) => return Err(*e),
+                Err(e) => {
+                    tracing::warn!(log = %c.log, rule = e.name(),
+                        "{bureau} did not offer the certified fork of {}: {e}", c.log);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The entries `from..until` of `log` from `peer`, in batches; `None` if it answers short.
+async fn fetch_certified(
+    net: &NetHandle,
+    peer: PeerId,
+    log: BureauCode,
+    from: u64,
+    until: u64,
+) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::with_capacity((until - from) as usize);
+    let mut next = from;
+    while next < until {
+        let max = (until - next).min(BATCH_ENTRIES_MAX as u64);
+        let request = SyncRequest::Range {
+            log,
+            from: next,
+            max: max as u32,
+        };
+        let bytes = net.request(peer, encode(&request)).await.ok()?;
+        let Some(SyncResponse::Entries(raw)) = decode::<SyncResponse>(&bytes) else {
+            return None;
+        };
+        if raw.len() as u64 != max {
+            return None;
+        }
+        next += max;
+        out.extend(raw);
+    }
+    Some(out)
 }
 
 /// A log to pull from one peer in this round.

@@ -29,6 +29,15 @@
 //! cosigned past it), a root other than this node's root at that size, and anything smaller than
 //! what this node already cosigned of that log.
 //!
+//! **A losing fork.** A certificate (verified: a quorum of valid cosignatures) whose root is not
+//! this node's root at that size shows this node holds a fork of that log that lost: its author
+//! signed two histories and a quorum cosigned the other. It is not stored; it is handed to the
+//! service (`Service::want_adoption`), `sync` fetches the certified entries, and the service
+//! moves the replica to them (`Service::adopt_certified_fork`); the certificate is then stored
+//! like any other. So is one of a log this node holds less of, if it already proved that log's
+//! author equivocated at a position the certificate covers. This node's record of what it
+//! cosigned is kept: having cosigned the losing fork, it cosigns nothing of that log beyond it.
+//!
 //! **Fork evidence.** Every validly signed checkpoint of another log is remembered (the newest
 //! [`RECENT_CHECKPOINT_SIZES_MAX`] sizes per log, besides the last cosigned one in the store);
 //! when a second one of the same log and size has another root, the pair is stored as a
@@ -558,15 +567,33 @@ impl Witness {
             match ours {
                 Some(root) if held >= c.size && root == c.root => {}
                 Some(root) if held >= c.size => {
+                    // This node holds a losing fork: a quorum cosigned another history of the
+                    // log. Not stored (final sizes describe what this node holds); `sync`
+                    // fetches the certified entries and the service moves the replica to them,
+                    // after which this certificate is offered again and stored.
+                    drop(state);
                     self.count_refusal();
-                    tracing::error!(log = %c.log, size = c.size,
-                        "witness: a quorum certified root {} of log {} at size {}, but this node holds root {}: \
-                         the log was forked, or more than a third of the members are faulty",
-                        hex::encode(c.root), c.log, c.size, hex::encode(root));
+                    if self.service.want_adoption(certificate) {
+                        tracing::error!(log = %c.log, size = c.size,
+                            "witness: a quorum certified root {} of log {} at size {}, but this node holds root {}: \
+                             its author forked the log; moving to the certified fork",
+                            hex::encode(c.root), c.log, c.size, hex::encode(root));
+                    }
                     return Ok(());
                 }
                 _ => {
+                    // Shorter than the certificate. If this node already proved its author
+                    // signed two entries at a position the certificate covers, its replica may
+                    // be the losing fork, and pulls cannot extend it: move to the certified one.
+                    let forked = state
+                        .fraud_proofs
+                        .keys()
+                        .any(|(author, seq)| *author == c.log && seq.0 < c.size);
                     drop(state);
+                    if forked && self.service.want_adoption(certificate.clone()) {
+                        tracing::warn!(log = %c.log, size = c.size,
+                            "witness: a certificate of forked log {} covers a forked position; checking against the certified fork", c.log);
+                    }
                     let keep = self
                         .pending_certificates
                         .get(&c.log)

@@ -16,9 +16,11 @@
 //! - [`membership`]: members and quorum
 //! - [`rules`]: the rulebook (`Ledger::apply`), violations and fraud proofs
 //! - [`witness`]: a witness's judgement of a checkpoint before it cosigns
+//! - [`adoption`]: a replica holding a losing fork of a log moves to the certified one
 //! - [`calendar`]: working days and deadlines
 //! - [`limits`]: every limit, in one place
 
+pub mod adoption;
 pub mod attestation;
 pub mod audit;
 pub mod batch;

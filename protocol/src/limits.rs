@@ -29,6 +29,14 @@ pub const NETWORK_NAME_BYTES_MAX: usize = 64;
 /// node buffer without bound by sending entries that reference nothing that exists.
 pub const PENDING_ENTRIES_MAX: usize = 1 << 20;
 
+/// Most entries a replica fetches, and holds in memory, to move from a losing fork of a log to
+/// the certified one (`adoption`): the certified entries from where it diverged up to the
+/// certificate's size. At `ENTRY_BYTES_MAX` that is at most 64 MiB; a replica further behind
+/// keeps its fork and says so (it is rebuilt by wiping its replica, see README "limits").
+/// Replicas learn certificates within a pull round, so a fork is normally caught a few entries
+/// after it happened.
+pub const ADOPTION_ENTRIES_MAX: usize = 16 * BATCH_ENTRIES_MAX;
+
 /// Most bytes (encoded entries) the causal buffer holds. The entry count alone would allow
 /// `PENDING_ENTRIES_MAX * ENTRY_BYTES_MAX`, 4 GiB; beyond this the oldest waiting entries are
 /// dropped, as for the count. 64 MiB holds a catch-up's worth of out-of-order entries (one pull
@@ -78,6 +86,7 @@ pub const HOUSEHOLD_ID_MAX: u64 = 999_999_999;
 
 const _: () = assert!(BATCH_ENTRIES_MAX * ENTRY_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(CERTIFICATE_BYTES_MAX <= FRAME_BYTES_MAX);
+const _: () = assert!(ADOPTION_ENTRIES_MAX >= BATCH_ENTRIES_MAX);
 const _: () = assert!(2 * ENTRY_BYTES_MAX + 64 <= FRAME_BYTES_MAX);
 const _: () =
     assert!(0 < PERMIT_VALIDITY_MS_MIN && PERMIT_VALIDITY_MS_MIN <= PERMIT_VALIDITY_MS_MAX);

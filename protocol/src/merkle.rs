@@ -194,6 +194,41 @@ impl Tree {
         Ok(self.range_hash(0, size))
     }
 
+    /// The root of the tree made of this tree's first `keep` leaves followed by `suffix`, without
+    /// copying the tree: what a replica's tree would be if its entries from `keep` on were
+    /// replaced by others (a losing fork by the certified one, `adoption`). Requires
+    /// `keep <= len()`. Costs O(log n) hashes for the kept part and one per suffix leaf.
+    pub fn root_with_suffix(&self, keep: u64, suffix: &[Hash32]) -> Result<Hash32, ProofError> {
+        self.check_size(keep)?;
+        let size = keep + suffix.len() as u64;
+        Ok(self.mixed_hash(0, size, keep, suffix))
+    }
+
+    /// `MTH` of leaves `start..start + n` of the sequence (this tree's first `keep` leaves, then
+    /// `suffix`), following the RFC's recursion from the whole range, so every range of kept
+    /// leaves it asks [`Tree::range_hash`] for is aligned.
+    fn mixed_hash(&self, start: u64, n: u64, keep: u64, suffix: &[Hash32]) -> Hash32 {
+        if n == 0 {
+            return empty_root();
+        }
+        if start + n <= keep {
+            return self.range_hash(start, n);
+        }
+        if start >= keep {
+            let from = (start - keep) as usize;
+            let mut tree = Tree::new();
+            for leaf in &suffix[from..from + n as usize] {
+                tree.push(*leaf);
+            }
+            return tree.root();
+        }
+        let k = split_point(n);
+        node_hash(
+            &self.mixed_hash(start, k, keep, suffix),
+            &self.mixed_hash(start + k, n - k, keep, suffix),
+        )
+    }
+
     /// The inclusion proof (RFC 6962 §2.1.1 `PATH`) of leaf `index` in the tree of `size` leaves,
     /// lowest sibling first. Requires `index < size <= len()`.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash32>, ProofError> {
@@ -1076,6 +1111,11 @@ mod tests {
             })
         );
         assert_eq!(tree.consistency_proof(8, 8), Ok(vec![]));
+        assert_eq!(
+            tree.root_with_suffix(9, &[]),
+            Err(ProofError::SizeBeyondTree { size: 9, len: 8 })
+        );
+        assert_eq!(tree.root_with_suffix(8, &[]), Ok(tree.root()));
         assert_eq!(Tree::new().root(), empty_root());
         assert_eq!(Tree::new().root_at(0), Ok(empty_root()));
         assert!(Tree::new().is_empty());
@@ -1148,6 +1188,18 @@ mod tests {
                 prop_assert_eq!(&proof, &ref_path(m, &d));
                 prop_assert_eq!(verify_inclusion(&leaf_hash(&d[m]), m as u64, n as u64, &proof, &root), Ok(()));
             }
+        }
+
+        #[test]
+        fn root_with_suffix_is_the_root_of_the_spliced_leaves(n in 0usize..200, keep in any::<prop::sample::Index>(), extra in 0usize..70) {
+            let d = data(n);
+            let tree = tree_of(&d);
+            let keep = if n == 0 { 0 } else { keep.index(n + 1) };
+            // The replacement leaves differ from the tree's own past `keep`.
+            let suffix: Vec<Vec<u8>> = (0..extra).map(|i| format!("other {i}").into_bytes()).collect();
+            let spliced: Vec<Vec<u8>> = d[..keep].iter().chain(&suffix).cloned().collect();
+            let hashes: Vec<Hash32> = suffix.iter().map(|x| leaf_hash(x)).collect();
+            prop_assert_eq!(tree.root_with_suffix(keep as u64, &hashes).unwrap(), ref_mth(&spliced));
         }
 
         #[test]

@@ -3292,6 +3292,18 @@ impl CausalBuffer {
             .flat_map(|(p, es)| es.iter().map(move |h| (p, &h.entry)))
     }
 
+    /// Empties the buffer: every waiting entry, with the signature check it was offered with, in
+    /// the order they were held, to be offered again to another ledger (a node rebuilding its
+    /// state, `node::service`). What it dropped so far stays counted.
+    pub fn take_all(&mut self) -> Vec<(SignedEntry, SignatureCheck)> {
+        let mut held: Vec<Held> = self.waiting.drain().flat_map(|(_, hs)| hs).collect();
+        held.sort_by_key(|h| h.ticket);
+        self.order.clear();
+        self.len = 0;
+        self.bytes = 0;
+        held.into_iter().map(|h| (h.entry, h.signature)).collect()
+    }
+
     /// Offers an entry: applies it if it is ready, else holds it (or refuses it, if its
     /// envelope is wrong, or drops it, see [`CausalBuffer`]). Returns every entry judged as a
     /// result, in the order they were applied: the offered one and any it released.

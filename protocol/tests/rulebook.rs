@@ -259,6 +259,45 @@ proptest! {
 }
 
 #[test]
+fn waiting_entries_taken_out_of_a_buffer_apply_elsewhere() {
+    let w = world_from(&[3, 17, 42, 5, 99, 7, 1000, 12, 64, 8]);
+    let (first, rest) = w.history.split_first().expect("a history");
+    // Everything but the very first entry: its log, and whatever references it, waits.
+    let mut ledger = Ledger::new(membership(4));
+    let mut buffer = CausalBuffer::new();
+    let mut applied = Vec::new();
+    for e in rest {
+        for judged in buffer.offer(&mut ledger, e.clone(), SignatureCheck::Verify) {
+            assert!(judged.result.is_ok(), "{:?}", judged.result);
+            applied.push(judged.entry);
+        }
+    }
+    let waiting = buffer.len();
+    assert!(waiting > 0, "the first entry's log waits");
+    let taken = buffer.take_all();
+    assert_eq!(taken.len(), waiting);
+    assert!(buffer.is_empty() && buffer.waiting().next().is_none());
+    assert!(
+        taken
+            .iter()
+            .all(|(_, check)| *check == SignatureCheck::Verify)
+    );
+    // Offered again to a ledger that has the missing entry, they all apply.
+    let mut other = Ledger::new(membership(4));
+    let mut other_buffer = CausalBuffer::new();
+    let offers = std::iter::once((first.clone(), SignatureCheck::Verify))
+        .chain(applied.into_iter().map(|e| (e, SignatureCheck::Verify)))
+        .chain(taken);
+    for (e, check) in offers {
+        for judged in other_buffer.offer(&mut other, e, check) {
+            assert!(judged.result.is_ok(), "{:?}", judged.result);
+        }
+    }
+    assert!(other_buffer.is_empty());
+    assert_eq!(other.entries_applied(), w.history.len() as u64);
+}
+
+#[test]
 fn a_whole_transfer_with_household_succession() {
     let mut w = World::new(3);
     let (sh, zj) = (0, 1);

@@ -13,7 +13,8 @@
 //! - [`Face::show`] sets the log that face serves to pulls: `Tips` answers the length of the
 //!   contiguous prefix it shows (or a claimed length), `Range` the entries it shows from there;
 //! - [`Face::announce`] gossips a signed checkpoint with the liar's own cosignature, and repeats
-//!   it every [`HEARTBEAT`] like an honest author's heartbeat, until told otherwise.
+//!   it every [`HEARTBEAT`] like an honest author's heartbeat, until told otherwise;
+//! - [`Face::gossip_certificate`] gossips a certificate, valid or not.
 //!
 //! Messages are encoded with the node's own `sync` and `witness` types, so the liar speaks the
 //! wire protocol exactly; only what it says is false.
@@ -28,7 +29,7 @@ use hukou_keys::secret::{BureauKey, NetworkKey, load_person_key};
 use hukou_node::net::{self, NetConfig, NetEvent, NetHandle, NetMember};
 use hukou_node::sync::{self, Gossip, SyncRequest, SyncResponse, TOPIC_ENTRIES};
 use hukou_node::witness::{TOPIC_CHECKPOINTS, WitnessGossip};
-use hukou_protocol::checkpoint::{Checkpoint, Cosignature, SignedCheckpoint};
+use hukou_protocol::checkpoint::{Certificate, Checkpoint, Cosignature, SignedCheckpoint};
 use hukou_protocol::id::{CitizenId, PersonKey};
 use hukou_protocol::merkle::Tree;
 use hukou_protocol::{
@@ -121,6 +122,51 @@ impl Liar {
             .tag(&CitizenId::parse(id).expect("a valid citizen ID"))
     }
 
+    /// The member whose log may grant a claim on the person with this ID
+    /// (`Membership::arbiter`).
+    pub fn arbiter_of(&self, id: &str) -> BureauCode {
+        self.membership.arbiter(&self.tag(id))
+    }
+
+    /// The way a bureau that arbitrates a person registers it out of nowhere, after `log`: a
+    /// claim on the person granted to itself, then the enrolment that consumes it, heading a
+    /// new household.
+    ///
+    /// # Panics
+    /// If the liar is not the person's arbiter (honest members would refuse the claim).
+    pub fn claim_and_enrol(
+        &self,
+        log: &[SignedEntry],
+        id: &str,
+        household: u64,
+    ) -> [SignedEntry; 2] {
+        assert_eq!(
+            self.arbiter_of(id),
+            self.code,
+            "the liar arbitrates the person it claims"
+        );
+        let person = self.tag(id);
+        let claim = self.append(
+            log,
+            Body::Claim {
+                person,
+                claimant: self.code,
+                after: None,
+            },
+        );
+        let mut with_claim = log.to_vec();
+        with_claim.push(claim.clone());
+        let enrol = self.append(
+            &with_claim,
+            Body::Enrol {
+                person,
+                placement: Liar::head_of(household),
+                claim: claim.reference(),
+            },
+        );
+        [claim, enrol]
+    }
+
     /// A new household headed by the person placed in it.
     pub fn head_of(household: u64) -> Placement {
         Placement {
@@ -173,6 +219,11 @@ impl Liar {
             time_ms: now_ms(),
         }
         .sign(&self.key)
+    }
+
+    /// The liar's cosignature of a checkpoint, as a witness.
+    pub fn cosign(&self, checkpoint: &Checkpoint) -> Cosignature {
+        Cosignature::sign(checkpoint, self.code, &self.key)
     }
 
     /// Opens a face that talks to the members `peers` (bureau codes) and to nobody else, and
@@ -367,6 +418,14 @@ impl Face {
             }
         });
         *self.heartbeat.lock().expect("heartbeat") = Some(task);
+    }
+
+    /// Gossips a certificate (whatever it holds) on the checkpoint topic, once.
+    pub fn gossip_certificate(&self, certificate: &Certificate) {
+        self.publish(
+            TOPIC_CHECKPOINTS,
+            sync::encode(&WitnessGossip::Certificate(certificate.encode())),
+        );
     }
 
     /// Stops repeating the announced checkpoint.
