@@ -6,6 +6,7 @@ what, when, and how long it took; exits 1 if any expectation failed.
 """
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +45,26 @@ def call(bureau, method, path, body=None, token=True, raw=None):
             return r.status, (json.loads(text) if text.startswith("{") else text)
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read().decode())
+
+
+def arbiter_of(pid):
+    """The bureau that decides who may register `pid` (Membership::arbiter): the first 8 bytes of
+    SHA-256(arbiter domain tag, person tag), little-endian, modulo the number of members, index
+    the members' codes in ascending order. The person tag (an HMAC under the network's person
+    key) is asked from a node."""
+    tag = bytes.fromhex(person(sorted(NODES)[0], pid)["person_tag"])
+    digest = hashlib.sha256(b"hukou-ledger/v1/arbiter\0" + tag).digest()
+    codes = sorted(NODES)
+    return codes[int.from_bytes(digest[:8], "little") % len(codes)]
+
+
+def make_id_arbitrated(address, birth, want_arbiter):
+    """A fresh valid citizen ID whose arbiter is (or, with want_arbiter=False, is not) `address`'s
+    bureau."""
+    while True:
+        pid = make_id(address, birth)
+        if (arbiter_of(pid) == address) == want_arbiter:
+            return pid
 
 
 def name(bureau):
@@ -354,11 +375,17 @@ def network_down():
     permit = act(hz, "issue a permit while the network is down (accepted and signed locally)", "/v1/permits",
                  {"person": pid, "origin": sh, "category": "spouse"})
     # Enrolling someone new needs a claim from the person's arbiter, final by a quorum: not while
-    # cut off (if this bureau is the arbiter, it keeps the claim it granted itself for the retry).
-    newcomer = make_id("330502", "19950909")
-    act(hz, "enrol a newcomer while the network is down", "/v1/enrol", {"person": newcomer, "wait_ms": 2000},
-        expect_error=("arbiter_unreachable", "claim_not_final"))
-    check(person(hz, newcomer)["registered_at"] is None, "the newcomer is not enrolled")
+    # cut off. A newcomer another bureau arbitrates: that bureau cannot be asked. A newcomer this
+    # bureau arbitrates: it grants itself the claim, which no quorum can certify now, and keeps it
+    # for the retry.
+    elsewhere = make_id_arbitrated("330502", "19950909", False)
+    act(hz, f"enrol a newcomer whose arbiter is {arbiter_of(elsewhere)}, while the network is down", "/v1/enrol",
+        {"person": elsewhere, "wait_ms": 2000}, expect_error="arbiter_unreachable")
+    here = make_id_arbitrated("330502", "19960606", True)
+    kept = act(hz, "enrol a newcomer whose arbiter is 330502 itself, while the network is down", "/v1/enrol",
+               {"person": here, "wait_ms": 2000}, expect_error="claim_not_final")
+    check(person(hz, elsewhere)["registered_at"] is None and person(hz, here)["registered_at"] is None,
+          "neither newcomer is enrolled")
     time.sleep(1)
     status, _ = call(sh, "GET", f"/v1/transfers/{permit['ref']}", token=False)
     check(status == 404, f"{sh} cannot see the permit while {hz} is cut off")
@@ -369,7 +396,13 @@ def network_down():
     ms = wait_for(sh, permit["ref"], seconds=30)
     if ms is not None:
         print(f"    the permit reached {sh} {ms:.0f} ms after the network returned")
-    act(hz, "enrol the newcomer again, now the network is back", "/v1/enrol", {"person": newcomer, "wait_ms": 30000})
+    again = act(hz, "enrol the first newcomer again, now the network is back", "/v1/enrol",
+                {"person": elsewhere, "wait_ms": 30000})
+    check(again.get("claim", "").split(":")[0] == arbiter_of(elsewhere),
+          f"its claim was granted by its arbiter {arbiter_of(elsewhere)}")
+    again = act(hz, "enrol the second newcomer again (waits for the kept claim to become final)", "/v1/enrol",
+                {"person": here, "wait_ms": 30000})
+    check(again.get("claim", "-") in kept.get("message", ""), "it consumed the claim kept from the first attempt")
     dereg = act(sh, "deregister against the permit", "/v1/deregister", {"permit": permit["ref"]})
     wait_for(hz, dereg["ref"])
     reg = act(hz, "register (waits for the removal to be final)", "/v1/register",
