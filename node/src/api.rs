@@ -369,22 +369,31 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match presented {
-        Some(t) if constant_time_eq(t.as_bytes(), api.token.as_bytes()) => next.run(req).await,
-        Some(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "wrong bearer token",
-        )
-        .into_response(),
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this call needs the node's clerk token: Authorization: Bearer <token>",
-        )
-        .into_response(),
+    let message = match presented {
+        Some(t) if constant_time_eq(t.as_bytes(), api.token.as_bytes()) => {
+            return next.run(req).await;
+        }
+        Some(_) => "wrong bearer token",
+        None => "this call needs the node's clerk token: Authorization: Bearer <token>",
+    };
+    // Read (and drop) what a small body the client is still sending, briefly, before answering:
+    // a connection closed under a client mid-upload reaches it as a reset, not as this answer.
+    // Not when the client asked to hear first (`Expect: 100-continue`): reading would invite it
+    // to upload.
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expects_continue {
+        let drain = axum::body::to_bytes(req.into_body(), UNAUTHORIZED_DRAIN_BYTES_MAX);
+        let _ = tokio::time::timeout(UNAUTHORIZED_DRAIN_WAIT, drain).await;
     }
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response()
 }
+
+/// Most of a refused (unauthorised) request's body read before answering: a JSON write's limit.
+const UNAUTHORIZED_DRAIN_BYTES_MAX: usize = 8 * 1024;
+/// Longest an unauthorised request's body is waited for before answering anyway.
+const UNAUTHORIZED_DRAIN_WAIT: Duration = Duration::from_millis(500);
 
 /// Compares without leaking, through timing, how many leading bytes matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

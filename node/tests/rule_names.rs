@@ -3,15 +3,12 @@
 //! a household number out of range. And a refused write takes no household number, before and
 //! after a restart.
 //!
-//! The built binary runs bureau 310104 of a two-member genesis as a child process (the other
-//! member, 330502, never runs: it only gives permits a valid origin), as `tests/batch.rs` does.
+//! The built binary runs both bureaus of a two-member genesis as child processes
+//! (`common::TwoBureaus`), as `tests/batch.rs` does.
 
-use std::fs;
-use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use hukou_protocol::id::check_character_for;
 use hukou_protocol::limits::{DAY_MS, HOUSEHOLD_ID_MAX, PERMIT_VALIDITY_MS_MAX};
@@ -21,183 +18,40 @@ const HERE: &str = "310104";
 const OTHER: &str = "330502";
 const TOKEN: &str = "rule-names-test-token-0123456789";
 
-fn hukou(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hukou"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the hukou binary runs");
-    assert!(
-        out.status.success(),
-        "hukou {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn id(n: u32) -> String {
     let first17 = format!("31010419800101{n:03}");
     format!("{first17}{}", check_character_for(&first17).unwrap())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A node of bureau 310104 over a directory that outlives it (for restarts).
+/// Bureau 310104 of a two-member genesis, with the other member running too (an enrolment
+/// needs its claim final: both members of two are the quorum).
 struct Node {
-    child: Child,
+    net: common::TwoBureaus,
     url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Creates keys, a signed two-member genesis and a config in a new directory.
-fn setup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    hukou(d, &["keys", "gen", "--out", "admin.key"]);
-    hukou(d, &["keys", "gen-person-key", "--out", "person.key"]);
-    hukou(d, &["keys", "gen-network-key", "--out", "network.key"]);
-    hukou(d, &["keys", "gen", "--out", "bureau.key"]);
-    hukou(d, &["keys", "gen", "--out", "other.key"]);
-    let (api_port, p2p_port, other_port) = (free_port(), free_port(), free_port());
-    let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
-    let other_p2p = format!("/ip4/127.0.0.1/tcp/{other_port}");
-    hukou(
-        d,
-        &[
-            "genesis",
-            "create",
-            "--network",
-            "rule-names-test",
-            "--admin-key",
-            "admin.key",
-            "--out",
-            "genesis.toml",
-        ],
-    );
-    for (code, name, key, address) in [
-        (HERE, "上海市公安局徐汇分局", "bureau.key", &p2p),
-        (OTHER, "湖州市公安局吴兴区分局", "other.key", &other_p2p),
-    ] {
-        hukou(
-            d,
-            &[
-                "genesis",
-                "add-member",
-                "--genesis",
-                "genesis.toml",
-                "--code",
-                code,
-                "--name",
-                name,
-                "--key",
-                key,
-                "--address",
-                address,
-            ],
-        );
-    }
-    hukou(
-        d,
-        &[
-            "genesis",
-            "sign",
-            "--genesis",
-            "genesis.toml",
-            "--admin-key",
-            "admin.key",
-        ],
-    );
-    fs::write(
-        d.join("node.toml"),
-        format!(
-            "bureau = \"{HERE}\"\nkey_file = \"bureau.key\"\n\
-             api_listen = \"127.0.0.1:{api_port}\"\np2p_listen = \"{p2p}\"\n"
-        ),
-    )
-    .unwrap();
-    let token_file = d.join("api.token");
-    fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600)).unwrap();
-    dir
 }
 
 impl Node {
     fn start() -> Node {
-        Node::start_in(setup())
-    }
-
-    /// Starts the node over `dir` and waits until it accepts writes.
-    fn start_in(dir: tempfile::TempDir) -> Node {
-        let d = dir.path();
-        let config = fs::read_to_string(d.join("node.toml")).unwrap();
-        let api = config
-            .lines()
-            .find_map(|l| l.strip_prefix("api_listen = \""))
-            .and_then(|l| l.strip_suffix('"'))
-            .expect("api_listen in node.toml")
-            .to_string();
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(d.join("node.log"))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hukou"))
-            .args(["node", "run", "--config", "node.toml"])
-            .current_dir(d)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("the node starts");
-        let mut node = Node {
-            child,
-            url: format!("http://{api}"),
-            dir,
-        };
-        // Ready once no peer answered for 5 s (the other member never runs).
-        let started = Instant::now();
-        loop {
-            if let Some(status) = node.child.try_wait().unwrap() {
-                panic!(
-                    "the node exited ({status}):\n{}",
-                    fs::read_to_string(node.dir.path().join("node.log")).unwrap_or_default()
-                );
-            }
-            let (status, body) = node.call("GET", "/healthz", "");
-            if status == 200 && serde_json::from_str::<Value>(&body).unwrap()["status"] == "ok" {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the node did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        node
+        let net = common::TwoBureaus::start("rule-names-test", TOKEN);
+        let url = net.here.url.clone();
+        Node { net, url }
     }
 
     /// Kills the node (every answered write is durable) and starts it again over its store.
     fn restart(mut self) -> Node {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        drop(self);
-        Node::start_in(dir)
+        self.net.here.kill();
+        self.net.here.start();
+        let started = Instant::now();
+        while !self.net.here.health().is_some_and(|h| h["status"] == "ok") {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the node did not become ready:\n{}",
+                self.net.here.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self
     }
 
     /// One HTTP call with the token; returns the status and the body.
@@ -232,20 +86,47 @@ impl Node {
 
     /// A write that must be refused with `409 error`; returns the message. Checks that the
     /// node's own log did not grow.
+    ///
+    /// Enrolling a person already enrolled is refused by whichever check sees it first: this
+    /// node's own view (`person_already_registered`), the arbiter's log (`person_claimed`: the
+    /// claim is taken), or this node's rulebook when the arbiter handed back the claim this
+    /// bureau already used (`claim_consumed`). Only claims the arbiter (possibly this bureau)
+    /// granted may have been written, never the refused act.
     fn refused(&self, path: &str, body: Value, error: &str) -> String {
         let before = self.own_log_length();
         let (status, answer) = self.call("POST", path, &body.to_string());
         let v: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
-        assert_eq!(
-            (status, v["error"].as_str()),
-            (409, Some(error)),
-            "{path} {body}: {answer}"
+        let accepted: &[&str] = if error == "person_already_registered" && path == "/v1/enrol" {
+            &[
+                "person_already_registered",
+                "person_claimed",
+                "claim_consumed",
+            ]
+        } else {
+            &[error]
+        };
+        assert!(
+            status == 409 && v["error"].as_str().is_some_and(|e| accepted.contains(&e)),
+            "{path} {body}: expected 409 {accepted:?}: {answer}"
         );
-        assert_eq!(
-            self.own_log_length(),
-            before,
-            "a refused write writes nothing"
-        );
+        let after = self.own_log_length();
+        if after > before {
+            let (_, log) = self.call(
+                "GET",
+                &format!(
+                    "/v1/logs/{HERE}/entries?from={before}&max={}",
+                    after - before
+                ),
+                "",
+            );
+            let log: Value = serde_json::from_str(&log).unwrap();
+            for e in log["entries"].as_array().unwrap() {
+                assert_eq!(
+                    e["kind"], "claim",
+                    "a refused write writes nothing but claims: {e}"
+                );
+            }
+        }
         v["message"].as_str().unwrap().to_string()
     }
 
