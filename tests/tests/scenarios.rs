@@ -70,10 +70,18 @@ fn entry(net: &Testnet, i: usize, reference: &str) -> Value {
         author_of(reference),
         seq_of(reference)
     );
-    let (status, v) = net.get(i, &path);
-    assert_eq!(status, 200, "GET {path}: {v}");
-    let e = v["entries"][0].clone();
-    assert_eq!(e["ref"], reference, "{v}");
+    // The log's length counts entries applied; the entries route serves them once durable (a
+    // flush later, a few ms): wait for that too.
+    let mut last = Value::Null;
+    let served = wait_until(WAIT, || {
+        let (status, v) = net.get(i, &path);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        last = v;
+        last["entries"][0]["ref"].is_string()
+    });
+    assert!(served, "GET {path} never served {reference}: {last}");
+    let e = last["entries"][0].clone();
+    assert_eq!(e["ref"], reference, "{last}");
     e
 }
 
