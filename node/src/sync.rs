@@ -563,9 +563,11 @@ async fn adopt_certified_forks(
         loop {
             let from = end.saturating_sub(back);
             if c.size - from > ADOPTION_ENTRIES_MAX as u64 {
+                // Either the replica diverged that far back, or this peer's offers never meet
+                // it (it lies): other peers are tried next round, a lying one costs requests.
                 tracing::error!(log = %c.log,
-                    "the certified fork of {} differs from this node's replica more than {ADOPTION_ENTRIES_MAX} entries back; \
-                     keeping the losing fork (rebuild this node's replica from its peers)", c.log);
+                    "the certified fork of {} offered by {bureau} does not meet this node's replica within \
+                     {ADOPTION_ENTRIES_MAX} entries of its size {}; keeping the losing fork for now", c.log, c.size);
                 break;
             }
             let Some(raw) = fetch_certified(net, peer, c.log, from, c.size).await else {

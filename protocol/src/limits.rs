@@ -32,7 +32,7 @@ pub const PENDING_ENTRIES_MAX: usize = 1 << 20;
 /// Most entries a replica fetches, and holds in memory, to move from a losing fork of a log to
 /// the certified one (`adoption`): the certified entries from where it diverged up to the
 /// certificate's size. At `ENTRY_BYTES_MAX` that is at most 64 MiB; a replica further behind
-/// keeps its fork and says so (it is rebuilt by wiping its replica, see README "limits").
+/// keeps its fork and says so (its node's store can be wiped and pulled back, README "limits").
 /// Replicas learn certificates within a pull round, so a fork is normally caught a few entries
 /// after it happened.
 pub const ADOPTION_ENTRIES_MAX: usize = 16 * BATCH_ENTRIES_MAX;
