@@ -4,7 +4,8 @@
 //!
 //! Four real bureaus on 127.0.0.1, reaching each other only through cuttable links. For every
 //! pair of bureaus, both windows enrol one new person at once (two threads released by a
-//! barrier), first on a healthy network, then with the first bureau of the pair cut off. Each
+//! barrier), first on a healthy network (and two pairs register one newborn's birth at once), then
+//! with the first bureau of the pair cut off. Each
 //! window then retries until it gets a definitive answer (success, or a rule's refusal), as a
 //! clerk would. Exactly one window succeeds, every node shows the person registered there and
 //! only there, and at the end an export of the whole ledger audits clean.
@@ -172,6 +173,71 @@ fn two_windows_enrolling_one_person_at_once_never_both_succeed() {
             first[0].0,
             first[1].0
         );
+    }
+
+    // Births too: two windows register the birth of one newborn at once, each into a household
+    // of its own bureau (出生登记 goes through the same claim as an enrolment).
+    for &(a, b) in &pairs[..2] {
+        let households: Vec<u64> = [a, b]
+            .into_iter()
+            .map(|i| {
+                let head = next_id();
+                let v = net.post_ok(i, "/v1/enrol", &json!({ "person": head }));
+                v["household"].as_u64().expect("household")
+            })
+            .collect();
+        let newborn = hukou_tests::citizen_id_born("330502", 3, 900 + (a * 4 + b) as u64);
+        let barrier = Arc::new(Barrier::new(2));
+        let first: Vec<(u16, Value)> = std::thread::scope(|s| {
+            let handles: Vec<_> = [(a, households[0]), (b, households[1])]
+                .into_iter()
+                .map(|(i, household)| {
+                    let (barrier, net, newborn) = (barrier.clone(), &net, &newborn);
+                    s.spawn(move || {
+                        barrier.wait();
+                        net.post(
+                            i,
+                            "/v1/birth",
+                            &json!({ "person": newborn, "household": household,
+                                     "relation": "child", "wait_ms": 10_000 }),
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("window"))
+                .collect()
+        });
+        let won: Vec<usize> = [a, b]
+            .into_iter()
+            .zip(&first)
+            .filter(|(_, (status, _))| *status == 200)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "{newborn}: exactly one birth registration: {first:?}"
+        );
+        let lost = first
+            .iter()
+            .find(|(status, _)| *status != 200)
+            .expect("a loser");
+        assert!(
+            ["person_claimed", "person_already_registered"]
+                .contains(&lost.1["error"].as_str().unwrap_or_default()),
+            "{newborn}: the other window is told why: {lost:?}"
+        );
+        let bureau = net.code(won[0]).to_string();
+        for i in 0..4 {
+            assert!(
+                wait_until(WAIT, || registered_once_at(&net, i, &newborn, &bureau)),
+                "{newborn} is not registered once at {bureau} on {}",
+                net.code(i)
+            );
+        }
+        eprintln!("birth {}–{}: {bureau} won", net.code(a), net.code(b));
     }
 
     // A partition: the first bureau of the pair is cut off while both windows enrol. Whoever
