@@ -359,6 +359,7 @@ fn sign_ceiling() {
         for _ in 0..1000 {
             let entry = hukou_protocol::Entry {
                 network: membership.network(),
+                epoch: 0,
                 author: BureauCode::new(BUREAU_A).unwrap(),
                 seq: hukou_protocol::Seq(signed),
                 prev,

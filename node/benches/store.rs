@@ -39,6 +39,7 @@ fn log_entries(network: NetworkId, author: BureauCode, count: u64) -> Vec<Signed
             person[4..12].copy_from_slice(&seq.to_be_bytes());
             let entry = Entry {
                 network,
+                epoch: 0,
                 author,
                 seq: Seq(seq),
                 prev,

@@ -710,6 +710,7 @@ impl Service {
             });
             let entry = Entry {
                 network,
+                epoch: 0,
                 author: inner.me,
                 seq: Seq(seq),
                 prev,
@@ -1840,6 +1841,7 @@ mod tests {
         });
         let replicated = Entry {
             network: membership().network(),
+            epoch: 0,
             author: BureauCode::new(B).expect("valid"),
             seq: Seq(0),
             prev: EntryHash::ZERO,

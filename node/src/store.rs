@@ -1937,6 +1937,7 @@ mod tests {
             out.push(
                 hukou_protocol::Entry {
                     network,
+                    epoch: 0,
                     author: log,
                     seq: Seq(seq),
                     prev,

@@ -322,6 +322,7 @@ impl Witness {
         let root = root.expect("the tree of the own log holds every durable entry");
         let signed = self.service.sign_checkpoint(Checkpoint {
             network: self.membership.network(),
+            epoch: 0,
             log: self.me,
             size,
             root,

@@ -69,6 +69,7 @@ fn head(household: u64) -> Placement {
 fn next(i: usize, log: &[SignedEntry], body: Body) -> SignedEntry {
     Entry {
         network: membership().network(),
+        epoch: 0,
         author: code(i),
         seq: Seq(log.len() as u64),
         prev: log.last().map_or(EntryHash::ZERO, SignedEntry::hash),
@@ -157,6 +158,7 @@ fn root(log: &[SignedEntry]) -> [u8; 32] {
 fn certificate(log: &[SignedEntry], who: &[usize]) -> Certificate {
     let c = Checkpoint {
         network: membership().network(),
+        epoch: 0,
         log: code(LIAR),
         size: log.len() as u64,
         root: root(log),

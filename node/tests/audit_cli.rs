@@ -324,6 +324,7 @@ fn an_entry_by_a_key_outside_the_genesis_is_named() {
     // A log of a bureau the genesis does not name.
     let forged = Entry {
         network: manifest.network_id,
+        epoch: 0,
         author: BureauCode::new(110101).unwrap(),
         seq: Seq(0),
         prev: EntryHash::ZERO,
@@ -342,6 +343,7 @@ fn an_entry_by_a_key_outside_the_genesis_is_named() {
     let last = entry_at(&path, count - 1);
     let impostor = Entry {
         network: manifest.network_id,
+        epoch: 0,
         author: last.entry().author,
         seq: Seq(count as u64),
         prev: last.hash(),

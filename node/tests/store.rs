@@ -74,6 +74,7 @@ fn enrol_body(person: u8) -> Body {
 fn signed(author: BureauCode, seq: u64, prev: EntryHash, body: Body) -> SignedEntry {
     Entry {
         network: network(),
+        epoch: 0,
         author,
         seq: Seq(seq),
         prev,
@@ -217,6 +218,7 @@ fn gap_overwrite_and_broken_chain_are_refused_and_nothing_is_written() {
     // An entry of another network.
     let foreign = Entry {
         network: NetworkId::from_name("elsewhere"),
+        epoch: 0,
         ..entries[3].entry().clone()
     }
     .sign(&key());

@@ -270,6 +270,7 @@ impl Generator {
         let log = &mut self.logs[b];
         let entry = Entry {
             network: self.network,
+            epoch: 0,
             author: log.code,
             seq: Seq(log.seq),
             prev: log.prev,

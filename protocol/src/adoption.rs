@@ -18,8 +18,8 @@
 //! ([`AdoptionError::name`]), like the rulebook's.
 
 use crate::checkpoint::{Certificate, CertificateError, Checkpoint};
+use crate::config::Epochs;
 use crate::entry::SignedEntry;
-use crate::membership::Membership;
 use crate::merkle::Tree;
 use crate::types::{BureauCode, EntryHash, EntryRef, Hash32};
 
@@ -172,7 +172,7 @@ impl AdoptionError {
 /// Signatures of the offered entries are not checked here: their hashes are certified, and the
 /// node applies them through the rulebook, which checks everything, before storing them.
 pub fn certified_suffix(
-    membership: &Membership,
+    epochs: &Epochs,
     me: BureauCode,
     certificate: &Certificate,
     replica: &Tree,
@@ -181,7 +181,7 @@ pub fn certified_suffix(
     offered: Vec<SignedEntry>,
 ) -> Result<CertifiedSuffix, AdoptionError> {
     // 1. Only a quorum can make a replica give anything up.
-    certificate.verify(membership)?;
+    certificate.verify(epochs)?;
     let c = &certificate.checkpoint;
     let log = c.log;
     // 2. Never the own log.
@@ -281,7 +281,7 @@ mod tests {
     use super::*;
     use crate::checkpoint::Cosignature;
     use crate::entry::{Body, Entry};
-    use crate::membership::{Member, quorum_for};
+    use crate::membership::{Member, Membership, quorum_for};
     use crate::types::{NetworkId, PersonTag, Seq};
     use ed25519_dalek::SigningKey;
 
@@ -309,6 +309,7 @@ mod tests {
     fn entry(seq: u64, prev: EntryHash, variant: u8) -> SignedEntry {
         Entry {
             network: NetworkId::from_name(NET),
+            epoch: 0,
             author: code(1),
             seq: Seq(seq),
             prev,
@@ -344,6 +345,7 @@ mod tests {
     fn certificate(entries: &[SignedEntry], who: &[u8]) -> Certificate {
         let c = Checkpoint {
             network: NetworkId::from_name(NET),
+            epoch: 0,
             log: code(1),
             size: entries.len() as u64,
             root: tree(entries).root(),
@@ -378,7 +380,7 @@ mod tests {
         );
         for from in [0, 1, 2] {
             let got = certified_suffix(
-                &membership(),
+                &crate::config::Epochs::of_membership((&membership()).clone()),
                 code(2),
                 &cert,
                 &tree(&b),
@@ -398,7 +400,7 @@ mod tests {
         }
         // A replica that is merely behind keeps everything and takes the rest.
         let got = certified_suffix(
-            &membership(),
+            &crate::config::Epochs::of_membership((&membership()).clone()),
             code(2),
             &cert,
             &tree(&a[..3]),
@@ -416,7 +418,7 @@ mod tests {
         let replica = tree(&b);
         let judge = |cert: &Certificate| {
             certified_suffix(
-                &membership(),
+                &crate::config::Epochs::of_membership((&membership()).clone()),
                 code(2),
                 cert,
                 &replica,
@@ -466,7 +468,7 @@ mod tests {
         // The liar's own certificate of its fork B does verify, but is what the replica holds.
         assert_eq!(
             certified_suffix(
-                &membership(),
+                &crate::config::Epochs::of_membership((&membership()).clone()),
                 code(2),
                 &certificate(&b, &[1, 2, 3]),
                 &replica,
@@ -486,7 +488,15 @@ mod tests {
         let replica = tree(&b);
         let m = membership();
         let judge = |me: u8, final_size: u64, from: u64, offered: Vec<SignedEntry>| {
-            certified_suffix(&m, code(me), &cert, &replica, final_size, from, offered)
+            certified_suffix(
+                &crate::config::Epochs::of_membership((&m).clone()),
+                code(me),
+                &cert,
+                &replica,
+                final_size,
+                from,
+                offered,
+            )
         };
         assert_eq!(
             judge(1, 0, 2, a[2..].to_vec()),

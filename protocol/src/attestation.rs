@@ -40,15 +40,15 @@
 use bincode::{Decode, Encode};
 
 use crate::checkpoint::{Certificate, CertificateError};
+use crate::config::Epochs;
 use crate::encoding::{self, DecodeError};
 use crate::entry::{Body, BodyKind, Placement, SignedEntry};
 use crate::limits::{CERTIFICATE_BYTES_MAX, ENTRY_BYTES_MAX};
-use crate::membership::Membership;
 use crate::merkle::{self, VerifyError};
 use crate::types::{BureauCode, EntryRef, Hash32, NetworkId, PersonTag};
 
 /// Magic of a registration certificate file: "HKA" and the format version.
-pub const MAGIC_ATTESTATION: [u8; 4] = *b"HKA\x01";
+pub const MAGIC_ATTESTATION: [u8; 4] = *b"HKA\x02";
 
 /// Most hashes in an inclusion proof: a log of 2^64 entries needs 64.
 pub const PROOF_HASHES_MAX: usize = 64;
@@ -104,8 +104,12 @@ pub struct Verified {
     pub time_ms: u64,
     /// The members whose cosignatures make the certificate, in code order.
     pub witnesses: Vec<BureauCode>,
-    /// The genesis's quorum they meet.
+    /// The quorum of the certificate's epoch they meet.
     pub quorum: usize,
+    /// The configuration epoch whose key signed the entry.
+    pub entry_epoch: u32,
+    /// The configuration epoch whose keys and quorum make the certificate.
+    pub certificate_epoch: u32,
 }
 
 /// Why an attestation is not valid. Variants are listed in the order [`Attestation::verify`]
@@ -220,16 +224,16 @@ impl Attestation {
     /// 7. it covers the entry: seq < size ([`Fault::NotCovered`]);
     /// 8. the proof leads from the entry's hash at its seq to the certified root
     ///    ([`Fault::NotIncluded`]).
-    pub fn verify(&self, membership: &Membership) -> Result<Verified, Fault> {
+    pub fn verify(&self, epochs: &Epochs) -> Result<Verified, Fault> {
         let e = self.entry.entry();
         let entry = self.entry.reference();
-        if e.network != membership.network() {
+        if e.network != epochs.network() {
             return Err(Fault::WrongNetwork {
                 found: e.network,
-                expected: membership.network(),
+                expected: epochs.network(),
             });
         }
-        let Some(key) = membership.key(e.author) else {
+        let Some(key) = epochs.get(e.epoch).and_then(|c| c.membership.key(e.author)) else {
             return Err(Fault::UnknownBureau { bureau: e.author });
         };
         if !self.entry.verify(key) {
@@ -252,8 +256,13 @@ impl Attestation {
                 });
             }
         };
-        self.certificate.verify(membership)?;
+        self.certificate.verify(epochs)?;
         let c = &self.certificate.checkpoint;
+        let quorum = epochs
+            .get(c.epoch)
+            .expect("the certificate verified")
+            .membership
+            .quorum();
         if c.log != e.author {
             return Err(Fault::OtherLog {
                 entry_log: e.author,
@@ -279,7 +288,9 @@ impl Attestation {
             root: c.root,
             time_ms: c.time_ms,
             witnesses: self.certificate.witnesses().collect(),
-            quorum: membership.quorum(),
+            quorum,
+            entry_epoch: e.epoch,
+            certificate_epoch: c.epoch,
         })
     }
 }
@@ -364,6 +375,7 @@ mod tests {
                 };
                 let entry = Entry {
                     network: NetworkId::from_name(NET),
+                    epoch: 0,
                     author: code(1),
                     seq: Seq(seq),
                     prev,
@@ -388,6 +400,7 @@ mod tests {
     fn certificate_at(tree: &Tree, size: u64, witnesses: &[u8]) -> Certificate {
         let checkpoint = Checkpoint {
             network: NetworkId::from_name(NET),
+            epoch: 0,
             log: code(1),
             size,
             root: tree.root_at(size).unwrap(),
@@ -428,14 +441,20 @@ mod tests {
         bytes[at] ^= 0x01;
         Attestation::decode(&bytes)
             .expect("still decodes")
-            .verify(&membership())
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership()).clone(),
+            ))
             .unwrap_err()
     }
 
     #[test]
     fn a_valid_attestation_verifies_and_says_what_it_proves() {
         let a = attestation();
-        let v = a.verify(&membership()).unwrap();
+        let v = a
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership()).clone(),
+            ))
+            .unwrap();
         assert_eq!(v.person, person(SEQ));
         assert_eq!(v.bureau, code(1));
         assert_eq!(v.entry, a.entry.reference());
@@ -451,7 +470,15 @@ mod tests {
         for size in 1..=LOG_LEN {
             for seq in (0..size).filter(|s| *s != 3) {
                 let a = attestation_of(seq, size, &[2, 3, 4]);
-                assert_eq!(a.verify(&membership()).unwrap().entry.seq, Seq(seq));
+                assert_eq!(
+                    a.verify(&crate::config::Epochs::of_membership(
+                        (&membership()).clone()
+                    ))
+                    .unwrap()
+                    .entry
+                    .seq,
+                    Seq(seq)
+                );
             }
         }
     }
@@ -560,14 +587,21 @@ mod tests {
         let mut short = a.clone();
         short.proof.pop();
         assert!(matches!(
-            short.verify(&membership()),
+            short.verify(&crate::config::Epochs::of_membership(
+                (&membership()).clone()
+            )),
             Err(Fault::NotIncluded(VerifyError::WrongProofLength { .. }))
         ));
         // The proof of another entry.
         let mut other = a.clone();
         other.proof = tree(&log()).inclusion_proof(SEQ + 1, LOG_LEN).unwrap();
         assert_eq!(
-            other.verify(&membership()).unwrap_err().name(),
+            other
+                .verify(&crate::config::Epochs::of_membership(
+                    (&membership()).clone()
+                ))
+                .unwrap_err()
+                .name(),
             "attestation_not_included"
         );
     }
@@ -601,7 +635,11 @@ mod tests {
     #[test]
     fn too_few_cosignatures_is_below_quorum() {
         let a = attestation_of(SEQ, LOG_LEN, &[1, 4]);
-        let fault = a.verify(&membership()).unwrap_err();
+        let fault = a
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership()).clone(),
+            ))
+            .unwrap_err();
         assert_eq!(
             fault,
             Fault::Certificate(CertificateError::BelowQuorum { have: 2, need: 3 })
@@ -613,11 +651,19 @@ mod tests {
     fn a_foreign_genesis_is_named() {
         let a = attestation();
         // Another network.
-        let fault = a.verify(&membership_named("another-net", 0)).unwrap_err();
+        let fault = a
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership_named("another-net", 0)).clone(),
+            ))
+            .unwrap_err();
         assert!(matches!(fault, Fault::WrongNetwork { .. }), "{fault}");
         assert_eq!(fault.name(), "attestation_wrong_network");
         // The same network name, other keys: the entry is not its author's.
-        let fault = a.verify(&membership_named(NET, 10)).unwrap_err();
+        let fault = a
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership_named(NET, 10)).clone(),
+            ))
+            .unwrap_err();
         assert_eq!(fault.name(), "attestation_bad_entry_signature");
         // A genesis without the entry's author.
         let strangers = Membership::new(
@@ -630,7 +676,9 @@ mod tests {
             quorum_for(3),
         )
         .unwrap();
-        let fault = a.verify(&strangers).unwrap_err();
+        let fault = a
+            .verify(&crate::config::Epochs::of_membership((&strangers).clone()))
+            .unwrap_err();
         assert_eq!(fault, Fault::UnknownBureau { bureau: code(1) });
         assert_eq!(fault.name(), "attestation_unknown_bureau");
     }
@@ -639,7 +687,9 @@ mod tests {
     fn the_remaining_faults_are_each_named() {
         // A permit registers no one.
         let fault = attestation_of(3, LOG_LEN, &[1, 2, 3])
-            .verify(&membership())
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership()).clone(),
+            ))
             .unwrap_err();
         assert_eq!(fault.name(), "attestation_not_a_registration");
 
@@ -648,7 +698,11 @@ mod tests {
         let t = tree(&log);
         let mut early = attestation();
         early.certificate = certificate_at(&t, SEQ, &[1, 2, 3]);
-        let fault = early.verify(&membership()).unwrap_err();
+        let fault = early
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership()).clone(),
+            ))
+            .unwrap_err();
         assert_eq!(
             fault,
             Fault::NotCovered {
@@ -671,7 +725,11 @@ mod tests {
                 .map(|&i| Cosignature::sign(&checkpoint, code(i), &key(i)))
                 .collect(),
         );
-        let fault = other.verify(&membership()).unwrap_err();
+        let fault = other
+            .verify(&crate::config::Epochs::of_membership(
+                (&membership()).clone(),
+            ))
+            .unwrap_err();
         assert_eq!(
             fault,
             Fault::OtherLog {
@@ -691,7 +749,7 @@ mod tests {
             let i = at.index(bytes.len());
             bytes[i] ^= xor;
             if let Ok(a) = Attestation::decode(&bytes) {
-                prop_assert!(a.verify(&membership()).is_err(), "tampered byte {} accepted", i);
+                prop_assert!(a.verify(&crate::config::Epochs::of_membership((&membership()).clone())).is_err(), "tampered byte {} accepted", i);
             }
         }
 
@@ -701,7 +759,7 @@ mod tests {
             let mut prefixed = MAGIC_ATTESTATION.to_vec();
             prefixed.extend_from_slice(&bytes);
             if let Ok(a) = Attestation::decode(&prefixed) {
-                let _ = a.verify(&membership());
+                let _ = a.verify(&crate::config::Epochs::of_membership((&membership()).clone()));
             }
         }
     }

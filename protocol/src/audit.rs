@@ -45,9 +45,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Calendar, Date, china_date};
 use crate::checkpoint::Certificate;
+use crate::config::Epochs;
 use crate::entry::{Body, BodyKind, SignedEntry};
 use crate::fraud::FraudProof;
-use crate::membership::Membership;
 use crate::merkle::{empty_root, node_hash};
 use crate::rules::{CausalBuffer, Ledger, PermitStatus, SignatureCheck, Violation};
 use crate::types::{BureauCode, EntryRef, Hash32, NetworkId, PersonTag, Seq};
@@ -628,7 +628,7 @@ struct DayCounts {
 /// entries referencing other logs rarely wait; the result does not depend on the order `logs`
 /// comes in. `as_of_ms` is "now" for deadlines: entries after it are still replayed.
 pub fn audit<L, I>(
-    membership: &Membership,
+    epochs: &Epochs,
     logs: L,
     certificates: &[Certificate],
     fraud_proofs: &[FraudProof],
@@ -639,6 +639,7 @@ where
     L: IntoIterator<Item = (BureauCode, I)>,
     I: Iterator<Item = LogItem>,
 {
+    let membership = &epochs.latest().membership;
     let mut report = Report::new(membership.network_name(), as_of_ms);
     let mut certified_sizes: BTreeMap<BureauCode, BTreeSet<u64>> = BTreeMap::new();
     for c in certificates {
@@ -669,7 +670,7 @@ where
     cursors.sort_by_key(|c| c.code);
 
     let mut replay = Replay {
-        ledger: Ledger::new(membership.clone()),
+        ledger: Ledger::with_epochs(epochs.clone()),
         buffer: CausalBuffer::for_history(),
         days: BTreeMap::new(),
         open_permits: HashMap::new(),
@@ -743,9 +744,10 @@ where
     report.totals.persons = replay.ledger.persons_len() as u64;
 
     // Logs: every member's, and any other the bundle holds.
-    let mut logs: BTreeMap<BureauCode, LogReport> = membership
-        .members()
-        .map(|m| (m.code, empty_log_report(m.code)))
+    let mut logs: BTreeMap<BureauCode, LogReport> = epochs
+        .all()
+        .flat_map(|e| e.membership.members().map(|m| m.code))
+        .map(|code| (code, empty_log_report(code)))
         .collect();
     for c in &cursors {
         let log = logs
@@ -761,8 +763,8 @@ where
         }
     }
 
-    check_certificates(&mut report, membership, certificates, &cursors, &mut logs);
-    check_fraud_proofs(&mut report, membership, fraud_proofs);
+    check_certificates(&mut report, epochs, certificates, &cursors, &mut logs);
+    check_fraud_proofs(&mut report, epochs, fraud_proofs);
     check_invariants(&mut report, &replay);
     check_deadlines(&mut report, &replay.ledger, calendar, as_of_ms);
 
@@ -1003,7 +1005,7 @@ fn report_waiting(report: &mut Report, replay: &Replay) {
 /// Check 4a: certificates verify and certify the roots the log files have.
 fn check_certificates<I>(
     report: &mut Report,
-    membership: &Membership,
+    epochs: &Epochs,
     certificates: &[Certificate],
     cursors: &[Cursor<I>],
     logs: &mut BTreeMap<BureauCode, LogReport>,
@@ -1013,7 +1015,7 @@ fn check_certificates<I>(
         let checkpoint = &certificate.checkpoint;
         let (log, size) = (checkpoint.log, checkpoint.size);
         let file = Some(certificate_file(log, size));
-        if let Err(e) = certificate.verify(membership) {
+        if let Err(e) = certificate.verify(epochs) {
             report.add_finding(Finding {
                 log: Some(log),
                 file,
@@ -1063,13 +1065,13 @@ fn check_certificates<I>(
 }
 
 /// Check 4b: a valid fraud proof is an equivocation (I3); an invalid one is itself a finding.
-fn check_fraud_proofs(report: &mut Report, membership: &Membership, proofs: &[FraudProof]) {
+fn check_fraud_proofs(report: &mut Report, epochs: &Epochs, proofs: &[FraudProof]) {
     for proof in proofs {
         report.totals.fraud_proofs += 1;
         let (author, seq) = (proof.author(), proof.seq());
         let entries = vec![proof.first.reference(), proof.second.reference()];
         let file = Some(fraud_proof_file(author, seq.0));
-        match proof.verify(membership) {
+        match proof.verify(epochs) {
             Ok(()) => {
                 report.totals.fraud_proofs_valid += 1;
                 report.add_finding(Finding {

@@ -67,6 +67,7 @@ mod tests {
             .map(|i| {
                 Entry {
                     network: m.network(),
+                    epoch: 0,
                     author: code,
                     seq: Seq(i as u64),
                     prev: EntryHash::ZERO,

@@ -3,13 +3,14 @@
 //!
 //! Byte layouts (little-endian, fixed width, as in `encoding`):
 //!
-//! - checkpoint = `"HKC" 0x01` ‖ network (32) ‖ log (u32) ‖ size (u64) ‖ root (32) ‖ time_ms
-//!   (u64): always [`CHECKPOINT_BYTES`] = 88 bytes
+//! - checkpoint = `"HKC" 0x02` ‖ network (32) ‖ epoch (u32) ‖ log (u32) ‖ size (u64) ‖ root (32)
+//!   ‖ time_ms (u64): always [`CHECKPOINT_BYTES`] = 92 bytes. Keys, membership and quorum are
+//!   the checkpoint's epoch's (`config`).
 //! - the log's author signs `DOMAIN_CHECKPOINT_SIGNATURE` ‖ checkpoint; a signed checkpoint on the
 //!   wire is checkpoint ‖ signature (64)
 //! - a witness cosigns `DOMAIN_COSIGNATURE` ‖ checkpoint, so a cosignature can never pass for the
 //!   author's signature or the other way round
-//! - certificate = `"HKT" 0x01` ‖ checkpoint (without its magic) ‖ count (u64) ‖ count ×
+//! - certificate = `"HKT" 0x02` ‖ checkpoint (without its magic) ‖ count (u64) ‖ count ×
 //!   (witness (u32) ‖ signature (64)), cosignatures sorted by witness code
 //!
 //! Invariants:
@@ -31,6 +32,7 @@ use bincode::{Decode, Encode};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Epochs;
 use crate::encoding::{
     self, DOMAIN_CHECKPOINT_SIGNATURE, DOMAIN_COSIGNATURE, DecodeError, MAGIC_CERTIFICATE,
     MAGIC_CHECKPOINT,
@@ -42,7 +44,7 @@ use crate::signature;
 use crate::types::{BureauCode, Hash32, NetworkId};
 
 /// Length of a checkpoint's canonical encoding, magic included.
-pub const CHECKPOINT_BYTES: usize = 4 + 32 + 4 + 8 + 32 + 8;
+pub const CHECKPOINT_BYTES: usize = 4 + 32 + 4 + 4 + 8 + 32 + 8;
 
 /// Length of a signed checkpoint's wire form.
 pub const SIGNED_CHECKPOINT_BYTES: usize = CHECKPOINT_BYTES + 64;
@@ -58,6 +60,9 @@ const _: () =
 pub struct Checkpoint {
     /// The network; a checkpoint of another network is never valid here.
     pub network: NetworkId,
+    /// The configuration epoch whose keys sign and cosign it and whose quorum certifies it;
+    /// not below the epoch of the log's entry at `size - 1`.
+    pub epoch: u32,
     /// The bureau whose log this is, and whose key signs the checkpoint.
     pub log: BureauCode,
     /// Number of entries covered.
@@ -73,6 +78,7 @@ impl fmt::Debug for Checkpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checkpoint")
             .field("network", &self.network)
+            .field("epoch", &self.epoch)
             .field("log", &self.log)
             .field("size", &self.size)
             .field("root", &format_args!("{}…", &hex::encode(&self.root[..6])))
@@ -129,6 +135,9 @@ pub enum CheckpointError {
         found: NetworkId,
         expected: NetworkId,
     },
+    /// The checkpoint names an epoch the configuration log does not hold (yet).
+    #[error("checkpoint names configuration epoch {epoch}, which is not known here")]
+    UnknownEpoch { epoch: u32 },
     /// The log is not a member's.
     #[error("checkpoint is of log {log}, which is not a member")]
     UnknownLog { log: BureauCode },
@@ -142,6 +151,7 @@ impl CheckpointError {
     pub fn name(&self) -> &'static str {
         match self {
             CheckpointError::WrongNetwork { .. } => "checkpoint_wrong_network",
+            CheckpointError::UnknownEpoch { .. } => "checkpoint_unknown_epoch",
             CheckpointError::UnknownLog { .. } => "checkpoint_unknown_log",
             CheckpointError::BadSignature { .. } => "checkpoint_bad_signature",
         }
@@ -161,14 +171,18 @@ pub struct SignedCheckpoint {
 impl SignedCheckpoint {
     /// Checks, in order: the network is this one, the log is a member, and the signature is the
     /// log author's ([`Signature::verify`], the ZIP-215 rule of [`crate::signature`]).
-    pub fn verify(&self, membership: &Membership) -> Result<(), CheckpointError> {
+    pub fn verify(&self, epochs: &Epochs) -> Result<(), CheckpointError> {
         let c = &self.checkpoint;
-        if c.network != membership.network() {
+        if c.network != epochs.network() {
             return Err(CheckpointError::WrongNetwork {
                 found: c.network,
-                expected: membership.network(),
+                expected: epochs.network(),
             });
         }
+        let Some(epoch) = epochs.get(c.epoch) else {
+            return Err(CheckpointError::UnknownEpoch { epoch: c.epoch });
+        };
+        let membership = &epoch.membership;
         let Some(key) = membership.key(c.log) else {
             return Err(CheckpointError::UnknownLog { log: c.log });
         };
@@ -225,14 +239,11 @@ impl Cosignature {
         }
     }
 
-    /// Checks, in the order of [`Certificate::verify`]: the checkpoint is of this network and of
-    /// a member's log, the witness is a member, and the signature is valid ([`Signature::verify`]).
-    pub fn verify(
-        &self,
-        checkpoint: &Checkpoint,
-        membership: &Membership,
-    ) -> Result<(), CertificateError> {
-        check_checkpoint(checkpoint, membership)?;
+    /// Checks, in the order of [`Certificate::verify`]: the checkpoint is of this network, of a
+    /// known epoch and of a member's log, the witness is a member, and the signature is valid
+    /// ([`Signature::verify`]).
+    pub fn verify(&self, checkpoint: &Checkpoint, epochs: &Epochs) -> Result<(), CertificateError> {
+        let membership = check_checkpoint(checkpoint, epochs)?;
         let Some(key) = membership.key(self.witness) else {
             return Err(CertificateError::UnknownWitness {
                 witness: self.witness,
@@ -257,6 +268,9 @@ pub enum CertificateError {
         found: NetworkId,
         expected: NetworkId,
     },
+    /// Rule 2: the checkpoint names an epoch the configuration log does not hold (yet).
+    #[error("certificate names configuration epoch {epoch}, which is not known here")]
+    UnknownEpoch { epoch: u32 },
     /// Rule 2: the log is not a member's.
     #[error("certificate is of log {log}, which is not a member")]
     UnknownLog { log: BureauCode },
@@ -272,6 +286,12 @@ pub enum CertificateError {
     /// Rule 6: fewer valid cosignatures than the quorum.
     #[error("{have} cosignatures, {need} needed")]
     BelowQuorum { have: usize, need: usize },
+    /// Rule 7: a later epoch cut the log below the certified size (a revoked key or a retired
+    /// bureau): the entries from `from_seq` on that it covers no longer count.
+    #[error(
+        "a later configuration epoch ({epoch}) cut this log at seq {from_seq}, below the certified size"
+    )]
+    Cut { from_seq: u64, epoch: u32 },
 }
 
 impl CertificateError {
@@ -279,32 +299,39 @@ impl CertificateError {
     pub fn name(&self) -> &'static str {
         match self {
             CertificateError::WrongNetwork { .. } => "certificate_wrong_network",
+            CertificateError::UnknownEpoch { .. } => "certificate_unknown_epoch",
             CertificateError::UnknownLog { .. } => "certificate_unknown_log",
             CertificateError::UnknownWitness { .. } => "certificate_unknown_witness",
             CertificateError::DuplicateWitness { .. } => "certificate_duplicate_witness",
             CertificateError::BadCosignature { .. } => "certificate_bad_cosignature",
             CertificateError::BelowQuorum { .. } => "certificate_below_quorum",
+            CertificateError::Cut { .. } => "certificate_cut",
         }
     }
 }
 
-/// The first two checks of a certificate: network, then log.
-fn check_checkpoint(
+/// The first checks of a certificate: network, epoch, then log. Returns the epoch's membership.
+fn check_checkpoint<'a>(
     checkpoint: &Checkpoint,
-    membership: &Membership,
-) -> Result<(), CertificateError> {
-    if checkpoint.network != membership.network() {
+    epochs: &'a Epochs,
+) -> Result<&'a Membership, CertificateError> {
+    if checkpoint.network != epochs.network() {
         return Err(CertificateError::WrongNetwork {
             found: checkpoint.network,
-            expected: membership.network(),
+            expected: epochs.network(),
         });
     }
-    if !membership.contains(checkpoint.log) {
+    let Some(epoch) = epochs.get(checkpoint.epoch) else {
+        return Err(CertificateError::UnknownEpoch {
+            epoch: checkpoint.epoch,
+        });
+    };
+    if !epoch.membership.contains(checkpoint.log) {
         return Err(CertificateError::UnknownLog {
             log: checkpoint.log,
         });
     }
-    Ok(())
+    Ok(&epoch.membership)
 }
 
 /// A checkpoint cosigned by a quorum of members: the entries it covers are final.
@@ -375,14 +402,16 @@ impl Certificate {
     /// reported):
     ///
     /// 1. the checkpoint is of this network ([`CertificateError::WrongNetwork`]);
-    /// 2. its log is a member ([`CertificateError::UnknownLog`]);
+    /// 2. its epoch is known ([`CertificateError::UnknownEpoch`]) and its log is a member of it
+    ///    ([`CertificateError::UnknownLog`]); the epoch's keys and quorum judge the rest;
     /// 3. every witness is a member ([`CertificateError::UnknownWitness`], the first in order);
     /// 4. no witness appears twice ([`CertificateError::DuplicateWitness`]);
     /// 5. every cosignature is valid ([`CertificateError::BadCosignature`], the first in order;
     ///    see [`verify_signatures_batch`]);
-    /// 6. there are at least `membership.quorum()` of them ([`CertificateError::BelowQuorum`]).
-    pub fn verify(&self, membership: &Membership) -> Result<(), CertificateError> {
-        check_checkpoint(&self.checkpoint, membership)?;
+    /// 6. there are at least `membership.quorum()` of them ([`CertificateError::BelowQuorum`]);
+    /// 7. no later epoch cut the log below the certified size ([`CertificateError::Cut`]).
+    pub fn verify(&self, epochs: &Epochs) -> Result<(), CertificateError> {
+        let membership = check_checkpoint(&self.checkpoint, epochs)?;
         let mut keys = Vec::with_capacity(self.cosignatures.len());
         for c in &self.cosignatures {
             let Some(key) = membership.key(c.witness) else {
@@ -411,6 +440,15 @@ impl Certificate {
         let (have, need) = (self.cosignatures.len(), membership.quorum());
         if have < need {
             return Err(CertificateError::BelowQuorum { have, need });
+        }
+        let c = &self.checkpoint;
+        if c.size > 0
+            && let Some(cut) = epochs.cut_of(c.log, crate::types::Seq(c.size - 1), c.epoch)
+        {
+            return Err(CertificateError::Cut {
+                from_seq: cut.from_seq.0,
+                epoch: cut.epoch,
+            });
         }
         Ok(())
     }
@@ -479,7 +517,7 @@ impl CertificateBuilder {
     /// counted, or refused with the reason.
     pub fn add(
         &mut self,
-        membership: &Membership,
+        epochs: &Epochs,
         checkpoint: &Checkpoint,
         cosignature: Cosignature,
     ) -> Result<AddOutcome, CertificateError> {
@@ -489,21 +527,28 @@ impl CertificateBuilder {
         if self.cosignatures.contains_key(&cosignature.witness) {
             return Ok(AddOutcome::Duplicate);
         }
-        cosignature.verify(&self.checkpoint, membership)?;
+        cosignature.verify(&self.checkpoint, epochs)?;
         self.cosignatures.insert(cosignature.witness, cosignature);
         Ok(AddOutcome::Counted {
             have: self.cosignatures.len(),
-            need: membership.quorum(),
+            need: quorum_of(epochs, &self.checkpoint),
         })
     }
 
-    /// The certificate, once at least `membership.quorum()` cosignatures are collected.
-    pub fn certificate(&self, membership: &Membership) -> Option<Certificate> {
-        (self.cosignatures.len() >= membership.quorum()).then(|| Certificate {
+    /// The certificate, once the checkpoint's epoch's quorum of cosignatures is collected.
+    pub fn certificate(&self, epochs: &Epochs) -> Option<Certificate> {
+        (self.cosignatures.len() >= quorum_of(epochs, &self.checkpoint)).then(|| Certificate {
             checkpoint: self.checkpoint,
             cosignatures: self.cosignatures.values().copied().collect(),
         })
     }
+}
+
+/// The quorum of a checkpoint's epoch (unreachable for an unknown epoch).
+fn quorum_of(epochs: &Epochs, checkpoint: &Checkpoint) -> usize {
+    epochs
+        .get(checkpoint.epoch)
+        .map_or(usize::MAX, |e| e.membership.quorum())
 }
 
 /// Why a claimed checkpoint fork proves nothing.
@@ -553,12 +598,12 @@ pub struct CheckpointFork {
 
 impl CheckpointFork {
     /// Checks, in order: `a` is valid, `b` is valid, same log, same size, different roots.
-    pub fn verify(&self, membership: &Membership) -> Result<(), ForkError> {
+    pub fn verify(&self, epochs: &Epochs) -> Result<(), ForkError> {
         self.a
-            .verify(membership)
+            .verify(epochs)
             .map_err(|error| ForkError::BadCheckpoint { side: "a", error })?;
         self.b
-            .verify(membership)
+            .verify(epochs)
             .map_err(|error| ForkError::BadCheckpoint { side: "b", error })?;
         let (a, b) = (&self.a.checkpoint, &self.b.checkpoint);
         if a.log != b.log {
@@ -642,6 +687,7 @@ mod tests {
     fn checkpoint() -> Checkpoint {
         Checkpoint {
             network: NetworkId::from_name(NET),
+            epoch: 0,
             log: code(1),
             size: 42,
             root: [7; 32],
@@ -681,7 +727,10 @@ mod tests {
     fn signed_checkpoint_round_trips_and_verifies() {
         let m = membership(4);
         let signed = checkpoint().sign(&key(1));
-        assert_eq!(signed.verify(&m), Ok(()));
+        assert_eq!(
+            signed.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            Ok(())
+        );
         let bytes = signed.encode();
         assert_eq!(bytes.len(), SIGNED_CHECKPOINT_BYTES);
         assert_eq!(SignedCheckpoint::decode(&bytes), Ok(signed.clone()));
@@ -708,7 +757,7 @@ mod tests {
         .unwrap();
         let signed = checkpoint().sign(&key(1));
         assert_eq!(
-            signed.verify(&other_net),
+            signed.verify(&crate::config::Epochs::of_membership((&other_net).clone())),
             Err(CheckpointError::WrongNetwork {
                 found: m.network(),
                 expected: other_net.network()
@@ -720,11 +769,13 @@ mod tests {
         }
         .sign(&key(9));
         assert_eq!(
-            stranger.verify(&m),
+            stranger.verify(&crate::config::Epochs::of_membership((&m).clone())),
             Err(CheckpointError::UnknownLog { log: code(9) })
         );
         let forged = checkpoint().sign(&key(2));
-        let err = forged.verify(&m).unwrap_err();
+        let err = forged
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(err, CheckpointError::BadSignature { log: code(1) });
         assert_eq!(err.name(), "checkpoint_bad_signature");
         // A cosignature is not an author signature, even by the author's own key.
@@ -734,7 +785,7 @@ mod tests {
             signature: cosig.signature,
         };
         assert_eq!(
-            disguised.verify(&m),
+            disguised.verify(&crate::config::Epochs::of_membership((&m).clone())),
             Err(CheckpointError::BadSignature { log: code(1) })
         );
     }
@@ -744,10 +795,13 @@ mod tests {
         let m = membership(4);
         let c = checkpoint();
         let cosig = cosign(&c, 3);
-        assert_eq!(cosig.verify(&c, &m), Ok(()));
+        assert_eq!(
+            cosig.verify(&c, &crate::config::Epochs::of_membership((&m).clone())),
+            Ok(())
+        );
         let later = Checkpoint { size: 43, ..c };
         assert_eq!(
-            cosig.verify(&later, &m),
+            cosig.verify(&later, &crate::config::Epochs::of_membership((&m).clone())),
             Err(CertificateError::BadCosignature { witness: code(3) })
         );
         let json = serde_json::to_string(&cosig).unwrap();
@@ -759,10 +813,18 @@ mod tests {
         for n in [1u8, 2, 3, 4, 7, 10] {
             let m = membership(n);
             let q = m.quorum() as u8;
-            assert_eq!(certificate(1..=q).verify(&m), Ok(()), "n={n}");
-            assert_eq!(certificate(1..=n).verify(&m), Ok(()), "n={n}");
             assert_eq!(
-                certificate(1..q).verify(&m),
+                certificate(1..=q).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                Ok(()),
+                "n={n}"
+            );
+            assert_eq!(
+                certificate(1..=n).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                Ok(()),
+                "n={n}"
+            );
+            assert_eq!(
+                certificate(1..q).verify(&crate::config::Epochs::of_membership((&m).clone())),
                 Err(CertificateError::BelowQuorum {
                     have: q as usize - 1,
                     need: q as usize
@@ -779,7 +841,9 @@ mod tests {
 
         let mut wrong_net = certificate([1, 2, 3]);
         wrong_net.checkpoint.network = NetworkId::from_name("other-net");
-        let err = wrong_net.verify(&m).unwrap_err();
+        let err = wrong_net
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(
             err,
             CertificateError::WrongNetwork {
@@ -791,19 +855,25 @@ mod tests {
 
         let mut unknown_log = certificate([1, 2, 3]);
         unknown_log.checkpoint.log = code(9);
-        let err = unknown_log.verify(&m).unwrap_err();
+        let err = unknown_log
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(err, CertificateError::UnknownLog { log: code(9) });
         assert_eq!(err.name(), "certificate_unknown_log");
 
         // An unknown witness is reported before a duplicate and a bad signature.
         let mut cosigs = vec![cosign(&c, 1), cosign(&c, 1), cosign(&c, 9)];
         cosigs[0].signature.0[0] ^= 1;
-        let err = Certificate::new(c, cosigs).verify(&m).unwrap_err();
+        let err = Certificate::new(c, cosigs)
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(err, CertificateError::UnknownWitness { witness: code(9) });
         assert_eq!(err.name(), "certificate_unknown_witness");
 
         let cosigs = vec![cosign(&c, 1), cosign(&c, 2), cosign(&c, 2), cosign(&c, 3)];
-        let err = Certificate::new(c, cosigs).verify(&m).unwrap_err();
+        let err = Certificate::new(c, cosigs)
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(err, CertificateError::DuplicateWitness { witness: code(2) });
         assert_eq!(err.name(), "certificate_duplicate_witness");
 
@@ -811,7 +881,9 @@ mod tests {
         let mut cosigs = vec![cosign(&c, 1), cosign(&c, 2), cosign(&c, 3), cosign(&c, 4)];
         cosigs[3] = Cosignature::sign(&c, code(4), &key(1));
         cosigs[2].signature.0[40] ^= 0x80;
-        let err = Certificate::new(c, cosigs).verify(&m).unwrap_err();
+        let err = Certificate::new(c, cosigs)
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(err, CertificateError::BadCosignature { witness: code(3) });
         assert_eq!(err.name(), "certificate_bad_cosignature");
 
@@ -819,11 +891,13 @@ mod tests {
         let mut cosigs = vec![cosign(&c, 1)];
         cosigs[0].signature.0[0] ^= 1;
         assert_eq!(
-            Certificate::new(c, cosigs).verify(&m),
+            Certificate::new(c, cosigs).verify(&crate::config::Epochs::of_membership((&m).clone())),
             Err(CertificateError::BadCosignature { witness: code(1) })
         );
 
-        let err = certificate([]).verify(&m).unwrap_err();
+        let err = certificate([])
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(err, CertificateError::BelowQuorum { have: 0, need: 3 });
         assert_eq!(err.name(), "certificate_below_quorum");
     }
@@ -861,35 +935,70 @@ mod tests {
         let other = Checkpoint { size: 41, ..c };
         let mut b = CertificateBuilder::new(c);
         assert_eq!(
-            b.add(&m, &c, cosign(&c, 1)),
+            b.add(
+                &crate::config::Epochs::of_membership((&m).clone()),
+                &c,
+                cosign(&c, 1)
+            ),
             Ok(AddOutcome::Counted { have: 1, need: 3 })
         );
-        assert_eq!(b.add(&m, &c, cosign(&c, 1)), Ok(AddOutcome::Duplicate));
         assert_eq!(
-            b.add(&m, &other, cosign(&other, 2)),
+            b.add(
+                &crate::config::Epochs::of_membership((&m).clone()),
+                &c,
+                cosign(&c, 1)
+            ),
+            Ok(AddOutcome::Duplicate)
+        );
+        assert_eq!(
+            b.add(
+                &crate::config::Epochs::of_membership((&m).clone()),
+                &other,
+                cosign(&other, 2)
+            ),
             Ok(AddOutcome::OtherCheckpoint)
         );
         let mut bad = cosign(&c, 2);
         bad.signature.0[0] ^= 1;
         assert_eq!(
-            b.add(&m, &c, bad),
+            b.add(&crate::config::Epochs::of_membership((&m).clone()), &c, bad),
             Err(CertificateError::BadCosignature { witness: code(2) })
         );
         assert_eq!(
-            b.add(&m, &c, Cosignature::sign(&c, code(9), &key(9))),
+            b.add(
+                &crate::config::Epochs::of_membership((&m).clone()),
+                &c,
+                Cosignature::sign(&c, code(9), &key(9))
+            ),
             Err(CertificateError::UnknownWitness { witness: code(9) })
         );
         assert_eq!(
-            b.add(&m, &c, cosign(&c, 4)),
+            b.add(
+                &crate::config::Epochs::of_membership((&m).clone()),
+                &c,
+                cosign(&c, 4)
+            ),
             Ok(AddOutcome::Counted { have: 2, need: 3 })
         );
-        assert_eq!(b.certificate(&m), None);
         assert_eq!(
-            b.add(&m, &c, cosign(&c, 2)),
+            b.certificate(&crate::config::Epochs::of_membership((&m).clone())),
+            None
+        );
+        assert_eq!(
+            b.add(
+                &crate::config::Epochs::of_membership((&m).clone()),
+                &c,
+                cosign(&c, 2)
+            ),
             Ok(AddOutcome::Counted { have: 3, need: 3 })
         );
-        let cert = b.certificate(&m).unwrap();
-        assert_eq!(cert.verify(&m), Ok(()));
+        let cert = b
+            .certificate(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap();
+        assert_eq!(
+            cert.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            Ok(())
+        );
         assert_eq!(
             cert.witnesses().collect::<Vec<_>>(),
             vec![code(1), code(2), code(4)]
@@ -912,7 +1021,10 @@ mod tests {
         assert_eq!(&bytes[4..CHECKPOINT_BYTES], &cert.checkpoint.encode()[4..]);
         let decoded = Certificate::decode(&bytes).unwrap();
         assert_eq!(decoded, cert);
-        assert_eq!(decoded.verify(&m), Ok(()));
+        assert_eq!(
+            decoded.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            Ok(())
+        );
 
         // An unsorted in-memory certificate still encodes canonically.
         let mut shuffled = cert.clone();
@@ -954,7 +1066,10 @@ mod tests {
             a: a.clone(),
             b: b.clone(),
         };
-        assert_eq!(fork.verify(&m), Ok(()));
+        assert_eq!(
+            fork.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            Ok(())
+        );
 
         let same = CheckpointFork {
             a: a.clone(),
@@ -964,7 +1079,10 @@ mod tests {
             }
             .sign(&key(1)),
         };
-        assert_eq!(same.verify(&m), Err(ForkError::SameRoot));
+        assert_eq!(
+            same.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            Err(ForkError::SameRoot)
+        );
 
         let longer = Checkpoint {
             size: 43,
@@ -976,7 +1094,7 @@ mod tests {
             b: longer,
         };
         assert_eq!(
-            sizes.verify(&m),
+            sizes.verify(&crate::config::Epochs::of_membership((&m).clone())),
             Err(ForkError::DifferentSizes { a: 42, b: 43 })
         );
 
@@ -990,7 +1108,7 @@ mod tests {
             b: other_log,
         };
         assert_eq!(
-            logs.verify(&m),
+            logs.verify(&crate::config::Epochs::of_membership((&m).clone())),
             Err(ForkError::DifferentLogs {
                 a: code(1),
                 b: code(2)
@@ -999,7 +1117,9 @@ mod tests {
 
         let mut forged = b.clone();
         forged.signature.0[0] ^= 1;
-        let err = CheckpointFork { a, b: forged }.verify(&m).unwrap_err();
+        let err = CheckpointFork { a, b: forged }
+            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .unwrap_err();
         assert_eq!(
             err,
             ForkError::BadCheckpoint {
@@ -1020,7 +1140,7 @@ mod tests {
             let i = at.index(bytes.len());
             bytes[i] ^= xor;
             if let Ok(cert) = Certificate::decode(&bytes) {
-                prop_assert!(cert.verify(&m).is_err(), "tampered byte {} accepted", i);
+                prop_assert!(cert.verify(&crate::config::Epochs::of_membership((&m).clone())).is_err(), "tampered byte {} accepted", i);
             }
         }
 
@@ -1047,7 +1167,7 @@ mod tests {
             bytes.extend_from_slice(&count.to_le_bytes());
             bytes.extend_from_slice(&body);
             if let Ok(cert) = Certificate::decode(&bytes) {
-                let _ = cert.verify(&membership(4));
+                let _ = cert.verify(&crate::config::Epochs::of_membership((&membership(4)).clone()));
             }
         }
     }

@@ -26,11 +26,11 @@ pub const fn config() -> Config {
 pub const FORMAT_VERSION: u8 = 1;
 
 /// Magic of an entry's content: "HKE" and the format version.
-pub const MAGIC_ENTRY: [u8; 4] = *b"HKE\x01";
+pub const MAGIC_ENTRY: [u8; 4] = *b"HKE\x02";
 /// Magic of a checkpoint: "HKC" and the format version.
-pub const MAGIC_CHECKPOINT: [u8; 4] = *b"HKC\x01";
+pub const MAGIC_CHECKPOINT: [u8; 4] = *b"HKC\x02";
 /// Magic of a certificate: "HKT" and the format version.
-pub const MAGIC_CERTIFICATE: [u8; 4] = *b"HKT\x01";
+pub const MAGIC_CERTIFICATE: [u8; 4] = *b"HKT\x02";
 /// Magic of a fraud proof: "HKF" and the format version.
 pub const MAGIC_FRAUD_PROOF: [u8; 4] = *b"HKF\x01";
 
@@ -47,6 +47,9 @@ pub const DOMAIN_COSIGNATURE: &[u8] = b"hukou-ledger/v1/cosignature\0";
 pub const DOMAIN_ARBITER: &[u8] = b"hukou-ledger/v1/arbiter\0";
 /// Domain tag before a genesis document in the message the administrator signs.
 pub const DOMAIN_GENESIS_SIGNATURE: &[u8] = b"hukou-ledger/v1/genesis-signature\0";
+
+/// Domain tag before a configuration update's hash in the message an administrator signs.
+pub const DOMAIN_CONFIG_SIGNATURE: &[u8] = b"hukou-ledger/v1/config-signature\0";
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! Byte layouts (all integers little-endian, fixed width; enum variants as `u32`; `Option` as a
 //! `u8` 0/1 then the value; `Vec` and strings as a `u64` length then the items):
 //!
-//! - content = `"HKE" 0x01` ‖ bincode(`Entry`)
+//! - content = `"HKE" 0x02` ‖ bincode(`Entry`)
 //! - entry hash = SHA-256(`0x00` ‖ content): the RFC 6962 leaf hash, so one hash serves as the
 //!   `prev` link, the target of references and the Merkle leaf
 //! - signature = ed25519 over `DOMAIN_ENTRY_SIGNATURE` ‖ entry hash, by the author's key
@@ -27,6 +27,9 @@ use crate::vocabulary::{CancellationReason, Category, RefusalReason, Relation};
 pub struct Entry {
     /// The network this entry belongs to; an entry of another network is never valid here.
     pub network: NetworkId,
+    /// The configuration epoch the author signed it under (`config`): its membership and keys
+    /// judge the entry. Never decreases within a log.
+    pub epoch: u32,
     /// The bureau whose log this is, and whose key signs it.
     pub author: BureauCode,
     /// Position in the author's log: 0 first, no gaps.

@@ -1,10 +1,10 @@
 //! Fraud proofs: self-contained evidence that a member broke I3 (signed two different entries at
 //! one position of its log). Verifiable with the genesis alone.
 
+use crate::config::Epochs;
 use crate::encoding::{self, DecodeError, MAGIC_FRAUD_PROOF};
 use crate::entry::SignedEntry;
 use crate::limits::ENTRY_BYTES_MAX;
-use crate::membership::Membership;
 use crate::types::{BureauCode, Seq};
 
 /// Two validly signed entries by one author at one seq, with different hashes.
@@ -55,8 +55,9 @@ impl FraudProof {
         self.first.entry().seq
     }
 
-    /// Checks the proof against the membership alone.
-    pub fn verify(&self, membership: &Membership) -> Result<(), FraudProofError> {
+    /// Checks the proof against the configuration alone: each entry verifies under its author's
+    /// key of the epoch it names.
+    pub fn verify(&self, epochs: &Epochs) -> Result<(), FraudProofError> {
         let (a, b) = (self.first.entry(), self.second.entry());
         if a.author != b.author || a.seq != b.seq {
             return Err(FraudProofError::DifferentPositions);
@@ -64,16 +65,19 @@ impl FraudProof {
         if self.first.hash() == self.second.hash() {
             return Err(FraudProofError::SameEntry);
         }
-        if a.network != membership.network() || b.network != membership.network() {
+        if a.network != epochs.network() || b.network != epochs.network() {
             return Err(FraudProofError::WrongNetwork);
         }
-        let key = membership
-            .key(a.author)
-            .ok_or(FraudProofError::UnknownAuthor(a.author))?;
-        if !self.first.verify(key) {
+        let key_of = |epoch: u32| {
+            epochs
+                .get(epoch)
+                .and_then(|c| c.membership.key(a.author))
+                .ok_or(FraudProofError::UnknownAuthor(a.author))
+        };
+        if !self.first.verify(key_of(a.epoch)?) {
             return Err(FraudProofError::BadSignature("first"));
         }
-        if !self.second.verify(key) {
+        if !self.second.verify(key_of(b.epoch)?) {
             return Err(FraudProofError::BadSignature("second"));
         }
         Ok(())

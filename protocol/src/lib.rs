@@ -14,6 +14,7 @@
 //! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs
 //! - [`checkpoint`]: checkpoints, cosignatures, certificates
 //! - [`membership`]: members and quorum
+//! - [`config`]: configuration epochs and the signed updates that make them
 //! - [`rules`]: the rulebook (`Ledger::apply`), violations and fraud proofs
 //! - [`witness`]: a witness's judgement of a checkpoint before it cosigns
 //! - [`adoption`]: a replica holding a losing fork of a log moves to the certified one
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod batch;
 pub mod calendar;
 pub mod checkpoint;
+pub mod config;
 pub mod encoding;
 pub mod entry;
 pub mod fraud;

@@ -21,6 +21,29 @@ pub const MEMBERS_MAX: usize = 4096;
 /// Longest bureau name in the genesis, in bytes of UTF-8.
 pub const BUREAU_NAME_BYTES_MAX: usize = 256;
 
+/// Most administrators of a network. A handful of people in the Ministry and provincial
+/// departments; each update carries up to this many signatures (96 bytes each).
+pub const ADMINISTRATORS_MAX: usize = 64;
+
+/// Most changes in one configuration update: a yearly adjustment of administrative divisions
+/// (行政区划调整) touches tens of bureaus; one update for all of them is one epoch.
+pub const CONFIG_CHANGES_MAX: usize = 1024;
+
+/// Largest encoded signed configuration update: room for [`CONFIG_CHANGES_MAX`] added members at
+/// every limit would be ~1.7 MiB; one calendar year is ~4 KiB. Checked before decoding.
+pub const CONFIG_UPDATE_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// Most working days a deadline rule may give one step. The national settlement limit is 14
+/// working days for the whole transfer (DOMAIN.md); a step's limit above 30 is a typing error.
+pub const DEADLINE_WORKING_DAYS_MAX: u32 = 30;
+
+/// Most addresses one member may list (as in the genesis).
+pub const MEMBER_ADDRESSES_MAX: usize = 4;
+
+/// Longest address, in bytes (as in the genesis): room for a long DNS name, a port and a
+/// `/p2p/` peer id.
+pub const MEMBER_ADDRESS_BYTES_MAX: usize = 320;
+
 /// Longest network name, in bytes.
 pub const NETWORK_NAME_BYTES_MAX: usize = 64;
 
@@ -96,3 +119,5 @@ const _: () = assert!(HOUSEHOLD_ID_MAX < u64::MAX && HOUSEHOLD_ID_MAX < 1 << 53)
 const _: () = assert!(PENDING_BYTES_MAX >= 2 * FRAME_BYTES_MAX);
 // ... and a whole batch that arrives in reverse order is held, not dropped as too far ahead.
 const _: () = assert!(PENDING_AHEAD_ENTRIES_MAX >= BATCH_ENTRIES_MAX as u64);
+
+const _: () = assert!(CONFIG_UPDATE_BYTES_MAX <= FRAME_BYTES_MAX);

@@ -78,8 +78,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::entry::{Body, BodyKind, Placement, SignedEntry};
 use crate::limits::{HOUSEHOLD_ID_MAX, PERMIT_VALIDITY_MS_MAX, PERMIT_VALIDITY_MS_MIN};
+use std::sync::Arc;
+
+use crate::config::{ConfigError, Cut, CutKind, EpochConfig, Epochs, Handover, SignedUpdate};
 use crate::membership::Membership;
-use crate::types::{BureauCode, EntryHash, EntryRef, HouseholdId, NetworkId, PersonTag, Seq};
+use crate::types::{
+    BureauCode, CONFIG_LOG, EntryHash, EntryRef, HouseholdId, NetworkId, PersonTag, Seq,
+};
 use crate::vocabulary::{CancellationReason, Category, Relation};
 
 /// Whether `apply` checks the entry's signature or trusts that the caller already did (after a
@@ -357,6 +362,35 @@ pub enum Violation {
         entry: EntryRef,
         reference: EntryRef,
     },
+    #[error("entry {entry} names configuration epoch {epoch}, which is not known yet")]
+    EpochUnknown { entry: EntryRef, epoch: u32 },
+    #[error(
+        "entry {entry} names epoch {epoch}, but configuration epoch {cut_epoch} {} the log of {} from seq {from_seq}: entries there must name epoch {cut_epoch} or later",
+        if *retired { "retired" } else { "revoked the key of" }, entry.author
+    )]
+    SignedAfterCut {
+        entry: EntryRef,
+        epoch: u32,
+        from_seq: Seq,
+        cut_epoch: u32,
+        retired: bool,
+    },
+    #[error(
+        "entry {entry} names epoch {epoch}, below epoch {previous} of the log's previous entry"
+    )]
+    EpochRegressed {
+        entry: EntryRef,
+        epoch: u32,
+        previous: u32,
+    },
+    #[error(
+        "claim {entry} waits for the log of {from}, the person's previous arbiter, to reach seq {until_seq} (its claims until it retired)"
+    )]
+    HandoverPending {
+        entry: EntryRef,
+        from: BureauCode,
+        until_seq: Seq,
+    },
 }
 
 impl Violation {
@@ -407,6 +441,10 @@ impl Violation {
             Violation::PermitRevokedByDestination { .. } => "permit_revoked_by_destination",
             Violation::HouseholdOutOfRange { .. } => "household_out_of_range",
             Violation::ReferenceToNonMember { .. } => "reference_to_non_member",
+            Violation::EpochUnknown { .. } => "epoch_unknown",
+            Violation::SignedAfterCut { .. } => "signed_after_cut",
+            Violation::EpochRegressed { .. } => "epoch_regressed",
+            Violation::HandoverPending { .. } => "handover_pending",
         }
     }
 
@@ -456,7 +494,11 @@ impl Violation {
             | Violation::CorrectionWrongTransfer { entry, .. }
             | Violation::PermitRevokedByDestination { entry, .. }
             | Violation::HouseholdOutOfRange { entry, .. }
-            | Violation::ReferenceToNonMember { entry, .. } => *entry,
+            | Violation::ReferenceToNonMember { entry, .. }
+            | Violation::EpochUnknown { entry, .. }
+            | Violation::SignedAfterCut { entry, .. }
+            | Violation::EpochRegressed { entry, .. }
+            | Violation::HandoverPending { entry, .. } => *entry,
         }
     }
 
@@ -465,7 +507,10 @@ impl Violation {
     pub fn is_not_yet(&self) -> bool {
         matches!(
             self,
-            Violation::MissingPrevious { .. } | Violation::UnknownReference { .. }
+            Violation::MissingPrevious { .. }
+                | Violation::UnknownReference { .. }
+                | Violation::EpochUnknown { .. }
+                | Violation::HandoverPending { .. }
         )
     }
 
@@ -576,16 +621,24 @@ pub const ENVELOPE_RULES: &[Rule] = &[
         "the entry's `network` is not the id of the network the ledger judges for",
     ),
     Rule::apply(
+        "epoch_unknown",
+        "the configuration log has no epoch `epoch` yet (not yet: the entry waits for the update that makes it)",
+    ),
+    Rule::apply(
         "unknown_author",
-        "the entry's `author` is not a member of the genesis",
+        "the entry's `author` is not a member in the entry's epoch (not yet added, or retired)",
     ),
     Rule::apply(
         "bad_signature",
-        "the signature does not verify, strictly, under the author's key (skipped when the caller verified it in a batch)",
+        "the signature does not verify, strictly, under the author's key of the entry's epoch (skipped when the caller verified it in a batch)",
+    ),
+    Rule::apply(
+        "signed_after_cut",
+        "a later epoch revoked the author's key or retired it from a seq at or below the entry's: entries there must name that epoch or a later one",
     ),
     Rule::apply(
         "reference_to_non_member",
-        "a reference (in the order [`Body::references`] lists them) names the log of a bureau that is not a member",
+        "a reference (in the order [`Body::references`] lists them) names the log of a bureau that was a member in no epoch up to the entry's",
     ),
 ];
 
@@ -610,6 +663,10 @@ pub const CHAIN_RULES: &[Rule] = &[
     Rule::apply(
         "time_went_backwards",
         "`time_ms` is below the `time_ms` of the log's last entry",
+    ),
+    Rule::apply(
+        "epoch_regressed",
+        "`epoch` is below the epoch of the log's last entry",
     ),
 ];
 
@@ -1571,6 +1628,32 @@ pub const VIOLATIONS: &[ViolationDoc] = &[
         fields: &["entry: EntryRef", "reference: EntryRef"],
         meaning: "the entry references a position in the log of a bureau that is not a member",
     },
+    ViolationDoc {
+        name: "epoch_unknown",
+        fields: &["entry: EntryRef", "epoch: u32"],
+        meaning: "the entry names a configuration epoch not known yet (not yet: it waits)",
+    },
+    ViolationDoc {
+        name: "signed_after_cut",
+        fields: &[
+            "entry: EntryRef",
+            "epoch: u32",
+            "from_seq: Seq",
+            "cut_epoch: u32",
+            "retired: bool",
+        ],
+        meaning: "the entry sits at or after a position from which a later epoch revoked the author's key (or retired it), and names an earlier epoch",
+    },
+    ViolationDoc {
+        name: "epoch_regressed",
+        fields: &["entry: EntryRef", "epoch: u32", "previous: u32"],
+        meaning: "the entry names an epoch below its log's previous entry's",
+    },
+    ViolationDoc {
+        name: "handover_pending",
+        fields: &["entry: EntryRef", "from: BureauCode", "until_seq: Seq"],
+        meaning: "a claim by a retired arbiter's successor waits until the predecessor's log is held up to its cut (not yet)",
+    },
 ];
 
 /// Where a permit stands. Changed only by its origin's log (refusal, deregistration); a
@@ -1703,6 +1786,8 @@ pub struct LogState {
     pub hashes: Vec<EntryHash>,
     /// Kind of every entry, by seq.
     pub kinds: Vec<BodyKind>,
+    /// Epoch every entry names, by seq.
+    pub epochs: Vec<u32>,
     /// Time of the last entry.
     pub last_time_ms: u64,
 }
@@ -1741,7 +1826,7 @@ type Position = (BureauCode, Seq);
 /// The ledger state: every log's tip, every person, permit, deregistration and household.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ledger {
-    membership: Membership,
+    epochs: Arc<Epochs>,
     logs: HashMap<BureauCode, LogState>,
     persons: HashMap<PersonTag, PersonState>,
     permits: HashMap<Position, PermitState>,
@@ -1750,8 +1835,9 @@ pub struct Ledger {
     claims: HashMap<Position, ClaimState>,
     /// Every applied cancellation: the person and the reason (claims follow them).
     cancellations: HashMap<Position, (PersonTag, CancellationReason)>,
-    /// The claim each arbiter's log granted per (person, cancellation it follows): at most one.
-    claimed: HashMap<(BureauCode, PersonTag, Option<Position>), EntryRef>,
+    /// The claim granted per (person, cancellation it follows), by whichever arbiter: at most
+    /// one (a slot's successor waits for its predecessor's log, `handover_pending`).
+    claimed: HashMap<(PersonTag, Option<Position>), EntryRef>,
     households: HashMap<(BureauCode, HouseholdId), HouseholdState>,
     /// Open, unrevoked permits awaiting each origin's answer.
     awaiting_origin: HashMap<BureauCode, BTreeSet<Position>>,
@@ -1787,8 +1873,13 @@ macro_rules! ensure {
 impl Ledger {
     /// An empty ledger for a membership.
     pub fn new(membership: Membership) -> Ledger {
+        Ledger::with_epochs(Epochs::of_membership(membership))
+    }
+
+    /// An empty ledger judging by a configuration log.
+    pub fn with_epochs(epochs: Epochs) -> Ledger {
         Ledger {
-            membership,
+            epochs: Arc::new(epochs),
             logs: HashMap::new(),
             persons: HashMap::new(),
             permits: HashMap::new(),
@@ -1805,9 +1896,44 @@ impl Ledger {
         }
     }
 
-    /// The membership the ledger judges by.
+    /// The latest epoch's membership.
     pub fn membership(&self) -> &Membership {
-        &self.membership
+        &self.epochs.latest().membership
+    }
+
+    /// The configuration log the ledger judges by.
+    pub fn epochs(&self) -> &Epochs {
+        &self.epochs
+    }
+
+    /// A shared handle on the configuration log.
+    pub fn epochs_arc(&self) -> Arc<Epochs> {
+        self.epochs.clone()
+    }
+
+    /// Takes a configuration update in ([`Epochs::push`]); returns the cuts it makes, which
+    /// the caller must apply to the logs it holds (entries a cut refuses were valid before it).
+    /// Entries waiting for the epoch can then be released ([`CausalBuffer::release_epoch`]).
+    pub fn push_config(&mut self, update: SignedUpdate) -> Result<Vec<Cut>, ConfigError> {
+        Arc::make_mut(&mut self.epochs).push(update)
+    }
+
+    /// The entries of the logs held that a cut refuses: for each log, the first seq at or after
+    /// a cut whose entry names an earlier epoch than the cut's, if any.
+    pub fn cut_positions(&self) -> Vec<(BureauCode, Seq)> {
+        let mut out = Vec::new();
+        for (code, log) in &self.logs {
+            for cut in self.epochs.cuts(*code) {
+                let first =
+                    (cut.from_seq.0..log.len()).find(|&s| log.epochs[s as usize] < cut.epoch);
+                if let Some(s) = first {
+                    out.push((*code, Seq(s)));
+                    break;
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// A log's state, if it has entries.
@@ -1873,10 +1999,7 @@ impl Ledger {
     /// The claim the person's arbiter granted on `person` following `after` (the cancellation
     /// that ended their previous registration, or `None`), if any.
     pub fn claim_on(&self, person: &PersonTag, after: Option<EntryRef>) -> Option<&ClaimState> {
-        let arbiter = self.membership.arbiter(person);
-        let granted = self
-            .claimed
-            .get(&(arbiter, *person, after.map(|a| a.position())))?;
+        let granted = self.claimed.get(&(*person, after.map(|a| a.position())))?;
         self.claims.get(&granted.position())
     }
 
@@ -1937,8 +2060,14 @@ impl Ledger {
 
     /// What `entry` waits for before it can be judged, if anything: the position of its log's
     /// previous entry, or of an entry it references.
+    ///
+    /// An entry naming an epoch not known yet waits for [`CONFIG_LOG`] at that epoch; a claim
+    /// by a retired arbiter's successor waits for the predecessor's log up to its cut.
     pub fn waiting_for(&self, entry: &SignedEntry) -> Option<(BureauCode, Seq)> {
         let e = entry.entry();
+        if self.epochs.get(e.epoch).is_none() {
+            return Some((CONFIG_LOG, Seq(u64::from(e.epoch))));
+        }
         let len = self.log_len(e.author);
         if e.seq.0 > len {
             return Some((e.author, Seq(e.seq.0 - 1)));
@@ -1946,10 +2075,29 @@ impl Ledger {
         if e.seq.0 < len {
             return None;
         }
-        e.body
+        if let Some(r) = e
+            .body
             .references()
             .find(|r| r.seq.0 >= self.log_len(r.author))
-            .map(|r| r.position())
+        {
+            return Some(r.position());
+        }
+        if let Body::Claim { person, .. } = &e.body {
+            return self
+                .pending_handover(person, e.epoch)
+                .map(|h| (h.from, Seq(h.until_seq.0 - 1)));
+        }
+        None
+    }
+
+    /// The first past arbiter of `person` (under `epoch`) whose log is not yet held up to its
+    /// cut.
+    fn pending_handover(&self, person: &PersonTag, epoch: u32) -> Option<Handover> {
+        self.epochs
+            .handovers(person, epoch)
+            .iter()
+            .find(|h| h.until_seq.0 > 0 && self.log_len(h.from) < h.until_seq.0)
+            .copied()
     }
 
     /// The global checks a bureau makes before it signs an entry of its own: everything `apply`
@@ -2093,6 +2241,19 @@ impl Ledger {
                 previous_ms: log.last_time_ms
             }
         );
+        let previous = log.epochs.last().copied().unwrap_or(0);
+        ensure!(
+            e.epoch >= previous,
+            Violation::EpochRegressed {
+                entry: me,
+                epoch: e.epoch,
+                previous
+            }
+        );
+        let epoch = self
+            .epochs
+            .get(e.epoch)
+            .expect("the envelope checked the epoch");
 
         // SPEC 3: references.
         for reference in e.body.references() {
@@ -2119,7 +2280,7 @@ impl Ledger {
                 person,
                 claimant,
                 after,
-            } => self.check_claim(me, *person, *claimant, *after),
+            } => self.check_claim(me, epoch, *person, *claimant, *after),
             Body::Permit {
                 person,
                 origin,
@@ -2129,6 +2290,7 @@ impl Ledger {
                 ..
             } => self.check_permit(
                 me,
+                &epoch.membership,
                 e.time_ms,
                 *person,
                 *origin,
@@ -2261,11 +2423,12 @@ impl Ledger {
     fn check_claim(
         &self,
         me: EntryRef,
+        epoch: &EpochConfig,
         person: PersonTag,
         claimant: BureauCode,
         after: Option<EntryRef>,
     ) -> Result<Plan, Violation> {
-        let arbiter = self.membership.arbiter(&person);
+        let arbiter = epoch.arbiter(&person);
         ensure!(
             arbiter == me.author,
             Violation::NotArbiter {
@@ -2274,8 +2437,15 @@ impl Ledger {
                 arbiter
             }
         );
+        if let Some(h) = self.pending_handover(&person, epoch.epoch) {
+            return Err(Violation::HandoverPending {
+                entry: me,
+                from: h.from,
+                until_seq: h.until_seq,
+            });
+        }
         ensure!(
-            self.membership.contains(claimant),
+            epoch.membership.contains(claimant),
             Violation::UnknownClaimant {
                 entry: me,
                 person,
@@ -2303,10 +2473,7 @@ impl Ledger {
                 }
             );
         }
-        if let Some(claim) = self
-            .claimed
-            .get(&(me.author, person, after.map(|a| a.position())))
-        {
+        if let Some(claim) = self.claimed.get(&(person, after.map(|a| a.position()))) {
             return Err(Violation::PersonClaimed {
                 entry: me,
                 person,
@@ -2362,6 +2529,7 @@ impl Ledger {
     fn check_permit(
         &self,
         me: EntryRef,
+        membership: &Membership,
         time_ms: u64,
         person: PersonTag,
         origin: BureauCode,
@@ -2374,7 +2542,7 @@ impl Ledger {
             Violation::PermitOriginIsAuthor { entry: me }
         );
         ensure!(
-            self.membership.contains(origin),
+            membership.contains(origin),
             Violation::UnknownOrigin { entry: me, origin }
         );
         let validity_ms = valid_until_ms.checked_sub(time_ms);
@@ -2957,7 +3125,7 @@ impl Ledger {
             } => {
                 let previous = self
                     .claimed
-                    .insert((me.author, person, after.map(|a| a.position())), me);
+                    .insert((person, after.map(|a| a.position())), me);
                 assert!(
                     previous.is_none(),
                     "an arbiter grants one claim per person and cancellation (I1)"
@@ -2990,6 +3158,7 @@ impl Ledger {
         assert_eq!(log.tip(), e.prev, "prev links the chain (I3)");
         log.hashes.push(me.hash);
         log.kinds.push(kind);
+        log.epochs.push(e.epoch);
         log.last_time_ms = e.time_ms;
         self.entries_applied += 1;
         effects
@@ -3319,12 +3488,15 @@ impl CausalBuffer {
             if let Some(position) = ledger.waiting_for(&entry) {
                 // Check what can be checked now (network, author, signature, that every log it
                 // names exists), so a forged entry is refused at once rather than held.
-                if let Err(v) = ledger.check_envelope(&entry, signature) {
-                    out.push(Judged {
-                        entry,
-                        result: Err(v),
-                    });
-                    continue;
+                match ledger.check_envelope(&entry, signature) {
+                    Err(v) if !v.is_not_yet() => {
+                        out.push(Judged {
+                            entry,
+                            result: Err(v),
+                        });
+                        continue;
+                    }
+                    _ => {}
                 }
                 if self.too_far_ahead(ledger, &entry) {
                     self.drops.count(DropReason::TooFarAhead);
@@ -3344,6 +3516,22 @@ impl CausalBuffer {
                 }
             }
             out.push(Judged { entry, result });
+        }
+        out
+    }
+
+    /// Judges the entries that waited for configuration epoch `epoch`, once `ledger` holds it
+    /// ([`Ledger::push_config`]); returns them as [`Self::offer`] does.
+    pub fn release_epoch(&mut self, ledger: &mut Ledger, epoch: u32) -> Vec<Judged> {
+        let mut out = Vec::new();
+        for e in 0..=epoch {
+            let Some(released) = self.waiting.remove(&(CONFIG_LOG, Seq(u64::from(e)))) else {
+                continue;
+            };
+            for held in released {
+                self.forget(&held);
+                out.extend(self.offer(ledger, held.entry, held.signature));
+            }
         }
         out
     }
@@ -3416,22 +3604,35 @@ impl Ledger {
         let e = entry.entry();
         let me = entry.reference();
         ensure!(
-            e.network == self.membership.network(),
+            e.network == self.epochs.network(),
             Violation::WrongNetwork {
                 entry: me,
                 found: e.network
             }
         );
-        let key = self
+        let epoch = self.epochs.get(e.epoch).ok_or(Violation::EpochUnknown {
+            entry: me,
+            epoch: e.epoch,
+        })?;
+        let key = epoch
             .membership
             .key(e.author)
             .ok_or(Violation::UnknownAuthor { entry: me })?;
         if signature == SignatureCheck::Verify {
             ensure!(entry.verify(key), Violation::BadSignature { entry: me });
         }
+        if let Some(cut) = self.epochs.cut_of(e.author, e.seq, e.epoch) {
+            return Err(Violation::SignedAfterCut {
+                entry: me,
+                epoch: e.epoch,
+                from_seq: cut.from_seq,
+                cut_epoch: cut.epoch,
+                retired: cut.kind == CutKind::Retired,
+            });
+        }
         for reference in e.body.references() {
             ensure!(
-                self.membership.contains(reference.author),
+                self.epochs.was_member_by(reference.author, e.epoch),
                 Violation::ReferenceToNonMember {
                     entry: me,
                     reference
@@ -3658,6 +3859,24 @@ mod catalogue_tests {
                 entry: e,
                 reference: r(2),
             },
+            Violation::EpochUnknown { entry: e, epoch: 3 },
+            Violation::SignedAfterCut {
+                entry: e,
+                epoch: 1,
+                from_seq: Seq(4),
+                cut_epoch: 2,
+                retired: false,
+            },
+            Violation::EpochRegressed {
+                entry: e,
+                epoch: 1,
+                previous: 2,
+            },
+            Violation::HandoverPending {
+                entry: e,
+                from: b,
+                until_seq: Seq(9),
+            },
         ]
     }
 
@@ -3708,6 +3927,10 @@ mod catalogue_tests {
             Violation::BirthDateInFuture { .. } => 41,
             Violation::BirthDateTooOld { .. } => 42,
             Violation::ReferenceToNonMember { .. } => 43,
+            Violation::EpochUnknown { .. } => 44,
+            Violation::SignedAfterCut { .. } => 45,
+            Violation::EpochRegressed { .. } => 46,
+            Violation::HandoverPending { .. } => 47,
         }
     }
 

@@ -36,6 +36,10 @@ pub enum ParseError {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub struct BureauCode(u32);
 
+/// Not a bureau: the position entries naming an unknown configuration epoch wait at in the
+/// causal buffer (`(CONFIG_LOG, Seq(epoch))`, see `rules::Ledger::waiting_for`).
+pub const CONFIG_LOG: BureauCode = BureauCode(0);
+
 impl BureauCode {
     /// Smallest valid code: province codes start at 11.
     pub const MIN: u32 = 100_000;

@@ -17,7 +17,7 @@
 //! records before it cosigns never cosigns a fork.
 
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
-use crate::membership::Membership;
+use crate::config::Epochs;
 use crate::types::Hash32;
 
 /// Why a witness does not cosign a checkpoint (yet). Variants are listed in the order [`judge`]
@@ -86,15 +86,23 @@ impl WitnessError {
 /// durably and conditionally on `last_cosigned` still being the recorded one, before its
 /// cosignature leaves.
 pub fn judge(
-    membership: &Membership,
+    epochs: &Epochs,
     checkpoint: &SignedCheckpoint,
     held: u64,
     root_at: impl Fn(u64) -> Option<Hash32>,
     last_cosigned: Option<&Checkpoint>,
 ) -> Result<(), WitnessError> {
     // SPEC: the checkpoint is signed by log B's author, a member, on this network.
-    checkpoint.verify(membership)?;
+    checkpoint.verify(epochs)?;
     let c = &checkpoint.checkpoint;
+    // A checkpoint cosigned before a later epoch cut the log below its size covered entries the
+    // cut refuses; the witness's own tree was cut with them, so it is no longer a prefix to keep.
+    let last_cosigned = last_cosigned.filter(|l| {
+        l.size == 0
+            || epochs
+                .cut_of(l.log, crate::types::Seq(l.size - 1), l.epoch)
+                .is_none()
+    });
 
     // SPEC: the witness fetches the missing entries (and applies the rulebook) first: it judges
     // only a log it holds up to the checkpoint's size.
@@ -139,7 +147,7 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::membership::{Member, quorum_for};
+    use crate::membership::{Member, Membership, quorum_for};
     use crate::merkle::{Tree, leaf_hash};
     use crate::types::{BureauCode, NetworkId};
     use ed25519_dalek::SigningKey;
@@ -176,6 +184,7 @@ mod tests {
     fn checkpoint(tree: &Tree, size: u64) -> SignedCheckpoint {
         Checkpoint {
             network: NetworkId::from_name(NET),
+            epoch: 0,
             log: code(1),
             size,
             root: tree.root_at(size).unwrap(),
@@ -190,7 +199,13 @@ mod tests {
         ours: &Tree,
         last: Option<&Checkpoint>,
     ) -> Result<(), WitnessError> {
-        judge(&membership(), c, ours.len(), |s| ours.root_at(s).ok(), last)
+        judge(
+            &crate::config::Epochs::of_membership((&membership()).clone()),
+            c,
+            ours.len(),
+            |s| ours.root_at(s).ok(),
+            last,
+        )
     }
 
     #[test]
@@ -227,6 +242,7 @@ mod tests {
         );
         let foreign = Checkpoint {
             network: NetworkId::from_name("another-net"),
+            epoch: 0,
             ..c.checkpoint
         }
         .sign(&key(1));
@@ -256,7 +272,7 @@ mod tests {
         // `held` is what counts (durable entries), even if the tree in memory is longer.
         assert_eq!(
             judge(
-                &membership(),
+                &crate::config::Epochs::of_membership((&membership()).clone()),
                 &checkpoint(&full, 12),
                 11,
                 |s| full.root_at(s).ok(),

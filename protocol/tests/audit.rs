@@ -63,7 +63,7 @@ fn run_items(
     as_of_ms: u64,
 ) -> Report {
     audit::audit(
-        world.ledger.membership(),
+        world.ledger.epochs(),
         logs.into_iter().map(|(c, v)| (c, v.into_iter())),
         certificates,
         proofs,
@@ -563,6 +563,7 @@ fn certificates_are_verified_against_the_log_files() {
     }
     let checkpoint = |size: u64, root| Checkpoint {
         network: m.network(),
+        epoch: 0,
         log: *code,
         size,
         root,

@@ -16,6 +16,7 @@ fn entries() -> Vec<Entry> {
     vec![
         Entry {
             network,
+            epoch: 0,
             author: sh,
             seq: Seq(0),
             prev: EntryHash::ZERO,
@@ -35,6 +36,7 @@ fn entries() -> Vec<Entry> {
         },
         Entry {
             network,
+            epoch: 0,
             author: hz,
             seq: Seq(7),
             prev: EntryHash([0x22; 32]),
@@ -54,6 +56,7 @@ fn entries() -> Vec<Entry> {
         },
         Entry {
             network,
+            epoch: 0,
             author: hz,
             seq: Seq(5),
             prev: EntryHash([0x66; 32]),
@@ -66,6 +69,7 @@ fn entries() -> Vec<Entry> {
         },
         Entry {
             network,
+            epoch: 0,
             author: sh,
             seq: Seq(9),
             prev: EntryHash([0x77; 32]),

@@ -178,25 +178,25 @@ proptest! {
             ("bad_signature", {
                 // Signed by another member's key.
                 let forger = &w.bureaus[(attacker + 1) % 4];
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_998), placement: head(9_004), claim: dummy_claim() } };
+                let e = Entry { network: net, epoch: 0, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_998), placement: head(9_004), claim: dummy_claim() } };
                 e.sign(&forger.key)
             }),
             ("wrong_network", {
-                let e = Entry { network: NetworkId::from_name("other"), author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_997), placement: head(9_005), claim: dummy_claim() } };
+                let e = Entry { network: NetworkId::from_name("other"), epoch: 0, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_997), placement: head(9_005), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("duplicate_entry", w.history[(which as usize / 7) % w.history.len()].clone()),
             ("missing_previous", {
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq + 1), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_996), placement: head(9_006), claim: dummy_claim() } };
+                let e = Entry { network: net, epoch: 0, author: b.code, seq: Seq(b.seq + 1), prev: b.prev, time_ms: b.time_ms, body: Body::Enrol { person: person(99_996), placement: head(9_006), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("prev_mismatch", {
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: EntryHash([9; 32]), time_ms: b.time_ms, body: Body::Enrol { person: person(99_995), placement: head(9_007), claim: dummy_claim() } };
+                let e = Entry { network: net, epoch: 0, author: b.code, seq: Seq(b.seq), prev: EntryHash([9; 32]), time_ms: b.time_ms, body: Body::Enrol { person: person(99_995), placement: head(9_007), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("time_went_backwards", {
                 let last = w.ledger.log(b.code).map_or(0, |l| l.last_time_ms);
-                let e = Entry { network: net, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: last - 1, body: Body::Enrol { person: person(99_994), placement: head(9_008), claim: dummy_claim() } };
+                let e = Entry { network: net, epoch: 0, author: b.code, seq: Seq(b.seq), prev: b.prev, time_ms: last - 1, body: Body::Enrol { person: person(99_994), placement: head(9_008), claim: dummy_claim() } };
                 e.sign(&b.key)
             }),
             ("unknown_reference", {
@@ -226,10 +226,10 @@ proptest! {
         prop_assert_eq!(err.name(), "equivocation");
         prop_assert_eq!(&err, &Violation::Equivocation { existing: victim.reference(), conflicting: forked.reference() });
         let proof = FraudProof::new(victim.clone(), forked.clone());
-        prop_assert!(proof.verify(w.ledger.membership()).is_ok());
+        prop_assert!(proof.verify(w.ledger.epochs()).is_ok());
         let decoded = FraudProof::decode(&proof.encode()).unwrap();
         prop_assert_eq!(&decoded, &proof);
-        prop_assert!(decoded.verify(&membership(4)).is_ok(), "verifiable with the membership alone");
+        prop_assert!(decoded.verify(&hukou_protocol::config::Epochs::of_membership((&membership(4)).clone())).is_ok(), "verifiable with the membership alone");
         prop_assert_eq!(&ledger, &before);
     }
 

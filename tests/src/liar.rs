@@ -179,6 +179,7 @@ impl Liar {
     pub fn entry(&self, seq: u64, prev: EntryHash, body: Body) -> Entry {
         Entry {
             network: self.membership.network(),
+            epoch: 0,
             author: self.code,
             seq: Seq(seq),
             prev,
@@ -213,6 +214,7 @@ impl Liar {
         }
         Checkpoint {
             network: self.membership.network(),
+            epoch: 0,
             log: self.code,
             size: log.len() as u64,
             root: tree.root(),

@@ -82,6 +82,7 @@ fn permit_log(m: &Membership, n: usize) -> Vec<SignedEntry> {
             let time_ms = START_MS + 60_000 * i as u64;
             let entry = Entry {
                 network: m.network(),
+                epoch: 0,
                 author: code(0),
                 seq: Seq(i as u64),
                 prev,
@@ -240,6 +241,7 @@ fn the_witness_gives_each_crafted_checkpoint_signature_the_same_verdict() {
     }
     let checkpoint = Checkpoint {
         network: m.network(),
+        epoch: 0,
         log: code(0),
         size: tree.len(),
         root: tree.root(),
@@ -301,6 +303,7 @@ fn every_certificate_path_gives_each_crafted_cosignature_the_same_verdict() {
         let m = membership(n);
         let checkpoint = Checkpoint {
             network: m.network(),
+            epoch: 0,
             log: code(0),
             size: 10,
             root: [3; 32],
@@ -351,6 +354,7 @@ fn registration_log(m: &Membership, n: usize) -> Vec<SignedEntry> {
         .map(|i| {
             let entry = Entry {
                 network: m.network(),
+                epoch: 0,
                 author: code(0),
                 seq: Seq(i as u64),
                 prev,
@@ -387,6 +391,7 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
     }
     let checkpoint = Checkpoint {
         network: m.network(),
+        epoch: 0,
         log: code(0),
         size: tree.len(),
         root: tree.root(),

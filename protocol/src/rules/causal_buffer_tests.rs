@@ -69,6 +69,7 @@ fn signed(
 ) -> SignedEntry {
     Entry {
         network: network(),
+        epoch: 0,
         author,
         seq: Seq(seq),
         prev,

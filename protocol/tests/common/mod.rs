@@ -31,6 +31,7 @@ impl Bureau {
     pub fn draft(&self, network: NetworkId, body: Body) -> SignedEntry {
         Entry {
             network,
+            epoch: 0,
             author: self.code,
             seq: Seq(self.seq),
             prev: self.prev,

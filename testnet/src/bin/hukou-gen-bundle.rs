@@ -234,6 +234,7 @@ pub fn generate(args: &Args) -> anyhow::Result<Generated> {
         if !args.no_certificates && size > 0 {
             let checkpoint = Checkpoint {
                 network: world.network,
+                epoch: 0,
                 log: *code,
                 size,
                 root: frontiers[b].root(),
@@ -426,6 +427,7 @@ impl World {
         *self.kinds.entry(body.kind().name()).or_default() += 1;
         let entry = Entry {
             network: self.network,
+            epoch: 0,
             author: self.codes[b].0,
             seq: Seq(self.seq[b]),
             prev: self.prev[b],
