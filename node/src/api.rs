@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use crate::service::{Service, State, WriteError, Written, now_ms, resolve_ref};
 
 mod batch;
+pub mod config;
 mod lines;
 mod serve;
 
@@ -272,10 +273,18 @@ pub fn router(api: Api) -> Router {
         .route("/v1/head-change", post(head_change))
         .route("/v1/person", post(person_show))
         .route("/v1/person/certificate", post(person_certificate))
+        .route(
+            "/v1/config",
+            post(config::submit).layer(axum::extract::DefaultBodyLimit::max(
+                config::CONFIG_BODY_BYTES_MAX,
+            )),
+        )
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     let reads = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/v1/config", get(config::show))
+        .route("/v1/config/log", get(config::log))
         .route("/v1/inbox", get(inbox))
         .route("/v1/transfers/{reference}", get(transfer_show))
         .route("/v1/logs", get(logs))
@@ -1180,14 +1189,14 @@ async fn person_certificate(
     let proof = tree
         .inclusion_proof(since.seq.0, certificate.checkpoint.size)
         .map_err(|e| internal(format!("no inclusion proof of {since}: {e}")))?;
-    let membership = state.ledger.membership().clone();
+    let epochs = state.ledger.epochs_arc();
     drop(state);
     let attestation = Attestation {
         entry,
         proof,
         certificate,
     };
-    let verified = attestation.verify(&membership).map_err(|e| {
+    let verified = attestation.verify(&epochs).map_err(|e| {
         internal(format!(
             "the registration certificate built for {since} does not verify ({}): {e}",
             e.name()
@@ -1631,8 +1640,16 @@ fn parse_code(text: &str) -> ApiResult<BureauCode> {
 }
 
 async fn logs(AxumState(api): AxumState<Api>) -> Json<Value> {
-    let membership = api.service.membership().await;
-    let codes: Vec<BureauCode> = membership.members().map(|m| m.code).collect();
+    let epochs = api.service.epochs();
+    let membership = epochs.latest().membership.clone();
+    // Every log of every epoch: a retired bureau's log stays readable.
+    let mut names: std::collections::BTreeMap<BureauCode, String> = Default::default();
+    for e in epochs.all() {
+        for m in e.membership.members() {
+            names.insert(m.code, m.name.clone());
+        }
+    }
+    let codes: Vec<BureauCode> = names.keys().copied().collect();
     // Finality: what is certified, and what this node, as a witness, last cosigned.
     let stored: Vec<(Option<u64>, Option<u64>)> = read_store(&api, move |store| {
         codes
@@ -1655,15 +1672,15 @@ async fn logs(AxumState(api): AxumState<Api>) -> Json<Value> {
     })
     .await;
     let state = api.service.state().await;
-    let logs: Vec<Value> = membership
-        .members()
+    let logs: Vec<Value> = names
+        .iter()
         .zip(stored)
-        .map(|(m, (certificate_size, cosigned_size))| {
-            let tree = state.trees.get(&m.code);
-            json!({"bureau": m.code, "name": m.name, "length": state.ledger.log_len(m.code),
+        .map(|((code, name), (certificate_size, cosigned_size))| {
+            let tree = state.trees.get(code);
+            json!({"bureau": code, "name": name, "length": state.ledger.log_len(*code),
                 "root": hex::encode(tree.map_or(hukou_protocol::merkle::empty_root(), |t| t.root())),
-                "final_size": state.final_size(m.code), "certificate_size": certificate_size,
-                "cosigned_size": cosigned_size})
+                "final_size": state.final_size(*code), "certificate_size": certificate_size,
+                "cosigned_size": cosigned_size, "member": membership.contains(*code)})
         })
         .collect();
     Json(json!({"network": membership.network_name(), "logs": logs}))

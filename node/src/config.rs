@@ -26,6 +26,13 @@
 //! # Working-day calendar for deadlines: "builtin" (official PRC calendar 2025-2026) or a file
 //! # in the format of protocol/data/prc-calendar.txt.
 //! calendar = "builtin"
+//! # Optional: configuration updates to take in at start (`hukou config fetch` writes this file
+//! # from any member's node): how a bureau added after the genesis learns that it is a member.
+//! # Updates the store already holds are skipped; each is judged as if received from a peer.
+//! config_log = "config.log"
+//! # Optional: where the operator puts a new bureau key for a key rotation (`hukou keys gen
+//! # --out keys/next.key`): the node signs with it once an epoch names it. Default: "keys".
+//! key_dir = "keys"
 //!
 //! # Optional: where to dial particular members, overriding the addresses the genesis names for
 //! # them (a NAT, a VPN endpoint, a relay or a TCP proxy between bureaus). A member listed here is
@@ -58,6 +65,10 @@ pub struct Config {
     pub p2p_listen: String,
     /// `None` for the built-in calendar.
     pub calendar: Option<PathBuf>,
+    /// Configuration updates to take in at start.
+    pub config_log: Option<PathBuf>,
+    /// Where new bureau keys are looked for.
+    pub key_dir: PathBuf,
     /// Dial addresses (libp2p multiaddrs) that replace the genesis addresses of these members.
     pub peers: BTreeMap<BureauCode, String>,
 }
@@ -84,6 +95,10 @@ struct RawConfig {
     p2p_listen: String,
     #[serde(default = "default_calendar")]
     calendar: String,
+    #[serde(default)]
+    config_log: Option<PathBuf>,
+    #[serde(default = "default_key_dir")]
+    key_dir: PathBuf,
     #[serde(default)]
     peers: BTreeMap<String, String>,
 }
@@ -112,6 +127,10 @@ fn default_api_listen() -> String {
 fn default_p2p_listen() -> String {
     "/ip4/127.0.0.1/tcp/4100".into()
 }
+fn default_key_dir() -> PathBuf {
+    "keys".into()
+}
+
 fn default_calendar() -> String {
     "builtin".into()
 }
@@ -204,6 +223,8 @@ impl Config {
             api_listen,
             p2p_listen: raw.p2p_listen,
             calendar,
+            config_log: raw.config_log.map(abs),
+            key_dir: abs(raw.key_dir),
             peers,
         })
     }

@@ -607,6 +607,8 @@ enum Command {
         bytes: Vec<u8>,
         done: RequestDone,
     },
+    /// The membership changed (a configuration epoch): allow, dial and keep exactly these.
+    SetMembers(Vec<NetMember>),
 }
 
 impl NetHandle {
@@ -663,6 +665,13 @@ impl NetHandle {
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             }),
         }
+    }
+
+    /// Replaces the membership (a new configuration epoch): new members are allowed and
+    /// dialled, members no longer listed are disallowed and disconnected (invariant 1 keeps
+    /// holding), the addresses of the others are updated.
+    pub async fn set_members(&self, members: Vec<NetMember>) -> Result<(), NetError> {
+        self.send(Command::SetMembers(members)).await
     }
 
     /// Members with at least one established connection now.
@@ -1116,7 +1125,51 @@ impl NetTask {
                 bump(&self.shared.counters.requests_out);
                 self.outbound.insert(id, (peer, done));
             }
+            Command::SetMembers(members) => self.set_members(members),
         }
+    }
+
+    fn set_members(&mut self, members: Vec<NetMember>) {
+        let local = self.shared.local_peer_id;
+        let mut wanted: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+        for NetMember { peer_id, addresses } in members {
+            if peer_id != local {
+                wanted.entry(peer_id).or_default().extend(addresses);
+            }
+        }
+        let gone: Vec<PeerId> = self
+            .members
+            .keys()
+            .filter(|p| !wanted.contains_key(p))
+            .copied()
+            .collect();
+        for peer in gone {
+            self.members.remove(&peer);
+            self.swarm.behaviour_mut().allowed.disallow_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            info!(%peer, "no longer a member: disallowed");
+        }
+        for (peer, mut addresses) in wanted {
+            addresses.dedup();
+            match self.members.get_mut(&peer) {
+                Some(member) => member.addresses = addresses,
+                None => {
+                    self.swarm.behaviour_mut().allowed.allow_peer(peer);
+                    self.members.insert(peer, Member::new(addresses));
+                    info!(%peer, "new member: allowed");
+                }
+            }
+        }
+        let count = u32::try_from(self.members.len().max(1)).unwrap_or(u32::MAX);
+        let limits = self.swarm.behaviour_mut().limits.limits_mut();
+        *limits = connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
+            .with_max_established_incoming(Some(
+                count.saturating_mul(INCOMING_CONNECTIONS_PER_MEMBER_MAX),
+            ))
+            .with_max_pending_incoming(Some(PENDING_INCOMING_MAX))
+            .with_max_pending_outgoing(Some(count.saturating_mul(PENDING_OUTGOING_PER_MEMBER_MAX)));
+        self.redial_due_members();
     }
 
     fn on_reply(&mut self, channel: ResponseChannel<Vec<u8>>, reply: Option<Vec<u8>>) {

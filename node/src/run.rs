@@ -7,16 +7,18 @@
 //! process id to `DATA_DIR/node.pid` (so `testnet/down.sh` stops exactly what it started, even
 //! after a restart) and removes it on a clean stop.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use hukou_keys::genesis::Genesis;
+use hukou_keys::genesis::{Genesis, VerifiedGenesis};
 use hukou_keys::secret::{BureauKey, NetworkKey, load_person_key};
+use hukou_protocol::BureauCode;
 use hukou_protocol::calendar::Calendar;
+use hukou_protocol::config::{Epochs, GenesisConfig, SignedUpdate};
 use tokio::sync::watch;
 
 use crate::api::{Api, ApiMetrics};
@@ -76,22 +78,7 @@ pub async fn run(
     })?;
     let membership = verified.membership().clone();
     let me = config.bureau;
-    let member = membership.member(me).with_context(|| {
-        format!(
-            "bureau {me} (config {}) is not a member of network {:?}",
-            config.path.display(),
-            membership.network_name()
-        )
-    })?;
     let key = BureauKey::load(&config.key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if key.public() != member.key {
-        bail!(
-            "key file {} holds public key {}, but the genesis names {} for bureau {me}",
-            config.key_file.display(),
-            key.public_hex(),
-            hex::encode(member.key.to_bytes())
-        );
-    }
     let person_key =
         load_person_key(&config.person_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let network_key =
@@ -106,6 +93,7 @@ pub async fn run(
                 .map_err(|e| anyhow::anyhow!("calendar {}: {e}", path.display()))?
         }
     };
+    let genesis_epochs = genesis_epochs(&verified, calendar.clone());
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -125,15 +113,48 @@ pub async fn run(
             }
         }
     };
+    // Updates the operator brought (a bureau added after the genesis learns it is a member),
+    // then the configuration as the store holds it: this bureau must be a member of some epoch
+    // and its key file one of the keys the configuration names for it.
+    if let Some(path) = &config.config_log {
+        import_config_log(&store, &genesis_epochs, path)?;
+    }
+    let epochs_now = stored_epochs(&store, genesis_epochs.clone())?;
+    let keys_of_me = epochs_now.keys_of(me);
+    if keys_of_me.is_empty() {
+        bail!(
+            "bureau {me} (config {}) is not a member of network {:?} in any configuration epoch up to {} (a bureau added later needs the updates: `hukou config fetch --node URL --out config.log`, then `config_log = \"config.log\"` in its config)",
+            config.path.display(),
+            membership.network_name(),
+            epochs_now.latest().epoch
+        );
+    }
+    match keys_of_me.iter().find(|(k, _)| *k == key.public()) {
+        None => bail!(
+            "key file {} holds public key {}, but the configuration names {} for bureau {me}",
+            config.key_file.display(),
+            key.public_hex(),
+            keys_of_me
+                .iter()
+                .map(|(k, _)| hex::encode(k.to_bytes()))
+                .collect::<Vec<_>>()
+                .join(", then ")
+        ),
+        Some((_, true)) => bail!(
+            "key file {} holds a key of bureau {me} that a configuration update revoked; install the new key (`key_file`)",
+            config.key_file.display()
+        ),
+        Some(_) => {}
+    }
     let (committer, committer_task) = Committer::start(store.clone(), stop());
     let parts = {
-        let (signing_key, membership) = (key.signing_key().clone(), membership.clone());
+        let (signing_key, epochs) = (key.signing_key().clone(), genesis_epochs.clone());
         tokio::task::spawn_blocking(move || {
             Service::start(
                 me,
                 signing_key,
                 person_key,
-                membership,
+                epochs,
                 calendar,
                 store,
                 committer,
@@ -143,7 +164,7 @@ pub async fn run(
         .await?
         .map_err(|e| anyhow::anyhow!("{e}"))?
     };
-    let service = parts.service;
+    let service = parts.service.with_key_dir(config.key_dir.clone());
 
     // Network.
     for (code, address) in &config.peers {
@@ -153,7 +174,7 @@ pub async fn run(
                 config.path.display()
             );
         }
-        if *code == me || membership.member(*code).is_none() {
+        if *code == me || !epochs_now.ever_member(*code) {
             bail!(
                 "config {}: [peers] names {code}, which is {} of network {:?}",
                 config.path.display(),
@@ -166,38 +187,7 @@ pub async fn run(
             );
         }
     }
-    let mut members = Vec::new();
-    let mut by_peer = HashMap::new();
-    for m in membership.members() {
-        let peer_id = net::peer_id_from_ed25519_public(&m.key.to_bytes())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        by_peer.insert(peer_id, m.code);
-        if m.code == me {
-            continue;
-        }
-        // The operator's `[peers]` override replaces the genesis addresses of that member (and,
-        // being non-empty, keeps identify from teaching the network task others: see net.rs).
-        let genesis_addresses = verified.addresses(m.code).unwrap_or_default();
-        let overridden = config.peers.get(&m.code).map(std::slice::from_ref);
-        if let Some(address) = config.peers.get(&m.code) {
-            tracing::info!(bureau = %m.code, %address, "dialling this member at the configured address");
-        }
-        let addresses = overridden
-            .unwrap_or(genesis_addresses)
-            .iter()
-            .filter_map(|a| match a.parse() {
-                Ok(addr) => Some(addr),
-                Err(e) => {
-                    tracing::warn!(
-                        "genesis address {a:?} of {} is not a multiaddr: {e}",
-                        m.code
-                    );
-                    None
-                }
-            })
-            .collect();
-        members.push(NetMember { peer_id, addresses });
-    }
+    let (members, by_peer) = net_members(&service.epochs(), me, &config.peers);
     let listen = config.p2p_listen.parse().with_context(|| {
         format!(
             "config {}: p2p_listen {:?} is not a multiaddr",
@@ -215,6 +205,26 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let peers = Peers::new(by_peer);
+    // The network and the peer map follow the configuration: a new member is allowed and
+    // dialled, a retired one or a revoked key disallowed, without a restart.
+    let _follow = {
+        let (mut watch, net, peers, overrides) = (
+            service.watch_epochs(),
+            net_handle.clone(),
+            peers.clone(),
+            config.peers.clone(),
+        );
+        tokio::spawn(async move {
+            while watch.changed().await.is_ok() {
+                let epochs = watch.borrow_and_update().clone();
+                let (members, by_peer) = net_members(&epochs, me, &overrides);
+                peers.set(by_peer);
+                if net.set_members(members).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
     let sync_task = tokio::spawn(sync::run(
         service.clone(),
         net_handle.clone(),
@@ -286,4 +296,128 @@ fn write_pid(data_dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::write(&path, format!("{}\n", std::process::id()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
+}
+
+/// Epoch 0 of the configuration, from the genesis.
+pub fn genesis_epochs(verified: &VerifiedGenesis, calendar: Calendar) -> Epochs {
+    let genesis = verified.genesis();
+    let addresses = genesis
+        .members()
+        .iter()
+        .map(|m| (m.code, m.addresses.clone()))
+        .collect();
+    let (administrators, threshold) = genesis_administrators(genesis);
+    Epochs::genesis(GenesisConfig {
+        membership: verified.membership().clone(),
+        addresses,
+        administrators,
+        threshold,
+        hash: verified.hash().0,
+        calendar,
+    })
+}
+
+/// The administrators the genesis names and how many must sign an update; threshold 0 (no
+/// update possible) for a genesis that names a single administrator.
+fn genesis_administrators(genesis: &Genesis) -> (Vec<ed25519_dalek::VerifyingKey>, usize) {
+    (vec![*genesis.admin_public_key()], 0)
+}
+
+/// The genesis epochs and every update the store holds.
+fn stored_epochs(store: &Store, mut epochs: Epochs) -> anyhow::Result<Epochs> {
+    for (epoch, raw) in store.config_updates().map_err(|e| anyhow::anyhow!("{e}"))? {
+        let update = SignedUpdate::decode(&raw)
+            .map_err(|e| anyhow::anyhow!("stored configuration update {epoch}: {e}"))?;
+        epochs
+            .push(update)
+            .map_err(|e| anyhow::anyhow!("stored configuration update {epoch} is refused: {e}"))?;
+    }
+    Ok(epochs)
+}
+
+/// Takes the updates of a configuration log file (`hukou config fetch`) into the store, each
+/// judged against the epochs before it; those already held are skipped.
+fn import_config_log(store: &Store, genesis: &Epochs, path: &Path) -> anyhow::Result<()> {
+    let mut epochs = stored_epochs(store, genesis.clone())?;
+    let updates = crate::cli::config::read_config_log(path)?;
+    let mut added = 0;
+    for update in updates {
+        let epoch = update.update.epoch;
+        if epoch <= epochs.latest().epoch {
+            continue;
+        }
+        let bytes = update.encode();
+        epochs.push(update).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: update for epoch {epoch} is refused: {e}",
+                path.display()
+            )
+        })?;
+        futures::executor::block_on(store.put_config(epoch, &bytes))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        added += 1;
+    }
+    if added > 0 {
+        tracing::info!(added, path = %path.display(), "took in configuration updates from the file");
+    }
+    Ok(())
+}
+
+/// The members the network task allows and dials under the latest epoch, and the peer map:
+/// every key of a member that was not revoked gives a peer id it may connect with (a node keeps
+/// its network identity across a planned rotation until it restarts); only the current key's
+/// peer id is dialled, at the epoch's addresses (or the operator's `[peers]` override).
+pub fn net_members(
+    epochs: &Epochs,
+    me: BureauCode,
+    overrides: &BTreeMap<BureauCode, String>,
+) -> (Vec<NetMember>, Vec<(libp2p::PeerId, BureauCode)>) {
+    let latest = epochs.latest();
+    let mut members = Vec::new();
+    let mut by_peer = Vec::new();
+    for m in latest.membership.members() {
+        let keys = epochs.keys_of(m.code);
+        let mut ids: Vec<(libp2p::PeerId, bool)> = Vec::new();
+        if let Ok(current) = net::peer_id_from_ed25519_public(&m.key.to_bytes()) {
+            ids.push((current, true));
+        }
+        for (key, revoked) in keys {
+            if revoked || key == m.key {
+                continue;
+            }
+            if let Ok(id) = net::peer_id_from_ed25519_public(&key.to_bytes()) {
+                ids.push((id, false));
+            }
+        }
+        for &(id, _) in &ids {
+            by_peer.push((id, m.code));
+        }
+        if m.code == me {
+            continue;
+        }
+        let listed = latest.addresses.get(&m.code).cloned().unwrap_or_default();
+        let overridden = overrides.get(&m.code).map(|a| vec![a.clone()]);
+        let addresses: Vec<libp2p::Multiaddr> = overridden
+            .unwrap_or(listed)
+            .iter()
+            .filter_map(|a| match a.parse() {
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    tracing::warn!("address {a:?} of {} is not a multiaddr: {e}", m.code);
+                    None
+                }
+            })
+            .collect();
+        for (id, current) in ids {
+            members.push(NetMember {
+                peer_id: id,
+                addresses: if current {
+                    addresses.clone()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+    }
+    (members, by_peer)
 }

@@ -36,6 +36,7 @@ use ed25519_dalek::SigningKey;
 use hukou_protocol::adoption::{AdoptionError, certified_suffix};
 use hukou_protocol::calendar::Calendar;
 use hukou_protocol::checkpoint::{Certificate, Checkpoint, Cosignature, SignedCheckpoint};
+use hukou_protocol::config::{ConfigError, Epochs, SignedUpdate};
 use hukou_protocol::entry::{Body, Entry};
 use hukou_protocol::id::{CitizenId, PersonKey};
 use hukou_protocol::merkle::Tree;
@@ -44,7 +45,7 @@ use hukou_protocol::{
     BureauCode, EntryHash, EntryRef, FraudProof, HouseholdId, Ledger, Membership, PersonTag, Seq,
     SignedEntry, Violation,
 };
-use tokio::sync::{Mutex, MutexGuard, Notify, mpsc};
+use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 
 use crate::store::{Committer, Receipt, Store, StoreError};
 
@@ -273,7 +274,14 @@ pub struct Service {
 
 struct Inner {
     me: BureauCode,
-    key: SigningKey,
+    /// Every key this node holds for its bureau (the one it started with, and any found later
+    /// in `key_dir`): it signs with the one the epoch in force names.
+    keys: std::sync::RwLock<Vec<SigningKey>>,
+    /// Where the operator puts a bureau key made for a rotation (`hukou keys gen --out
+    /// DIR/next.key`): read when an epoch names a key the node does not hold yet.
+    key_dir: Option<std::path::PathBuf>,
+    /// The configuration log, as the ledger holds it; watchers (network, witness) follow it.
+    epochs: watch::Sender<Arc<Epochs>>,
     person_key: PersonKey,
     calendar: Calendar,
     store: Store,
@@ -312,6 +320,44 @@ struct Adoptions {
     /// Logs this node cannot move to the certified fork, with why (its own log built on the
     /// losing fork, or final entries would go): never tried again until restart.
     blocked: HashMap<BureauCode, String>,
+}
+
+/// What taking in a configuration update did ([`Service::apply_config`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigApplied {
+    pub epoch: u32,
+    /// False when the node already held this update.
+    pub new: bool,
+    /// Logs truncated because of a cut: `(log, kept, held before)`.
+    pub truncated: Vec<(BureauCode, u64, u64)>,
+    /// Entries that waited (for the epoch, say) and applied now.
+    pub released: usize,
+}
+
+/// Why [`Service::apply_config`] did not take an update in.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigApplyError {
+    /// The update is refused by the protocol's rules; nothing changed.
+    #[error(transparent)]
+    Refused(ConfigError),
+    #[error("storage failed: {0}")]
+    Store(Box<StoreError>),
+}
+
+impl From<StoreError> for ConfigApplyError {
+    fn from(e: StoreError) -> ConfigApplyError {
+        ConfigApplyError::Store(Box::new(e))
+    }
+}
+
+impl ConfigApplyError {
+    /// Stable name (`config_*` for a refusal).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConfigApplyError::Refused(e) => e.name(),
+            ConfigApplyError::Store(_) => "storage_failed",
+        }
+    }
 }
 
 /// Why [`Service::adopt_certified_fork`] did not move the replica.
@@ -424,18 +470,22 @@ impl Service {
         me: BureauCode,
         key: SigningKey,
         person_key: PersonKey,
-        membership: Membership,
+        epochs: Epochs,
         calendar: Calendar,
         store: Store,
         committer: Committer,
         recovering: bool,
     ) -> Result<ServiceParts, StoreError> {
-        let state = replay(&store, membership, me)?;
+        let epochs = load_config(&store, epochs)?;
+        let state = replay(&store, epochs, me)?;
         let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE_MAX);
+        let (epochs_tx, _) = watch::channel(state.ledger.epochs_arc());
         let service = Service {
             inner: Arc::new(Inner {
                 me,
-                key,
+                keys: std::sync::RwLock::new(vec![key]),
+                key_dir: None,
+                epochs: epochs_tx,
                 person_key,
                 calendar,
                 store,
@@ -515,9 +565,111 @@ impl Service {
         }
     }
 
-    /// The network's membership.
+    /// The latest epoch's membership.
     pub async fn membership(&self) -> Membership {
         self.inner.state.lock().await.ledger.membership().clone()
+    }
+
+    /// The configuration log (every epoch), as the ledger judges by it now.
+    pub fn epochs(&self) -> Arc<Epochs> {
+        self.inner.epochs.borrow().clone()
+    }
+
+    /// Follows the configuration log: changes whenever an update is taken in.
+    pub fn watch_epochs(&self) -> watch::Receiver<Arc<Epochs>> {
+        self.inner.epochs.subscribe()
+    }
+
+    /// Sets the directory searched for a key an epoch names that the node does not hold.
+    /// Only before the service is shared (run.rs).
+    pub fn with_key_dir(mut self, dir: std::path::PathBuf) -> Service {
+        Arc::get_mut(&mut self.inner)
+            .expect("set before the service is shared")
+            .key_dir = Some(dir);
+        self.load_keys_from_dir();
+        self
+    }
+
+    /// Reads every `*.key` file of the key directory it does not hold yet (owner-only files,
+    /// `hukou_keys` checks). Unreadable files are logged and skipped.
+    fn load_keys_from_dir(&self) {
+        let Some(dir) = &self.inner.key_dir else {
+            return;
+        };
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for item in read.flatten() {
+            let path = item.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("key") {
+                continue;
+            }
+            match hukou_keys::BureauKey::load(&path) {
+                Ok(k) => {
+                    let key = k.signing_key().clone();
+                    let mut keys = self.inner.keys.write().expect("keys lock");
+                    if !keys
+                        .iter()
+                        .any(|h| h.verifying_key() == key.verifying_key())
+                    {
+                        tracing::info!(path = %path.display(), "loaded a bureau key from the key directory");
+                        keys.push(key);
+                    }
+                }
+                Err(e) => tracing::warn!(path = %path.display(), "cannot load key file: {e}"),
+            }
+        }
+    }
+
+    /// The key this bureau signs with under `epoch`, if the node holds it.
+    fn key_for(&self, epochs: &Epochs, epoch: u32) -> Option<SigningKey> {
+        let public = *epochs.get(epoch)?.membership.key(self.inner.me)?;
+        let find = || {
+            self.inner
+                .keys
+                .read()
+                .expect("keys lock")
+                .iter()
+                .find(|k| k.verifying_key() == public)
+                .cloned()
+        };
+        find().or_else(|| {
+            self.load_keys_from_dir();
+            find()
+        })
+    }
+
+    /// The epoch this bureau signs under now, and its key: the latest epoch, not below
+    /// `at_least` (its log's last entry's), whose key for this bureau the node holds and from
+    /// which no cut refuses the next position. `None` when there is none (retired, or the key
+    /// for the epoch in force is not installed yet).
+    pub fn signing_epoch(
+        &self,
+        epochs: &Epochs,
+        at_least: u32,
+        next_seq: u64,
+    ) -> Option<(u32, SigningKey)> {
+        let latest = epochs.latest().epoch;
+        (at_least..=latest).rev().find_map(|e| {
+            if epochs.cut_of(self.inner.me, Seq(next_seq), e).is_some() {
+                return None;
+            }
+            self.key_for(epochs, e).map(|k| (e, k))
+        })
+    }
+
+    /// The epoch a checkpoint of the own log is made under now (see [`Service::signing_epoch`]).
+    pub async fn checkpoint_epoch(&self) -> Option<u32> {
+        let (at_least, next) = {
+            let state = self.inner.state.lock().await;
+            let log = state.ledger.log(self.inner.me);
+            (
+                log.and_then(|l| l.epochs.last().copied()).unwrap_or(0),
+                log.map_or(0, |l| l.len()),
+            )
+        };
+        self.signing_epoch(&self.epochs(), at_least, next)
+            .map(|(e, _)| e)
     }
 
     /// Resolves once replicated entries have become durable since the last call (a stored
@@ -530,27 +682,31 @@ impl Service {
     ///
     /// # Panics
     /// If `checkpoint` is of another log: a node signs checkpoints of its own log only.
-    pub fn sign_checkpoint(&self, checkpoint: Checkpoint) -> SignedCheckpoint {
+    pub fn sign_checkpoint(&self, checkpoint: Checkpoint) -> Option<SignedCheckpoint> {
         assert_eq!(
             checkpoint.log, self.inner.me,
             "a node signs only its own log"
         );
+        let key = self.key_for(&self.epochs(), checkpoint.epoch)?;
         self.inner
             .counters
             .checkpoints_signed
             .fetch_add(1, Ordering::Relaxed);
-        checkpoint.sign(&self.inner.key)
+        Some(checkpoint.sign(&key))
     }
 
     /// Cosigns a checkpoint as this bureau's witness. The caller must have judged it
     /// (`hukou_protocol::witness::judge`) and durably recorded it as the last cosigned of its
     /// log (`Store::record_cosigned`) first; `witness` does both.
-    pub fn cosign(&self, checkpoint: &Checkpoint) -> Cosignature {
+    ///
+    /// `None` when the node does not hold its key of the checkpoint's epoch (rotated since).
+    pub fn cosign(&self, checkpoint: &Checkpoint) -> Option<Cosignature> {
+        let key = self.key_for(&self.epochs(), checkpoint.epoch)?;
         self.inner
             .counters
             .cosignatures
             .fetch_add(1, Ordering::Relaxed);
-        Cosignature::sign(checkpoint, self.inner.me, &self.inner.key)
+        Some(Cosignature::sign(checkpoint, self.inner.me, &key))
     }
 
     /// Whether the entry `r` is final on this node (see [`State::is_final`]).
@@ -659,6 +815,32 @@ impl Service {
             }
         };
         let network = state.ledger.membership().network();
+        let epochs = state.ledger.epochs_arc();
+        let (at_least, next_seq) = state
+            .ledger
+            .log(inner.me)
+            .map_or((0, 0), |l| (l.epochs.last().copied().unwrap_or(0), l.len()));
+        let Some((epoch, key)) = self.signing_epoch(&epochs, at_least, next_seq) else {
+            state.next_household = households_before;
+            let latest = epochs.latest();
+            return Err(if latest.membership.contains(inner.me) {
+                WriteError::bad(
+                    "signing_key_missing",
+                    format!(
+                        "configuration epoch {} names a key for {} that this node does not hold: put the bureau's new key file in the node's key directory",
+                        latest.epoch, inner.me
+                    ),
+                )
+            } else {
+                WriteError::bad(
+                    "bureau_retired",
+                    format!(
+                        "{} is not a member of configuration epoch {}: it signs nothing more",
+                        inner.me, latest.epoch
+                    ),
+                )
+            });
+        };
         let mut results = Vec::with_capacity(bodies.len());
         let mut accepted = Vec::with_capacity(bodies.len());
         for body in bodies {
@@ -710,14 +892,14 @@ impl Service {
             });
             let entry = Entry {
                 network,
-                epoch: 0,
+                epoch,
                 author: inner.me,
                 seq: Seq(seq),
                 prev,
                 time_ms: now.max(last_time),
                 body,
             }
-            .sign(&inner.key);
+            .sign(&key);
             // The entry was just signed with our key: skip re-verifying it.
             match state.ledger.admit(&entry, SignatureCheck::AlreadyVerified) {
                 Ok(()) => {
@@ -807,9 +989,9 @@ impl Service {
                 verdicts: Vec::new(),
             };
         }
-        let membership = self.inner.state.lock().await.ledger.membership().clone();
+        let epochs = self.epochs();
         let (entries, verdicts) = tokio::task::spawn_blocking(move || {
-            let verdicts = crate::verify::verify_entries(&membership, &entries);
+            let verdicts = crate::verify::verify_entries(&epochs, &entries);
             (entries, verdicts)
         })
         .await
@@ -847,7 +1029,7 @@ impl Service {
         let applied = to_store.len();
         let waiting = state.buffer.len();
         let receipt = (applied > 0).then(|| commit.submit(to_store));
-        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.epochs_arc());
         drop(state);
         if let Some(membership) = membership {
             self.record_equivocations(membership, equivocations).await;
@@ -911,6 +1093,12 @@ impl Service {
                             .counters
                             .entries_refused
                             .fetch_add(1, Ordering::Relaxed);
+                        if let Violation::SignedAfterCut { .. } = v
+                            && let Err(e) =
+                                keep_revoked(&inner.store, std::slice::from_ref(&j.entry))
+                        {
+                            tracing::warn!("cannot keep a revoked entry as evidence: {e}");
+                        }
                         // The same entry comes back with every pull round until its author's
                         // log moves on: report it once, so it cannot push real refusals out.
                         let message = v.to_string();
@@ -954,11 +1142,7 @@ impl Service {
     /// Stores a fraud proof for each equivocation found (the entry held at a position, and a
     /// different one received for it), built from the stored original. The store is read and
     /// written on a blocking thread, without the state lock; the proofs then go into the state.
-    async fn record_equivocations(
-        &self,
-        membership: Membership,
-        found: Vec<(EntryRef, SignedEntry)>,
-    ) {
+    async fn record_equivocations(&self, epochs: Arc<Epochs>, found: Vec<(EntryRef, SignedEntry)>) {
         let inner = &self.inner;
         let store = inner.store.clone();
         let proven = tokio::task::spawn_blocking(move || {
@@ -970,7 +1154,7 @@ impl Service {
                         return None;
                     };
                     let proof = FraudProof::new(original, conflicting);
-                    proof.verify(&membership).ok()?;
+                    proof.verify(&epochs).ok()?;
                     if let Err(e) =
                         store.put_fraud_proof(existing.author, existing.seq.0, &proof.encode())
                     {
@@ -1110,7 +1294,7 @@ impl Service {
             let empty = hukou_protocol::merkle::Tree::new();
             let replica = state.trees.get(&log).unwrap_or(&empty);
             certified_suffix(
-                state.ledger.membership(),
+                state.ledger.epochs(),
                 me,
                 certificate,
                 replica,
@@ -1184,7 +1368,7 @@ impl Service {
         let common = suffix.common;
         let certified_first = suffix.entries.first().cloned();
         let proven = state.fraud_proofs.contains_key(&(log, Seq(common)));
-        let (store, membership) = (inner.store.clone(), state.ledger.membership().clone());
+        let (store, epochs) = (inner.store.clone(), state.ledger.epochs().clone());
         let (proof, rebuilt) = tokio::task::spawn_blocking(move || {
             let mut proof = None;
             if !proven
@@ -1192,13 +1376,13 @@ impl Service {
                 && let Some(ours) = store.entry(log, common)?
             {
                 let pair = FraudProof::new(ours, certified);
-                if pair.verify(&membership).is_ok() {
+                if pair.verify(&epochs).is_ok() {
                     store.put_fraud_proof(log, common, &pair.encode())?;
                     proof = Some(pair);
                 }
             }
             let limits = HashMap::from([(log, common)]);
-            rebuild(&store, membership, me, &limits).map(|rebuilt| (proof, rebuilt))
+            rebuild(&store, epochs, me, &limits).map(|(rebuilt, _)| (proof, rebuilt))
         })
         .await
         .expect("rebuilding does not panic")?;
@@ -1283,6 +1467,111 @@ impl Service {
         })
     }
 
+    /// Takes a configuration update in: judges it against the latest epoch (its administrators'
+    /// signatures, the chain, every change), stores it durably, then judges everything by it.
+    /// A cut (revoked key, retired bureau) refuses entries this node may already hold: the state
+    /// is rebuilt from the store under the new configuration, and the logs are truncated after
+    /// the last entry that still applies (the refused entries are kept as evidence,
+    /// `Store::put_revoked`). Entries that waited for the epoch are judged. Then the network and
+    /// the witness follow the new membership ([`Service::watch_epochs`]).
+    ///
+    /// Crash safety: the update is durable before anything is judged by it; a crash before the
+    /// truncation is finished by the next start's replay, which judges by the stored updates.
+    pub async fn apply_config(
+        &self,
+        update: SignedUpdate,
+    ) -> Result<ConfigApplied, ConfigApplyError> {
+        let inner = &self.inner;
+        let epoch = update.update.epoch;
+        let drain = inner.committer.reserve().await?;
+        let commit = inner.committer.reserve().await?;
+        let mut state = inner.state.lock().await;
+        if epoch > 0
+            && let Some(held) = state.ledger.epochs().get(epoch)
+            && held.hash == update.hash()
+        {
+            return Ok(ConfigApplied {
+                epoch,
+                new: false,
+                truncated: Vec::new(),
+                released: 0,
+            });
+        }
+        state
+            .ledger
+            .epochs()
+            .check(&update)
+            .map_err(ConfigApplyError::Refused)?;
+        inner.store.put_config(epoch, &update.encode()).await?;
+        // Whatever was applied before is durable before anything is taken back.
+        drain.submit(Vec::new()).await?;
+        state
+            .ledger
+            .push_config(update)
+            .expect("checked against this very epoch under the lock");
+        let mut truncated = Vec::new();
+        if !state.ledger.cut_positions().is_empty() {
+            let (store, epochs, me) =
+                (inner.store.clone(), state.ledger.epochs().clone(), inner.me);
+            let (rebuilt, truncation) = tokio::task::spawn_blocking(
+                move || -> Result<(State, Vec<(BureauCode, u64, u64)>), StoreError> {
+                    let (rebuilt, revoked) = rebuild(&store, epochs, me, &HashMap::new())?;
+                    let cuts = truncation_after_cuts(&store, &rebuilt);
+                    let cut_logs: Vec<BureauCode> =
+                        rebuilt.ledger.epochs().all_cuts().map(|c| c.log).collect();
+                    let mut evidence = revoked;
+                    for &(log, kept) in &cuts {
+                        if !cut_logs.contains(&log) {
+                            continue;
+                        }
+                        for seq in kept..store.log_len(log) {
+                            if let Some(e) = store.entry(log, seq)? {
+                                evidence.push(e);
+                            }
+                        }
+                    }
+                    keep_revoked(&store, &evidence)?;
+                    let with_held: Vec<(BureauCode, u64, u64)> = cuts
+                        .iter()
+                        .map(|&(log, kept)| (log, kept, store.log_len(log)))
+                        .collect();
+                    store.truncate_for_cuts(&cuts)?;
+                    Ok((rebuilt, with_held))
+                },
+            )
+            .await
+            .expect("rebuilding does not panic")?;
+            let State {
+                ledger,
+                trees,
+                next_household,
+                person_entries,
+                ..
+            } = rebuilt;
+            state.ledger = ledger;
+            state.trees = trees;
+            state.next_household = next_household;
+            state.person_entries = person_entries;
+            cap_final_sizes(&mut state);
+            tracing::warn!(epoch, truncated = ?truncation,
+                "configuration epoch {epoch} cut logs: entries it refuses were dropped (kept as evidence)");
+            truncated = truncation;
+        }
+        let waiting = state.buffer.take_all();
+        let (to_store, equivocations) = self.judge_replicated(&mut state, waiting);
+        let released = to_store.len();
+        inner.epochs.send_replace(state.ledger.epochs_arc());
+        tracing::info!(epoch, released, "configuration epoch {epoch} in force");
+        self.store_replicated(state, commit, to_store, equivocations)
+            .await?;
+        Ok(ConfigApplied {
+            epoch,
+            new: true,
+            truncated,
+            released,
+        })
+    }
+
     /// Queues replicated entries just applied in the reserved `commit` slot, releases the state,
     /// proves the equivocations found, and returns once the entries are durable; then counts
     /// them and wakes the witness.
@@ -1295,7 +1584,7 @@ impl Service {
     ) -> Result<(), StoreError> {
         let count = to_store.len() as u64;
         let receipt = (count > 0).then(|| commit.submit(to_store));
-        let membership = (!equivocations.is_empty()).then(|| state.ledger.membership().clone());
+        let membership = (!equivocations.is_empty()).then(|| state.ledger.epochs_arc());
         drop(state);
         if let Some(membership) = membership {
             self.record_equivocations(membership, equivocations).await;
@@ -1427,7 +1716,7 @@ impl Service {
                     granted.push((i, c.reference));
                     continue;
                 }
-                let arbiter = state.ledger.membership().arbiter(person);
+                let arbiter = state.ledger.epochs().latest().arbiter(person);
                 by_arbiter.entry(arbiter).or_default().push(i);
             }
         }
@@ -1624,9 +1913,32 @@ fn note_applied(
 
 /// Rebuilds the state by replaying the store through the rulebook (signatures were verified
 /// when the entries were first accepted, and the store's integrity is checked on open).
-fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State, StoreError> {
+fn replay(store: &Store, epochs: Epochs, me: BureauCode) -> Result<State, StoreError> {
     let started = Instant::now();
-    let mut state = rebuild(store, membership, me, &HashMap::new())?;
+    let (mut state, revoked) = rebuild(store, epochs, me, &HashMap::new())?;
+    // A crash between storing an update that cuts a log and the truncation it calls for (see
+    // `Service::apply_config`): finish the truncation now.
+    if !revoked.is_empty() || state.ledger.epochs().all_cuts().next().is_some() {
+        let cuts = truncation_after_cuts(store, &state);
+        if !cuts.is_empty() {
+            keep_revoked(store, &revoked)?;
+            let mut dropped = Vec::new();
+            for &(log, kept) in &cuts {
+                for seq in kept..store.log_len(log) {
+                    if let Some(e) = store.entry(log, seq)? {
+                        dropped.push(e);
+                    }
+                }
+            }
+            keep_revoked(store, &dropped)?;
+            tracing::warn!(
+                ?cuts,
+                "finishing the truncation a configuration cut calls for"
+            );
+            store.truncate_for_cuts(&cuts)?;
+            state.buffer = CausalBuffer::for_history();
+        }
+    }
     if let Some((position, entry)) = state.buffer.waiting().next() {
         return Err(StoreError::Damaged {
             path: store.path().to_path_buf(),
@@ -1641,6 +1953,7 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
     // From here on the buffer takes entries from peers: bounded.
     state.buffer = CausalBuffer::new();
     load_final_sizes(store, &mut state)?;
+    cap_final_sizes(&mut state);
     for (_, _, raw) in store.fraud_proofs()? {
         if let Ok(p) = FraudProof::decode(&raw) {
             state.fraud_proofs.insert((p.author(), p.seq()), p);
@@ -1661,14 +1974,18 @@ fn replay(store: &Store, membership: Membership, me: BureauCode) -> Result<State
 /// each log read up to its length in `limits` if it has one (all of it if not). Entries that
 /// wait for something not stored stay in the (unbounded) buffer; fraud proofs, final sizes and
 /// the operators' lists are left empty for the caller.
+///
+/// Entries a configuration cut refuses (`signed_after_cut`) are returned, not treated as damage:
+/// the caller truncates the store after them ([`truncation_after_cuts`]).
 fn rebuild(
     store: &Store,
-    membership: Membership,
+    epochs: Epochs,
     me: BureauCode,
     limits: &HashMap<BureauCode, u64>,
-) -> Result<State, StoreError> {
+) -> Result<(State, Vec<SignedEntry>), StoreError> {
+    let mut revoked = Vec::new();
     let mut state = State {
-        ledger: Ledger::new(membership),
+        ledger: Ledger::with_epochs(epochs),
         // The store holds complete logs: nothing may be dropped while they are replayed.
         buffer: CausalBuffer::for_history(),
         trees: HashMap::new(),
@@ -1700,6 +2017,7 @@ fn rebuild(
                             note_household(next_household, j.entry.entry());
                         }
                     }
+                    Err(Violation::SignedAfterCut { .. }) => revoked.push(j.entry),
                     Err(v) => {
                         return Err(StoreError::Damaged {
                             path: store.path().to_path_buf(),
@@ -1714,18 +2032,82 @@ fn rebuild(
             }
         }
     }
-    Ok(state)
+    Ok((state, revoked))
+}
+
+/// The configuration log: the genesis epochs and every update the store holds, in order.
+fn load_config(store: &Store, mut epochs: Epochs) -> Result<Epochs, StoreError> {
+    for (epoch, raw) in store.config_updates()? {
+        let damaged = |reason: String| StoreError::Damaged {
+            path: store.path().to_path_buf(),
+            log: hukou_protocol::types::CONFIG_LOG,
+            seq: u64::from(epoch),
+            reason,
+        };
+        let update = SignedUpdate::decode(&raw)
+            .map_err(|e| damaged(format!("stored configuration update does not decode: {e}")))?;
+        epochs
+            .push(update)
+            .map_err(|e| damaged(format!("stored configuration update is refused: {e}")))?;
+    }
+    Ok(epochs)
+}
+
+/// Logs the store holds further than the state applied, after a cut: `(log, length to keep)`.
+fn truncation_after_cuts(store: &Store, state: &State) -> Vec<(BureauCode, u64)> {
+    let mut cuts: Vec<(BureauCode, u64)> = store
+        .logs()
+        .into_iter()
+        .filter_map(|(log, stored)| {
+            let kept = state.ledger.log_len(log);
+            (kept < stored).then_some((log, kept))
+        })
+        .collect();
+    cuts.sort();
+    cuts
+}
+
+/// Keeps entries a cut refused as evidence (`Store::put_revoked`), at most
+/// [`REVOKED_KEPT_PER_LOG_MAX`] per log. Not flushed.
+fn keep_revoked(store: &Store, entries: &[SignedEntry]) -> Result<(), StoreError> {
+    for e in entries {
+        let (log, seq) = (e.entry().author, e.entry().seq.0);
+        if store.revoked_count(log) < REVOKED_KEPT_PER_LOG_MAX {
+            store.put_revoked(log, seq, &e.encode())?;
+        }
+    }
+    Ok(())
+}
+
+/// Most entries a cut refused that a node keeps per log as evidence: enough to show an auditor
+/// what a stolen key signed, bounded so a thief cannot fill the disk.
+pub const REVOKED_KEPT_PER_LOG_MAX: usize = 1_000;
+
+/// A certificate above a log's length after a cut certified entries the cut refused: what is
+/// final of a cut log is at most what it still holds.
+fn cap_final_sizes(state: &mut State) {
+    let cut_logs: Vec<BureauCode> = state.ledger.epochs().all_cuts().map(|c| c.log).collect();
+    for log in cut_logs {
+        let len = state.ledger.log_len(log);
+        if let Some(size) = state.final_sizes.get_mut(&log)
+            && *size > len
+        {
+            *size = len;
+        }
+    }
 }
 
 /// Sets each log's final size from its latest stored certificate. Certificates were verified,
 /// and checked against this node's own tree, before they were stored.
 fn load_final_sizes(store: &Store, state: &mut State) -> Result<(), StoreError> {
-    let members: Vec<BureauCode> = state
+    let mut members: Vec<BureauCode> = state
         .ledger
-        .membership()
-        .members()
-        .map(|m| m.code)
+        .epochs()
+        .all()
+        .flat_map(|e| e.membership.members().map(|m| m.code))
         .collect();
+    members.sort();
+    members.dedup();
     for log in members {
         let Some((size, raw)) = store.latest_certificate(log)? else {
             continue;

@@ -117,6 +117,8 @@ mod keyspace {
     pub const FRAUD_PROOF: u8 = b'F';
     pub const CHECKPOINT_FORK: u8 = b'K';
     pub const META: u8 = b'M';
+    pub const CONFIG: u8 = b'G';
+    pub const REVOKED: u8 = b'R';
 }
 
 /// Meta names the store itself keeps; [`Store::set_meta`] refuses them.
@@ -599,20 +601,37 @@ impl Store {
         self.check_usable()?;
         let (store, cuts) = (self.clone(), cuts.to_vec());
         // sled is called off the runtime's worker threads, as everywhere in the node.
-        tokio::task::spawn_blocking(move || store.remove_log_ends(&cuts))
+        tokio::task::spawn_blocking(move || store.remove_log_ends(&cuts, false))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         self.flush_async().await
     }
 
+    /// Like [`Store::truncate_logs`], for the entries a configuration cut (a revoked key, a
+    /// retired bureau) refuses and what depended on them: the own log may be among them (the
+    /// administrators' cut overrides what this node signed with a key the network revoked).
+    /// Blocking; flushed before it returns.
+    pub fn truncate_for_cuts(&self, cuts: &[(BureauCode, u64)]) -> Result<(), StoreError> {
+        self.check_usable()?;
+        self.remove_log_ends(cuts, true)?;
+        self.flush()
+    }
+
     /// The writing half of [`Store::truncate_logs`]: the batch, not flushed.
-    fn remove_log_ends(&self, cuts: &[(BureauCode, u64)]) -> Result<(), StoreError> {
+    fn remove_log_ends(
+        &self,
+        cuts: &[(BureauCode, u64)],
+        own_allowed: bool,
+    ) -> Result<(), StoreError> {
         {
             let _serial = self.inner.append_lock.lock().expect("append lock poisoned");
             let mut batch = sled::Batch::default();
             let mut kept = Vec::with_capacity(cuts.len());
             for &(log, len) in cuts {
-                assert_ne!(log, self.inner.own, "a node never truncates its own log");
+                assert!(
+                    own_allowed || log != self.inner.own,
+                    "a node never truncates its own log"
+                );
                 let state = self.state(log);
                 assert!(
                     len <= state.appended,
@@ -966,6 +985,68 @@ impl Store {
             out.push((log, size, value.to_vec()));
         }
         Ok(out)
+    }
+
+    /// Stores configuration update `epoch` (its `SignedUpdate` encoding) and flushes: an update
+    /// is durable before any entry naming its epoch can be applied, so a restart always loads
+    /// every epoch its stored entries name.
+    pub async fn put_config(&self, epoch: u32, bytes: &[u8]) -> Result<(), StoreError> {
+        self.check_usable()?;
+        let mut key = [0u8; 5];
+        key[0] = keyspace::CONFIG;
+        key[1..].copy_from_slice(&epoch.to_be_bytes());
+        self.put(key, bytes, "storing a configuration update")?;
+        self.flush_async().await
+    }
+
+    /// Every configuration update stored, in epoch order.
+    pub fn config_updates(&self) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.inner.tree.scan_prefix([keyspace::CONFIG]) {
+            let (key, value) = row.map_err(|e| self.io("reading configuration updates", e))?;
+            let epoch = (key.len() == 5)
+                .then(|| u32::from_be_bytes(key[1..5].try_into().expect("4 bytes")))
+                .ok_or_else(|| StoreError::BadKey {
+                    path: self.inner.path.clone(),
+                    key: hex::encode(&key),
+                    reason: "expected prefix and epoch (5 bytes)".to_string(),
+                })?;
+            out.push((epoch, value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Keeps, as evidence for auditors, an entry a configuration cut refused (a revoked key's or
+    /// a retired bureau's entry at or after the cut): the first one stored per position.
+    /// Returns whether it was new. Not flushed.
+    pub fn put_revoked(&self, log: BureauCode, seq: u64, bytes: &[u8]) -> Result<bool, StoreError> {
+        self.check_usable()?;
+        let key = position_key(keyspace::REVOKED, log, seq);
+        let swapped = self
+            .inner
+            .tree
+            .compare_and_swap(key, None::<&[u8]>, Some(bytes))
+            .map_err(|e| self.io("storing a revoked entry", e))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Revoked entries kept for `log` (all logs with `None`), by log and seq.
+    pub fn revoked(&self) -> Result<Vec<(BureauCode, u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.inner.tree.scan_prefix([keyspace::REVOKED]) {
+            let (key, value) = row.map_err(|e| self.io("reading revoked entries", e))?;
+            let (log, seq) = self.parse_position_key(&key)?;
+            out.push((log, seq, value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Number of revoked entries kept of `log`.
+    pub fn revoked_count(&self, log: BureauCode) -> usize {
+        self.inner
+            .tree
+            .scan_prefix(bureau_key(keyspace::REVOKED, log))
+            .count()
     }
 
     /// A meta value other components keep (a genesis hash, say).

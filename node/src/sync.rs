@@ -108,20 +108,29 @@ pub enum SyncRequest {
     /// Claims on these persons (tags) for the asking bureau, from their arbiter (the peer);
     /// at most `service::CLAIMS_PER_REQUEST_MAX`.
     Claims { persons: Vec<[u8; 32]> },
+    /// Configuration updates from epoch `from` on, at most [`CONFIG_UPDATES_PER_RESPONSE_MAX`].
+    Config { from: u32 },
 }
 
 /// A peer's answer.
 #[derive(Debug, Encode, Decode)]
 pub enum SyncResponse {
-    /// `(log, length, hash of the entry at length - 1)` for every non-empty log.
-    Tips(Vec<(BureauCode, u64, [u8; 32])>),
+    /// The peer's latest configuration epoch, and `(log, length, hash of the entry at
+    /// length - 1)` for every non-empty log.
+    Tips(u32, Vec<(BureauCode, u64, [u8; 32])>),
     Entries(Vec<Vec<u8>>),
     Error(String),
     /// `Certificate::encode` of the latest certificate of each log the peer has one for.
     Certificates(Vec<Vec<u8>>),
     /// One answer per person asked, in order.
     Claims(Vec<ClaimAnswer>),
+    /// `SignedUpdate::encode` of each configuration update asked for, in epoch order.
+    Config(Vec<Vec<u8>>),
 }
+
+/// Most configuration updates in one answer (each at most `CONFIG_UPDATE_BYTES_MAX`, 2 MiB, so
+/// four fit a frame).
+pub const CONFIG_UPDATES_PER_RESPONSE_MAX: usize = 3;
 
 /// Encodes a message in the canonical configuration. Public so that tools and tests which
 /// speak the sync protocol (e.g. a test's misbehaving member) use the node's own wire format.
@@ -137,25 +146,65 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Option<T> {
     hukou_protocol::encoding::decode_exact(bytes, "sync message").ok()
 }
 
-/// Maps peers to bureaus.
-#[derive(Clone)]
+/// Maps peers to bureaus. A bureau may have several peer ids (one per key it had that was not
+/// revoked: a node keeps its network identity across a planned key rotation until it
+/// restarts); the current key's comes first. Replaced whole when the membership changes.
+#[derive(Clone, Default)]
 pub struct Peers {
-    by_peer: Arc<HashMap<PeerId, BureauCode>>,
-    by_bureau: Arc<HashMap<BureauCode, PeerId>>,
+    map: Arc<std::sync::RwLock<PeerMap>>,
+}
+
+#[derive(Default)]
+struct PeerMap {
+    by_peer: HashMap<PeerId, BureauCode>,
+    by_bureau: HashMap<BureauCode, Vec<PeerId>>,
 }
 
 impl Peers {
-    pub fn new(map: HashMap<PeerId, BureauCode>) -> Peers {
-        Peers {
-            by_bureau: Arc::new(map.iter().map(|(p, b)| (*b, *p)).collect()),
-            by_peer: Arc::new(map),
+    /// From `(peer id, bureau)` pairs, current keys first.
+    pub fn new(pairs: Vec<(PeerId, BureauCode)>) -> Peers {
+        let peers = Peers::default();
+        peers.set(pairs);
+        peers
+    }
+
+    /// Replaces the map (a new configuration epoch).
+    pub fn set(&self, pairs: Vec<(PeerId, BureauCode)>) {
+        let mut map = PeerMap::default();
+        for (peer, bureau) in pairs {
+            map.by_peer.insert(peer, bureau);
+            map.by_bureau.entry(bureau).or_default().push(peer);
         }
+        *self.map.write().expect("peers lock") = map;
     }
-    pub fn peer(&self, bureau: BureauCode) -> Option<PeerId> {
-        self.by_bureau.get(&bureau).copied()
+
+    /// The peer ids of a bureau, current key first.
+    pub fn peers_of(&self, bureau: BureauCode) -> Vec<PeerId> {
+        self.map
+            .read()
+            .expect("peers lock")
+            .by_bureau
+            .get(&bureau)
+            .cloned()
+            .unwrap_or_default()
     }
+
+    /// The peer id to ask a bureau by: one it is connected by, else its current key's.
+    pub fn peer(&self, bureau: BureauCode, connected: &[PeerId]) -> Option<PeerId> {
+        let ids = self.peers_of(bureau);
+        ids.iter()
+            .find(|p| connected.contains(p))
+            .or(ids.first())
+            .copied()
+    }
+
     pub fn bureau(&self, peer: &PeerId) -> Option<BureauCode> {
-        self.by_peer.get(peer).copied()
+        self.map
+            .read()
+            .expect("peers lock")
+            .by_peer
+            .get(peer)
+            .copied()
     }
 }
 
@@ -340,6 +389,48 @@ pub async fn run(
     }
 }
 
+/// Pulls the configuration updates `peer` holds beyond ours and takes each in
+/// (`Service::apply_config` judges it: signatures of the epoch before, chain, changes).
+async fn pull_config(service: &Service, net: &NetHandle, peer: PeerId, bureau: BureauCode) {
+    loop {
+        let from = service.epochs().latest().epoch + 1;
+        let Ok(bytes) = net
+            .request(peer, encode(&SyncRequest::Config { from }))
+            .await
+        else {
+            return;
+        };
+        let Some(SyncResponse::Config(updates)) = decode::<SyncResponse>(&bytes) else {
+            return;
+        };
+        if updates.is_empty() {
+            return;
+        }
+        for raw in updates {
+            let update = match hukou_protocol::config::SignedUpdate::decode(&raw) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(
+                        "{bureau} sent a configuration update that does not decode: {e}"
+                    );
+                    return;
+                }
+            };
+            match service.apply_config(update).await {
+                Ok(applied) => tracing::info!(
+                    epoch = applied.epoch,
+                    "took in configuration epoch {} from {bureau}",
+                    applied.epoch
+                ),
+                Err(e) => {
+                    tracing::warn!("{bureau} sent a configuration update refused here: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Asks `arbiter` for claims on `persons`; its answers, one per person, or why not.
 async fn ask_claims(
     net: &NetHandle,
@@ -347,7 +438,7 @@ async fn ask_claims(
     arbiter: BureauCode,
     persons: Vec<hukou_protocol::PersonTag>,
 ) -> Result<Vec<ClaimAnswer>, String> {
-    let Some(peer) = peers.peer(arbiter) else {
+    let Some(peer) = peers.peer(arbiter, &net.connected_peers()) else {
         return Err(format!("{arbiter} is not a member this node can reach"));
     };
     let request = SyncRequest::Claims {
@@ -382,16 +473,25 @@ async fn answer(service: &Service, asker: Option<BureauCode>, bytes: &[u8]) -> S
         }
         Some(SyncRequest::Tips) => {
             let state = service.state().await;
-            let tips = state
+            let mut tips: Vec<_> = state
                 .ledger
-                .membership()
-                .members()
-                .filter_map(|m| {
-                    let log = state.ledger.log(m.code)?;
-                    (!log.is_empty()).then(|| (m.code, log.len(), log.tip().0))
-                })
+                .logs()
+                .filter(|(_, log)| !log.is_empty())
+                .map(|(code, log)| (code, log.len(), log.tip().0))
                 .collect();
-            SyncResponse::Tips(tips)
+            tips.sort_by_key(|t| t.0);
+            SyncResponse::Tips(state.ledger.epochs().latest().epoch, tips)
+        }
+        Some(SyncRequest::Config { from }) => {
+            let epochs = service.epochs();
+            let updates = epochs
+                .updates()
+                .iter()
+                .filter(|u| u.update.epoch >= from)
+                .take(CONFIG_UPDATES_PER_RESPONSE_MAX)
+                .map(|u| u.encode())
+                .collect();
+            SyncResponse::Config(updates)
         }
         Some(SyncRequest::Range { log, from, max }) => {
             let max = (max as usize).min(BATCH_ENTRIES_MAX);
@@ -451,10 +551,14 @@ async fn pull_round(
         let Ok(bytes) = net.request(peer, encode(&SyncRequest::Tips)).await else {
             continue;
         };
-        let Some(SyncResponse::Tips(tips)) = decode::<SyncResponse>(&bytes) else {
+        let Some(SyncResponse::Tips(their_epoch, tips)) = decode::<SyncResponse>(&bytes) else {
             continue;
         };
         round.answered = true;
+        // The configuration first: entries of a newer epoch wait for it.
+        if their_epoch > service.epochs().latest().epoch {
+            pull_config(service, net, peer, bureau).await;
+        }
         let wants: Vec<Want> = {
             let mut state = service.state().await;
             for (log, len, _) in &tips {

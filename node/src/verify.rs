@@ -6,24 +6,25 @@
 //! whatever else its part holds, so nodes with different core counts, the witness and the auditor
 //! agree on every entry.
 
+use hukou_protocol::SignedEntry;
 use hukou_protocol::batch::verify_entries as verify_part;
-use hukou_protocol::{Membership, SignedEntry};
+use hukou_protocol::config::Epochs;
 
 /// Below this many entries one thread is faster than starting others.
 const PARALLEL_ENTRIES_MIN: usize = 256;
 
 /// For each entry, whether its signature verifies under its author's key: the same verdict
 /// `SignedEntry::verify` gives it alone.
-pub fn verify_entries(membership: &Membership, entries: &[SignedEntry]) -> Vec<bool> {
+pub fn verify_entries(epochs: &Epochs, entries: &[SignedEntry]) -> Vec<bool> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores <= 1 || entries.len() < PARALLEL_ENTRIES_MIN {
-        return verify_part(membership, entries);
+        return verify_part(epochs, entries);
     }
     let part = entries.len().div_ceil(cores);
     std::thread::scope(|scope| {
         let handles: Vec<_> = entries
             .chunks(part)
-            .map(|chunk| scope.spawn(move || verify_part(membership, chunk)))
+            .map(|chunk| scope.spawn(move || verify_part(epochs, chunk)))
             .collect();
         handles
             .into_iter()

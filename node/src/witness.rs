@@ -53,12 +53,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bincode::{Decode, Encode};
+use hukou_protocol::BureauCode;
 use hukou_protocol::checkpoint::{
     AddOutcome, Certificate, CertificateBuilder, Checkpoint, CheckpointFork, Cosignature,
     SignedCheckpoint,
 };
 use hukou_protocol::witness::{WitnessError, judge};
-use hukou_protocol::{BureauCode, Membership};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -140,7 +140,6 @@ pub async fn spawn(service: Service, net: NetHandle) -> (WitnessHandle, JoinHand
     }
     let (inputs, receiver) = mpsc::channel(INPUT_QUEUE_MAX);
     let witness = Witness {
-        membership: service.membership().await,
         me: service.me(),
         service,
         net,
@@ -160,7 +159,6 @@ pub async fn spawn(service: Service, net: NetHandle) -> (WitnessHandle, JoinHand
 struct Witness {
     service: Service,
     net: NetHandle,
-    membership: Membership,
     me: BureauCode,
     /// Size of the last own checkpoint and when it was signed.
     own_last: Option<(u64, Instant)>,
@@ -320,14 +318,20 @@ impl Witness {
             state.trees.get(&self.me).and_then(|t| t.root_at(size).ok())
         };
         let root = root.expect("the tree of the own log holds every durable entry");
-        let signed = self.service.sign_checkpoint(Checkpoint {
-            network: self.membership.network(),
-            epoch: 0,
+        let Some(epoch) = self.service.checkpoint_epoch().await else {
+            // Retired, or the key the epoch in force names is not installed: nothing to sign.
+            return Ok(());
+        };
+        let Some(signed) = self.service.sign_checkpoint(Checkpoint {
+            network: self.service.epochs().network(),
+            epoch,
             log: self.me,
             size,
             root,
             time_ms: now_ms(),
-        });
+        }) else {
+            return Ok(());
+        };
         self.service
             .store()
             .put_checkpoint(self.me, size, &signed.encode())?;
@@ -364,7 +368,7 @@ impl Witness {
                 let tree = state.trees.get(&c.log);
                 let held = store.log_len(c.log);
                 judge(
-                    &self.membership,
+                    &self.service.epochs(),
                     &signed,
                     held,
                     |size| tree.and_then(|t| t.root_at(size).ok()),
@@ -393,7 +397,10 @@ impl Witness {
                 .await
             {
                 Ok(()) => {
-                    let cosignature = self.service.cosign(&c);
+                    let Some(cosignature) = self.service.cosign(&c) else {
+                        // Our key of the checkpoint's epoch was rotated away: others cosign.
+                        return Ok(());
+                    };
                     self.publish(WitnessGossip::Cosignature {
                         checkpoint: c.encode(),
                         cosignature,
@@ -423,7 +430,7 @@ impl Witness {
         if seen == Some(signed) {
             return Ok(());
         }
-        if signed.verify(&self.membership).is_err() {
+        if signed.verify(&self.service.epochs()).is_err() {
             return Ok(()); // judged (and counted) as a refusal by `judge`
         }
         let mut other = seen.filter(|s| s.checkpoint.root != c.root).cloned();
@@ -452,7 +459,7 @@ impl Witness {
             (signed.clone(), other)
         };
         let fork = CheckpointFork { a, b };
-        if let Err(e) = fork.verify(&self.membership) {
+        if let Err(e) = fork.verify(&self.service.epochs()) {
             tracing::warn!(log = %c.log, size = c.size, "witness: not a checkpoint fork: {e}");
             return Ok(());
         }
@@ -499,7 +506,7 @@ impl Witness {
         c: Checkpoint,
         cosignature: Cosignature,
     ) -> Result<(), StoreError> {
-        if !self.membership.contains(c.log) || c.size <= self.final_size(c.log).await {
+        if !self.service.epochs().ever_member(c.log) || c.size <= self.final_size(c.log).await {
             return Ok(());
         }
         let key = (c.log, cosignature.witness);
@@ -512,8 +519,8 @@ impl Witness {
             .builders
             .entry(c)
             .or_insert_with(|| CertificateBuilder::new(c));
-        let outcome = builder.add(&self.membership, &c, cosignature);
-        let certificate = builder.certificate(&self.membership);
+        let outcome = builder.add(&self.service.epochs(), &c, cosignature);
+        let certificate = builder.certificate(&self.service.epochs());
         match outcome {
             Ok(AddOutcome::Counted { .. }) => {
                 self.newest_cosigned.insert(key, c);
@@ -551,11 +558,11 @@ impl Witness {
         origin: Origin,
     ) -> Result<(), StoreError> {
         let c = certificate.checkpoint;
-        if !self.membership.contains(c.log) || c.size <= self.final_size(c.log).await {
+        if !self.service.epochs().ever_member(c.log) || c.size <= self.final_size(c.log).await {
             return Ok(());
         }
         if origin == Origin::Received
-            && let Err(e) = certificate.verify(&self.membership)
+            && let Err(e) = certificate.verify(&self.service.epochs())
         {
             tracing::warn!(log = %c.log, size = c.size, rule = e.name(), "witness: refused certificate: {e}");
             return Ok(());

@@ -3,8 +3,8 @@
 //! [`SignedEntry::verify`] (the one ZIP-215 rule of [`crate::signature`]), whatever else the
 //! batch holds and wherever the entry sits in it.
 
+use crate::config::Epochs;
 use crate::entry::SignedEntry;
-use crate::membership::Membership;
 use crate::signature::{self, Item};
 
 /// Entries per batch equation on the first, optimistic pass ([`signature::BATCH_WHOLE_ITEMS`]).
@@ -13,15 +13,20 @@ pub const BATCH_WHOLE_ENTRIES: usize = signature::BATCH_WHOLE_ITEMS;
 /// Entries per batch equation when searching a failed batch ([`signature::BATCH_CHUNK_ITEMS`]).
 pub const BATCH_CHUNK_ENTRIES: usize = signature::BATCH_CHUNK_ITEMS;
 
-/// For each entry, whether its signature verifies under its author's member key. Entries by
-/// non-members are `false` (the rulebook then names them `unknown_author`).
-pub fn verify_entries(membership: &Membership, entries: &[SignedEntry]) -> Vec<bool> {
+/// For each entry, whether its signature verifies under its author's key of the epoch it names.
+/// Entries by non-members, or naming an epoch not known, are `false` (the rulebook then judges
+/// them one by one: `unknown_author`, or held for the epoch).
+pub fn verify_entries(epochs: &Epochs, entries: &[SignedEntry]) -> Vec<bool> {
     let mut verdicts = vec![false; entries.len()];
     let mut messages = Vec::with_capacity(entries.len());
     let mut keys = Vec::with_capacity(entries.len());
     let mut indexes = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        if let Some(key) = membership.key(e.entry().author) {
+        let entry = e.entry();
+        if let Some(key) = epochs
+            .get(entry.epoch)
+            .and_then(|c| c.membership.key(entry.author))
+        {
             messages.push(e.signing_message());
             keys.push(key);
             indexes.push(i);

@@ -617,6 +617,33 @@ impl Epochs {
         &all[..seen]
     }
 
+    /// Every key `code` had in any epoch, oldest first, and whether a later update revoked it
+    /// (`RevokeKey`: the key the bureau had before it).
+    pub fn keys_of(&self, code: BureauCode) -> Vec<(VerifyingKey, bool)> {
+        let mut out: Vec<(VerifyingKey, bool)> = Vec::new();
+        for (i, e) in self.epochs.iter().enumerate() {
+            let Some(key) = e.membership.key(code) else {
+                continue;
+            };
+            if !out.iter().any(|(k, _)| k == key) {
+                out.push((*key, false));
+            }
+            let revoked_here = i > 0
+                && self.updates[i - 1]
+                    .update
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, Change::RevokeKey { code: c, .. } if *c == code));
+            if revoked_here
+                && let Some(old) = self.epochs[i - 1].membership.key(code)
+                && let Some(entry) = out.iter_mut().find(|(k, _)| k == old)
+            {
+                entry.1 = true;
+            }
+        }
+        out
+    }
+
     /// Judges an update against the latest epoch: `Ok` with the epoch it would make. Pure;
     /// changes nothing.
     pub fn check(&self, signed: &SignedUpdate) -> Result<EpochConfig, ConfigError> {

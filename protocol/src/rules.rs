@@ -1941,6 +1941,11 @@ impl Ledger {
         self.logs.get(&author)
     }
 
+    /// Every log held, in no particular order.
+    pub fn logs(&self) -> impl Iterator<Item = (BureauCode, &LogState)> {
+        self.logs.iter().map(|(c, l)| (*c, l))
+    }
+
     /// Number of entries in a log.
     pub fn log_len(&self, author: BureauCode) -> u64 {
         self.logs.get(&author).map_or(0, LogState::len)

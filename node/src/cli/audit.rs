@@ -33,8 +33,9 @@ use hukou_protocol::audit::{
 };
 use hukou_protocol::calendar::{Calendar, Date, china_date, china_day_end_ms};
 use hukou_protocol::checkpoint::Certificate;
+use hukou_protocol::config::Epochs;
 use hukou_protocol::limits::ENTRY_BYTES_MAX;
-use hukou_protocol::{BureauCode, FraudProof, Membership, NetworkId, SignedEntry};
+use hukou_protocol::{BureauCode, FraudProof, NetworkId, SignedEntry};
 use serde_json::{Value, json};
 
 use super::{EXIT_REFUSED, EXIT_USAGE, Exit, print_json};
@@ -196,7 +197,8 @@ fn audit_bundle(args: &AuditArgs, started: Instant) -> Result<(Report, Bundle, T
         None => bundle.manifest.exported_at_ms,
         Some(text) => parse_as_of(text)?,
     };
-    let membership = bundle.genesis.membership();
+    let epochs = bundle_epochs(&args.dir, &bundle.genesis, calendar.clone())?;
+    let membership = &epochs;
     let mut extra: Vec<Finding> = Vec::new();
     let certificates = read_certificates(&args.dir, &mut extra)?;
     let fraud_proofs = read_fraud_proofs(&args.dir, &mut extra)?;
@@ -265,7 +267,7 @@ fn audit_bundle(args: &AuditArgs, started: Instant) -> Result<(Report, Bundle, T
 
 /// What a replay needs besides the verdicts.
 struct ReplayInputs<'a> {
-    membership: &'a Membership,
+    membership: &'a Epochs,
     logs: &'a [(BureauCode, PathBuf, u64)],
     certificates: &'a [Certificate],
     fraud_proofs: &'a [FraudProof],
@@ -306,6 +308,40 @@ fn replay(inputs: &ReplayInputs, verdicts: Option<Vec<Vec<bool>>>) -> Result<Rep
         inputs.as_of_ms,
     ))
 }
+
+/// The bundle's configuration log (`config.log`, `hukou config fetch`'s format), each update
+/// judged against the epochs before it from the genesis on; a bundle without one is judged by
+/// the genesis alone. An update that does not decode or is refused makes the bundle unusable:
+/// the audit could not know which keys and members judge the entries after it.
+fn bundle_epochs(
+    dir: &Path,
+    genesis: &VerifiedGenesis,
+    calendar: Calendar,
+) -> Result<Epochs, Unusable> {
+    let mut epochs = crate::run::genesis_epochs(genesis, calendar);
+    let path = dir.join(CONFIG_LOG_FILE);
+    if !path.exists() {
+        return Ok(epochs);
+    }
+    let updates = crate::cli::config::read_config_log(&path)
+        .map_err(|e| unusable("config_log_unreadable", format!("{e:#}")))?;
+    for update in updates {
+        let epoch = update.update.epoch;
+        epochs.push(update).map_err(|e| {
+            unusable(
+                e.name(),
+                format!(
+                    "{}: configuration epoch {epoch} is refused: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+    }
+    Ok(epochs)
+}
+
+/// The configuration log's file name in a bundle.
+pub const CONFIG_LOG_FILE: &str = "config.log";
 
 /// `--as-of`: a China date (its last millisecond) or milliseconds since the epoch.
 fn parse_as_of(text: &str) -> Result<u64, Unusable> {
@@ -853,7 +889,7 @@ type Job = (usize, usize, Vec<Vec<u8>>);
 /// decode or are by non-members). Reads each file once, sequentially; one worker per core
 /// decodes and batch-verifies chunks of [`VERIFY_CHUNK_FRAMES`].
 fn verify_logs(
-    membership: &Membership,
+    membership: &Epochs,
     logs: &[(BureauCode, PathBuf, u64)],
     progress: &Mutex<Progress>,
 ) -> Result<Vec<Vec<bool>>, Unusable> {
@@ -930,7 +966,7 @@ fn verify_logs(
 }
 
 /// Decodes and verifies one chunk of frames.
-fn verify_frames(membership: &Membership, frames: &[Vec<u8>]) -> Vec<bool> {
+fn verify_frames(membership: &Epochs, frames: &[Vec<u8>]) -> Vec<bool> {
     let mut verdicts = vec![false; frames.len()];
     let mut entries = Vec::with_capacity(frames.len());
     let mut indexes = Vec::with_capacity(frames.len());

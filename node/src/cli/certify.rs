@@ -110,6 +110,10 @@ pub struct VerifyCertificateArgs {
     /// The genesis hash the verifier expects (64 hex digits), obtained out of band.
     #[arg(long, value_name = "HASH")]
     pub expect_genesis: Option<String>,
+    /// The network's configuration log (`hukou config fetch`), when the certificate names an
+    /// epoch after the genesis: its keys verify the certificate.
+    #[arg(long, value_name = "FILE")]
+    pub config_log: Option<PathBuf>,
     /// Print the verdict as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -224,7 +228,25 @@ impl VerifyCertificateArgs {
                 ));
             }
         };
-        let verdict = match attestation.verify(genesis.membership()) {
+        let mut epochs =
+            crate::run::genesis_epochs(&genesis, hukou_protocol::calendar::Calendar::prc().clone());
+        if let Some(path) = &self.config_log {
+            let updates = crate::cli::config::read_config_log(path)
+                .map_err(|e| unusable("config_log_unreadable", format!("{e:#}")))?;
+            for update in updates {
+                let epoch = update.update.epoch;
+                epochs.push(update).map_err(|e| {
+                    unusable(
+                        e.name(),
+                        format!(
+                            "{}: configuration epoch {epoch} is refused: {e}",
+                            path.display()
+                        ),
+                    )
+                })?;
+            }
+        }
+        let verdict = match attestation.verify(&epochs) {
             Ok(v) => Verdict::Valid(Box::new(v)),
             Err(fault) => Verdict::Invalid {
                 name: fault.name(),

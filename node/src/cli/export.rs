@@ -29,6 +29,7 @@ use hukou_protocol::audit::{
     Manifest, ManifestLog, MerkleFrontier,
 };
 use hukou_protocol::checkpoint::Certificate;
+use hukou_protocol::config::SignedUpdate;
 use hukou_protocol::limits::ENTRY_BYTES_MAX;
 use hukou_protocol::{BureauCode, FraudProof, SignedEntry};
 use serde_json::Value;
@@ -186,6 +187,15 @@ impl Writer {
         Ok(root)
     }
 
+    /// Writes the configuration log (`config.log`, the format of `hukou config fetch`).
+    fn config_log(&self, updates: &[SignedUpdate]) -> anyhow::Result<()> {
+        let text = crate::cli::config::config_log_text(self.genesis.genesis().network(), updates);
+        write_file(
+            &self.out.join(crate::cli::audit::CONFIG_LOG_FILE),
+            text.as_bytes(),
+        )
+    }
+
     fn certificate(&self, bytes: &[u8]) -> anyhow::Result<()> {
         let c =
             Certificate::decode(bytes).context("the source holds an undecodable certificate")?;
@@ -230,6 +240,28 @@ impl Writer {
     }
 }
 
+/// Every bureau that was a member in some epoch, judging the updates from the genesis on.
+fn bureaus_ever(
+    genesis: &VerifiedGenesis,
+    updates: &[SignedUpdate],
+) -> anyhow::Result<Vec<BureauCode>> {
+    let mut epochs =
+        crate::run::genesis_epochs(genesis, hukou_protocol::calendar::Calendar::prc().clone());
+    for u in updates {
+        let epoch = u.update.epoch;
+        epochs
+            .push(u.clone())
+            .map_err(|e| anyhow!("configuration epoch {epoch} is refused: {e}"))?;
+    }
+    let mut codes: Vec<BureauCode> = epochs
+        .all()
+        .flat_map(|e| e.membership.members().map(|m| m.code))
+        .collect();
+    codes.sort();
+    codes.dedup();
+    Ok(codes)
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut file =
         File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -252,10 +284,23 @@ fn export_from_node(args: &ExportArgs, node: &str) -> anyhow::Result<()> {
         .build()
         .into();
 
+    // The configuration log first: it names every bureau that ever had a log.
+    let config = get_json(&agent, &format!("{base}/v1/config/log"))?;
+    let updates = config["updates"]
+        .as_array()
+        .ok_or_else(|| anyhow!("GET {base}/v1/config/log: no \"updates\" list"))?
+        .iter()
+        .map(|u| {
+            u.as_str()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| SignedUpdate::decode(&b).ok())
+                .ok_or_else(|| anyhow!("GET {base}/v1/config/log: an update that does not decode"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let codes = bureaus_ever(&genesis, &updates)?;
     // Certificates before the listing: see the module documentation.
     let mut certificates = Vec::new();
-    for member in genesis.membership().members() {
-        let code = member.code;
+    for code in codes {
         if let Some(bytes) = get_certificate(&agent, base, code)? {
             certificates.push(bytes);
         }
@@ -273,6 +318,7 @@ fn export_from_node(args: &ExportArgs, node: &str) -> anyhow::Result<()> {
         .as_array()
         .ok_or_else(|| anyhow!("GET {base}/v1/logs: no \"logs\" list in the answer"))?;
     let mut writer = Writer::create(&args.out, genesis, args.quiet)?;
+    writer.config_log(&updates)?;
     for log in logs {
         let code: BureauCode = log["bureau"]
             .as_str()
@@ -454,11 +500,20 @@ fn export_from_store(args: &ExportArgs) -> anyhow::Result<()> {
                 db.display()
             )
         })?;
+    let updates = store
+        .config_updates()?
+        .into_iter()
+        .map(|(epoch, raw)| {
+            SignedUpdate::decode(&raw)
+                .map_err(|e| anyhow!("stored configuration update {epoch} does not decode: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut codes: Vec<BureauCode> = store.logs().into_iter().map(|(code, _)| code).collect();
-    codes.extend(genesis.membership().members().map(|m| m.code));
+    codes.extend(bureaus_ever(&genesis, &updates)?);
     codes.sort();
     codes.dedup();
     let mut writer = Writer::create(&args.out, genesis, args.quiet)?;
+    writer.config_log(&updates)?;
     for code in codes {
         let length = store.log_len(code);
         let mut entries = store.iter_log(code);

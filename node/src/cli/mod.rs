@@ -5,6 +5,7 @@
 //! - [`genesis`]: `hukou genesis create|add-member|sign|verify` — the network's genesis
 //! - [`client`]: `hukou enrol|birth|permit|deregister|refuse|register|cancel|head-change|person|
 //!   transfer|inbox|status` — the clerk's client of a node's API
+//! - [`config`]: `hukou config propose|sign|submit|show|fetch` — configuration epochs
 //! - [`export`]: `hukou export` — a ledger bundle for auditors (docs/FORMAT.md)
 //! - [`audit`]: `hukou audit` — verifies a bundle offline
 //! - [`certify`]: `hukou certify`, `hukou verify-certificate` — registration certificates (户籍证明)
@@ -40,6 +41,7 @@ macro_rules! outln {
 pub mod audit;
 pub mod certify;
 pub mod client;
+pub mod config;
 pub mod export;
 pub mod genesis;
 pub mod id;
@@ -80,6 +82,10 @@ pub enum Command {
     /// Run or check a bureau node.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Administrators: propose, sign, submit and show configuration updates (members, keys,
+    /// calendar years) — membership epochs.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Write a self-contained ledger bundle for auditors (docs/FORMAT.md).
     Export(export::ExportArgs),
     /// Verify a ledger bundle offline: exit 0 clean, 1 violations, 2 unusable input.
@@ -103,6 +109,7 @@ impl Command {
             Command::Keys(command) => command.run(),
             Command::Genesis(command) => command.run(),
             Command::Node(command) => command.run(),
+            Command::Config(command) => command.run(),
             Command::Export(args) => args.run(),
             Command::Audit(args) => args.run(),
             Command::Certify(args) => args.run(),

@@ -288,11 +288,11 @@ pub struct DayQuery {
 /// `hukou audit` count the same way). Dates without acts carry the pending balances over.
 async fn reconciliation_rows(ui: &Ui) -> Result<Vec<DailyReconciliation>, ApiError> {
     let me = ui.api.service.me();
-    let membership = ui.api.service.membership().await;
+    let epochs = ui.api.service.epochs();
     let store = ui.api.service.store().clone();
     let calendar = ui.api.service.calendar().clone();
     let now = now_ms();
-    let codes: Vec<BureauCode> = membership.members().map(|m| m.code).collect();
+    let codes: Vec<BureauCode> = store.logs().into_iter().map(|(code, _)| code).collect();
     let report = tokio::task::spawn_blocking(move || {
         let mut logs: Vec<(BureauCode, Vec<LogItem>)> = Vec::new();
         for code in codes {
@@ -315,7 +315,7 @@ async fn reconciliation_rows(ui: &Ui) -> Result<Vec<DailyReconciliation>, ApiErr
         let logs = logs
             .into_iter()
             .map(|(code, items)| (code, items.into_iter()));
-        Ok::<_, crate::store::StoreError>(audit::audit(&membership, logs, &[], &[], &calendar, now))
+        Ok::<_, crate::store::StoreError>(audit::audit(&epochs, logs, &[], &[], &calendar, now))
     })
     .await
     .map_err(|e| {
