@@ -190,7 +190,7 @@ fn library_service(dir: &Path) -> (Service, Committer, tokio::task::JoinHandle<(
         me,
         key,
         PersonKey::from_bytes([0x5A; 32]),
-        membership,
+        hukou_protocol::config::Epochs::of_membership(membership),
         Calendar::prc().clone(),
         store,
         committer.clone(),

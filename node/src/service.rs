@@ -2203,7 +2203,7 @@ mod tests {
             me,
             key(A),
             PersonKey::from_bytes([0x5a; 32]),
-            membership(),
+            hukou_protocol::config::Epochs::of_membership(membership()),
             Calendar::prc().clone(),
             store.clone(),
             committer.clone(),

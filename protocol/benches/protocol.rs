@@ -626,7 +626,7 @@ fn bench_signatures(c: &mut Criterion, inputs: &Inputs) {
         // Consecutive entries: all four authors, as a pulled batch would hold.
         let entries = &inputs.history[..n];
         assert!(
-            verify_entries(&inputs.membership, entries)
+            verify_entries(&hukou_protocol::config::Epochs::of_membership((&inputs.membership).clone()), entries)
                 .iter()
                 .all(|ok| *ok)
         );
@@ -644,7 +644,7 @@ fn bench_signatures(c: &mut Criterion, inputs: &Inputs) {
 
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(format!("verify_entries/{n}"), |b| {
-            b.iter_timed(|| verify_entries(&inputs.membership, black_box(entries)))
+            b.iter_timed(|| verify_entries(&hukou_protocol::config::Epochs::of_membership((&inputs.membership).clone()), black_box(entries)))
         });
         group.bench_function(format!("dalek_verify_batch/{n}"), |b| {
             b.iter_timed(|| ed25519_dalek::verify_batch(black_box(&messages), &signatures, &keys))

@@ -318,7 +318,7 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
                         .and_then(|last| view.entries.get(&last))
                         .and_then(|raw| SignedEntry::decode(raw).ok())
                         .map_or([0; 32], |e| e.hash().0);
-                    SyncResponse::Tips(if len > 0 {
+                    SyncResponse::Tips(0, if len > 0 {
                         vec![(me, len, tip)]
                     } else {
                         vec![]
@@ -338,6 +338,7 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
                 }
                 Some(SyncRequest::Range { .. }) => SyncResponse::Entries(Vec::new()),
                 Some(SyncRequest::Certificates) => SyncResponse::Certificates(Vec::new()),
+                Some(SyncRequest::Config { .. }) => SyncResponse::Config(Vec::new()),
                 // As an arbiter the liar grants nothing (refusing service is all a lone liar can
                 // do to claims: a claim it grants still needs a certificate to be used).
                 Some(SyncRequest::Claims { .. }) => {
