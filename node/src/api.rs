@@ -1786,7 +1786,7 @@ async fn log_entries(
 /// A JSON view of an entry (person tags only).
 pub fn entry_json(e: &SignedEntry) -> Value {
     let x = e.entry();
-    json!({"ref": e.reference().to_string(), "seq": x.seq.0, "time_ms": x.time_ms, "kind": x.body.kind(),
+    json!({"ref": e.reference().to_string(), "seq": x.seq.0, "epoch": x.epoch, "time_ms": x.time_ms, "kind": x.body.kind(),
         "prev": x.prev.to_hex(), "body": body_json(&x.body), "signature": hex::encode(e.signature().0)})
 }
 

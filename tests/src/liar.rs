@@ -63,6 +63,8 @@ pub struct Liar {
     pub code: BureauCode,
     /// The network's membership, from the testnet's signed genesis.
     pub membership: Membership,
+    /// The configuration epoch the liar's entries name (0 unless a test sets it).
+    pub epoch: std::sync::atomic::AtomicU32,
     /// Every other member's peer id and genesis addresses, by bureau code.
     members: Vec<(String, NetMember)>,
 }
@@ -112,6 +114,7 @@ impl Liar {
             person_key: load_person_key(&dir.join("person.key")).expect("person key"),
             code,
             membership,
+            epoch: std::sync::atomic::AtomicU32::new(0),
             members,
         }
     }
@@ -179,7 +182,7 @@ impl Liar {
     pub fn entry(&self, seq: u64, prev: EntryHash, body: Body) -> Entry {
         Entry {
             network: self.membership.network(),
-            epoch: 0,
+            epoch: self.epoch.load(std::sync::atomic::Ordering::Relaxed),
             author: self.code,
             seq: Seq(seq),
             prev,

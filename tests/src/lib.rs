@@ -714,6 +714,47 @@ impl Testnet {
         self.nodes.len() - 1
     }
 
+    /// Prepares (without starting) a bureau to be added by a configuration update: its own key,
+    /// the network's genesis, person and network keys, a token, and a config whose
+    /// `config_log = "config.log"` it will read at start (write it with `hukou config fetch`
+    /// once the update adding it is in force). Returns its index; its public key is
+    /// `nodes[i].public_key`, its address `/ip4/127.0.0.1/tcp/{nodes[i].p2p_port}`.
+    pub fn prepare_new_member(&mut self, code: &str, name: &str) -> usize {
+        let root = self.dir().to_path_buf();
+        let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+        let node_dir = root.join(code);
+        std::fs::create_dir_all(node_dir.join("data")).expect("new member dir");
+        let key = node_dir.join("bureau.key");
+        let public_key = hukou(&["keys", "gen", "--out", &s(&key)]);
+        for file in ["genesis.toml", "person.key", "network.key"] {
+            std::fs::copy(root.join(file), node_dir.join(file)).expect("copy network file");
+        }
+        let token = random_hex(48);
+        write_secret(&node_dir.join("api.token"), &format!("{token}\n"));
+        let ports = free_ports(2);
+        let config = node_dir.join("node.toml");
+        write_config(&config, code, &ports[0].to_string(), ports[1]);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&config)
+            .expect("node.toml");
+        f.write_all(b"config_log = \"config.log\"\n")
+            .expect("write node.toml");
+        self.nodes.push(NodeProc {
+            code: code.to_string(),
+            name: name.to_string(),
+            config,
+            log: node_dir.join("node.log"),
+            api: format!("http://127.0.0.1:{}", ports[0]),
+            p2p_port: ports[1],
+            token,
+            public_key,
+            dir: node_dir,
+            child: None,
+        });
+        self.nodes.len() - 1
+    }
+
     /// Starts node `i` (again) on its own store and config. Does not wait.
     pub fn start(&mut self, i: usize) {
         self.nodes[i].start();
