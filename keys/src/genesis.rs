@@ -1200,6 +1200,14 @@ mod tests {
         assert!(err.to_string().contains("network"), "{err}");
     }
 
+    /// The hash of a legacy genesis (no `administrators`), as a literal computed before
+    /// administrators existed: naming administrators must not move an existing network's hash.
+    #[test]
+    fn the_legacy_genesis_hash_is_pinned() {
+        let (genesis, _) = signed();
+        assert_eq!(genesis.hash().to_hex(), "d8a00a9c8672c6ed546b55a92815bc3abdb657003b8f4a5c1a9052d143bf39ce");
+    }
+
     #[test]
     fn canonical_encoding_is_pinned() {
         // Golden bytes: a bincode or serde change must fail here, not split the network.
