@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts N local bureaus (default 4) on 127.0.0.1 with fresh keys, person key, network key and a
-# signed genesis; waits until every node is healthy and connected to all others; writes
+# Starts N local bureaus (default 4) on 127.0.0.1 with fresh keys, person key, network key, three
+# administrator keys (testnet/.run/admins/admin-{1,2,3}.key) and a signed genesis naming them
+# with threshold 2; waits until every node is healthy and connected to all others; writes
 # testnet/.run/nodes.json. Stop them with testnet/down.sh.
 #
 # usage: testnet/up.sh [N] [--links]
@@ -34,7 +35,17 @@ say "creating keys and genesis for $N bureaus in $RUN_DIR ..."
 "$HUKOU" keys gen --out "$RUN_DIR/admin.key" >/dev/null
 "$HUKOU" keys gen-person-key --out "$RUN_DIR/person.key" >/dev/null
 "$HUKOU" keys gen-network-key --out "$RUN_DIR/network.key" >/dev/null
-"$HUKOU" genesis create --network "hukou-testnet" --admin-key "$RUN_DIR/admin.key" --out "$RUN_DIR/genesis.toml" >/dev/null
+# Three administrators, two of whom sign a change of the network's configuration (issue 13): no
+# single key can change the network. Each key file is owner-only (umask 077, mode 0600).
+ADMIN_DIR="$RUN_DIR/admins"
+mkdir -p "$ADMIN_DIR"
+admin_flags=()
+for i in 1 2 3; do
+    "$HUKOU" keys gen --out "$ADMIN_DIR/admin-$i.key" >/dev/null
+    admin_flags+=(--administrator-key "$ADMIN_DIR/admin-$i.key")
+done
+"$HUKOU" genesis create --network "hukou-testnet" --admin-key "$RUN_DIR/admin.key" \
+    "${admin_flags[@]}" --admin-threshold 2 --out "$RUN_DIR/genesis.toml" >/dev/null
 
 read -r -a PORTS <<<"$(free_ports $((2 * N)))"
 for ((i = 0; i < N; i++)); do
@@ -149,3 +160,4 @@ for node in nodes:
     print(f"  {node['bureau']}  {node['name']}  {node['api']}  pid {node['pid']}", file=sys.stderr)
 print(f"testnet up: {len(nodes)} bureaus; {path}", file=sys.stderr)
 PY
+say "administrators (2 of 3 sign configuration updates): $ADMIN_DIR/admin-{1,2,3}.key; genesis signer: $RUN_DIR/admin.key"

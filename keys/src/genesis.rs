@@ -2,24 +2,58 @@
 //! public key, the member bureaus (code, name, public key, addresses) and the quorum, and carries
 //! the administrator's signature so that anyone, auditors included, can verify the membership.
 //!
+//! It also names the network's first **administrators** and their threshold k: the n keys of
+//! which k must sign an update of the network's configuration (issue 13), so that no single key
+//! can change the network. A genesis written before administrators existed has no
+//! `administrators` field: it is the *legacy form*, whose one administrator is the
+//! administrator key that signs the genesis, with threshold 1, and whose encoding and hash are
+//! exactly what they were. A genesis that names them must name at least 2, with
+//! n/2 < k ≤ n (so k ≥ 2): two conflicting updates cannot both gather k signatures unless an
+//! administrator signs both.
+//!
 //! The file is TOML, for people to read and for `hukou genesis` to edit (`docs/KEYS.md`). The
 //! signature and the hash do not cover that text but a canonical binary encoding, so comments,
-//! formatting and the order of members in the file change nothing:
+//! formatting and the order of members and of administrators in the file change nothing:
 //!
 //! ```text
+//! legacy form (no `administrators`):
 //! canonical = "HKG" 0x01 ‖ bincode((network, admin public key, quorum,
 //!                                   [(code, name, public key, [address])] sorted by code))
+//! with administrators:
+//! canonical = "HKG" 0x02 ‖ bincode((network, admin public key, quorum,
+//!                                   [(code, name, public key, [address])] sorted by code,
+//!                                   [administrator public key] sorted by its 32 bytes,
+//!                                   admin threshold))
 //! signed message = DOMAIN_GENESIS_SIGNATURE ‖ canonical
 //! genesis hash   = SHA-256(canonical)
 //! ```
 //!
-//! with the bincode configuration of `hukou_protocol::encoding`, and `quorum` the effective one
-//! (the file's, or floor(2n/3)+1 when the file has none).
+//! Byte by byte, with the bincode configuration of `hukou_protocol::encoding` (little-endian,
+//! fixed-width integers; a `String` or `Vec` is a u64 length then its bytes or items; a key is its
+//! 32 bytes with no length):
+//!
+//! ```text
+//! offset  bytes     field
+//! 0       4         magic: "HKG" 0x01 (legacy) or "HKG" 0x02 (with administrators)
+//! 4       8         network name length L (u64)
+//! 12      L         network name, UTF-8
+//! 12+L    32        admin public key (the key that signs the genesis)
+//! 44+L    8         quorum (u64): the effective one
+//! 52+L    8         member count m (u64), then m members sorted by code, each:
+//!                     4 code (u32) ‖ 8 name length ‖ name ‖ 32 public key ‖
+//!                     8 address count ‖ (8 length ‖ address)*
+//! -- "HKG" 0x02 only, after the last member:
+//!         8         administrator count n (u64)
+//!         32·n      administrator public keys, sorted by their bytes
+//!         8         admin threshold k (u64)
+//! ```
+//!
+//! and `quorum` the effective one (the file's, or floor(2n/3)+1 when the file has none).
 //!
 //! Invariants: a [`Genesis`] value always has a valid network name, member names and addresses
 //! (parsing and [`Genesis::add_member`] check them); any change clears the signature; and only
 //! [`Genesis::verify`] makes a [`VerifiedGenesis`], so holding one means the administrator signed
-//! exactly this membership and the protocol accepts it.
+//! exactly this membership and these administrators, and the protocol accepts them.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -38,8 +72,16 @@ use sha2::{Digest as _, Sha256};
 /// `kind` of a genesis file. Optional when reading; always written.
 pub const KIND_GENESIS: &str = "hukou-genesis-v1";
 
-/// Magic of the canonical genesis encoding: "HKG" and the format version.
+/// Magic of the canonical genesis encoding: "HKG" and the format version. Version 1 is the
+/// legacy form, which names no administrators.
 pub const MAGIC_GENESIS: [u8; 4] = *b"HKG\x01";
+
+/// Magic of the canonical encoding of a genesis that names its administrators and threshold.
+pub const MAGIC_GENESIS_ADMINISTRATORS: [u8; 4] = *b"HKG\x02";
+
+/// Most administrators a genesis may name. Administrators are offices of the ministry and the
+/// provinces, not bureaus: a few dozen at most.
+pub const ADMINISTRATORS_MAX: usize = 64;
 
 /// Most addresses one member may list. A bureau has a few public endpoints at most.
 pub const MEMBER_ADDRESSES_MAX: usize = 4;
@@ -63,6 +105,9 @@ const _: () = assert!(
                 + 32
                 + 8
                 + MEMBER_ADDRESSES_MAX * (8 + ADDRESS_BYTES_MAX))
+        + 8
+        + ADMINISTRATORS_MAX * 32
+        + 8
         <= hukou_protocol::limits::FRAME_BYTES_MAX
 );
 
@@ -191,6 +236,93 @@ pub enum GenesisError {
     /// The protocol refuses the membership (duplicates, a weak key, an unsafe quorum ...).
     #[error("{0}")]
     Membership(#[from] MembershipError),
+    /// More administrators than [`ADMINISTRATORS_MAX`].
+    #[error("the genesis names {count} administrators, at most {max} are allowed")]
+    TooManyAdministrators {
+        /// How many the genesis names.
+        count: usize,
+        /// [`ADMINISTRATORS_MAX`].
+        max: usize,
+    },
+    /// An administrator's key is a small-order point, which verifies forged signatures.
+    #[error(
+        "administrator key {} is weak (small order) and could verify anything; choose another",
+        hex::encode(.key.to_bytes())
+    )]
+    WeakAdministratorKey {
+        /// The refused key.
+        key: VerifyingKey,
+    },
+    /// An administrator's key is not the canonical encoding of its point.
+    #[error(
+        "administrator key {} is not the canonical encoding of its point; choose another",
+        hex::encode(.key.to_bytes())
+    )]
+    NonCanonicalAdministratorKey {
+        /// The refused key.
+        key: VerifyingKey,
+    },
+    /// An administrator's key has a small-order component.
+    #[error(
+        "administrator key {} has a small-order component (not in the prime-order subgroup); choose another",
+        hex::encode(.key.to_bytes())
+    )]
+    MixedOrderAdministratorKey {
+        /// The refused key.
+        key: VerifyingKey,
+    },
+    /// One key is listed twice among the administrators: it would count twice towards k.
+    #[error(
+        "administrator key {} is listed twice; each administrator must hold a key of its own",
+        hex::encode(.key.to_bytes())
+    )]
+    DuplicateAdministrator {
+        /// The key listed twice.
+        key: VerifyingKey,
+    },
+    /// Fewer than two administrators: a single key could change the network.
+    #[error(
+        "the genesis names {count} administrator(s); at least 2 are needed, so that no single key can change the network"
+    )]
+    TooFewAdministrators {
+        /// How many the genesis names.
+        count: usize,
+    },
+    /// The threshold is 0 or more than the administrators.
+    #[error(
+        "admin threshold {threshold} is out of range: it must be between 1 and the {administrators} administrators"
+    )]
+    AdminThresholdOutOfRange {
+        /// The threshold the genesis states.
+        threshold: usize,
+        /// How many administrators the genesis names.
+        administrators: usize,
+    },
+    /// The threshold is not more than half the administrators: two conflicting configuration
+    /// updates could both gather it without any administrator signing both.
+    #[error(
+        "admin threshold {threshold} of {administrators} administrators is not more than half: two conflicting updates could both gather it; at least {min} are needed"
+    )]
+    AdminThresholdNotMajority {
+        /// The threshold the genesis states.
+        threshold: usize,
+        /// How many administrators the genesis names.
+        administrators: usize,
+        /// The least threshold allowed: floor(n/2)+1.
+        min: usize,
+    },
+    /// An administrator's key is also a member's key: a bureau would hold an administrator's
+    /// power through the key that signs its entries.
+    #[error(
+        "administrator key {} is also the key of member {code}; an administrator must hold a key of its own",
+        hex::encode(.key.to_bytes())
+    )]
+    AdministratorIsMember {
+        /// The key both hold.
+        key: VerifyingKey,
+        /// The member holding it.
+        code: BureauCode,
+    },
 }
 
 impl GenesisError {
@@ -222,6 +354,21 @@ impl GenesisError {
                 MembershipError::MixedOrderKey(_) => "membership_mixed_order_key",
                 MembershipError::BadQuorum { .. } => "membership_bad_quorum",
             },
+            GenesisError::TooManyAdministrators { .. } => "genesis_too_many_administrators",
+            GenesisError::WeakAdministratorKey { .. } => "genesis_weak_administrator_key",
+            GenesisError::NonCanonicalAdministratorKey { .. } => {
+                "genesis_non_canonical_administrator_key"
+            }
+            GenesisError::MixedOrderAdministratorKey { .. } => {
+                "genesis_mixed_order_administrator_key"
+            }
+            GenesisError::DuplicateAdministrator { .. } => "genesis_duplicate_administrator",
+            GenesisError::TooFewAdministrators { .. } => "genesis_too_few_administrators",
+            GenesisError::AdminThresholdOutOfRange { .. } => "genesis_admin_threshold_out_of_range",
+            GenesisError::AdminThresholdNotMajority { .. } => {
+                "genesis_admin_threshold_not_majority"
+            }
+            GenesisError::AdministratorIsMember { .. } => "genesis_administrator_is_member",
         }
     }
 }
@@ -249,6 +396,12 @@ pub struct Genesis {
     quorum: Option<usize>,
     /// Sorted by code: `add_member` keeps the order, and parsing sorts.
     members: Vec<GenesisMember>,
+    /// The administrators who sign configuration updates, sorted by their 32 bytes (the order
+    /// of the canonical encoding). `None`: the legacy form, whose one administrator is
+    /// `admin_public_key`.
+    administrators: Option<Vec<VerifyingKey>>,
+    /// How many administrators must sign a configuration update; 1 in the legacy form.
+    admin_threshold: usize,
     signature: Option<Signature>,
 }
 
@@ -276,6 +429,17 @@ impl VerifiedGenesis {
         self.hash
     }
 
+    /// The administrators (see [`Genesis::administrators`]).
+    pub fn administrators(&self) -> &[VerifyingKey] {
+        self.genesis.administrators()
+    }
+
+    /// How many administrators must sign a configuration update (see
+    /// [`Genesis::admin_threshold`]).
+    pub fn admin_threshold(&self) -> usize {
+        self.genesis.admin_threshold()
+    }
+
     /// The addresses of a member, or `None` for a bureau that is not a member.
     pub fn addresses(&self, code: BureauCode) -> Option<&[String]> {
         self.genesis
@@ -298,6 +462,8 @@ impl Genesis {
             admin_public_key,
             quorum: None,
             members: Vec::new(),
+            administrators: None,
+            admin_threshold: 1,
             signature: None,
         })
     }
@@ -328,6 +494,28 @@ impl Genesis {
         &self.members
     }
 
+    /// The administrators whose k-of-n signatures change the network's configuration, sorted by
+    /// their bytes. In the legacy form (no `administrators` in the file), the one administrator
+    /// key that signs the genesis.
+    pub fn administrators(&self) -> &[VerifyingKey] {
+        match &self.administrators {
+            Some(administrators) => administrators,
+            None => std::slice::from_ref(&self.admin_public_key),
+        }
+    }
+
+    /// How many of [`Genesis::administrators`] must sign a configuration update: the stated
+    /// threshold, or 1 in the legacy form.
+    pub fn admin_threshold(&self) -> usize {
+        self.admin_threshold
+    }
+
+    /// Whether the genesis names its administrators (format "HKG" 0x02), rather than being of
+    /// the legacy form.
+    pub fn states_administrators(&self) -> bool {
+        self.administrators.is_some()
+    }
+
     /// The administrator's signature, if signed.
     pub fn signature(&self) -> Option<&Signature> {
         self.signature.as_ref()
@@ -340,9 +528,25 @@ impl Genesis {
         self.signature = None;
     }
 
+    /// Names the administrators and their threshold (the genesis leaves the legacy form),
+    /// refusing what [`Genesis::verify`] would refuse of them (`check_administrators`), a key of
+    /// a member included. Clears the signature.
+    pub fn set_administrators(
+        &mut self,
+        mut administrators: Vec<VerifyingKey>,
+        threshold: usize,
+    ) -> Result<(), GenesisError> {
+        check_administrators(&administrators, threshold, &self.members)?;
+        administrators.sort_by_key(|k| k.to_bytes());
+        self.administrators = Some(administrators);
+        self.admin_threshold = threshold;
+        self.signature = None;
+        Ok(())
+    }
+
     /// Adds a member, refusing a duplicate code or key, a key `check_key` refuses (small-order,
-    /// non-canonical or mixed-order), an invalid name or address, or a member beyond
-    /// [`MEMBERS_MAX`]. Clears the signature.
+    /// non-canonical or mixed-order), an administrator's key, an invalid name or address, or a
+    /// member beyond [`MEMBERS_MAX`]. Clears the signature.
     pub fn add_member(&mut self, member: GenesisMember) -> Result<(), GenesisError> {
         let invalid = |field: &str, reason: String| GenesisError::Invalid {
             field: format!("member {} {field}", member.code),
@@ -365,6 +569,14 @@ impl Genesis {
                 }
                 .into());
             }
+        }
+        if let Some(administrators) = &self.administrators
+            && administrators.contains(&member.public_key)
+        {
+            return Err(GenesisError::AdministratorIsMember {
+                key: member.public_key,
+                code: member.code,
+            });
         }
         if self.members.len() >= MEMBERS_MAX {
             return Err(MembershipError::TooManyMembers {
@@ -406,8 +618,30 @@ impl Genesis {
             members,
         );
         let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(&MAGIC_GENESIS);
-        encoding::encode_into(&content, &mut out);
+        match &self.administrators {
+            // The legacy form: byte for byte the encoding before administrators existed.
+            None => {
+                out.extend_from_slice(&MAGIC_GENESIS);
+                encoding::encode_into(&content, &mut out);
+            }
+            Some(administrators) => {
+                // Kept sorted, but the encoding must not depend on that: sort here too.
+                let mut administrators: Vec<[u8; 32]> =
+                    administrators.iter().map(VerifyingKey::to_bytes).collect();
+                administrators.sort_unstable();
+                let (network, admin, quorum, members) = content;
+                let content = (
+                    network,
+                    admin,
+                    quorum,
+                    members,
+                    administrators,
+                    self.admin_threshold as u64,
+                );
+                out.extend_from_slice(&MAGIC_GENESIS_ADMINISTRATORS);
+                encoding::encode_into(&content, &mut out);
+            }
+        }
         out
     }
 
@@ -440,7 +674,8 @@ impl Genesis {
     /// Checks the administrator's key (`check_key`) and signature (the protocol's one rule,
     /// `hukou_protocol::signature::verify`), then forms the membership, which refuses
     /// small-order, non-canonical and mixed-order keys, duplicate codes or keys and an unsafe
-    /// quorum.
+    /// quorum, then checks the administrators, if the genesis names them
+    /// (`check_administrators`).
     pub fn verify(&self) -> Result<VerifiedGenesis, GenesisError> {
         let signature = self.signature.as_ref().ok_or(GenesisError::Unsigned)?;
         check_key(&self.admin_public_key).map_err(|fault| match fault {
@@ -457,6 +692,9 @@ impl Genesis {
             key: m.public_key,
         });
         let membership = Membership::new(&self.network, members, self.quorum())?;
+        if let Some(administrators) = &self.administrators {
+            check_administrators(administrators, self.admin_threshold, &self.members)?;
+        }
         Ok(VerifiedGenesis {
             genesis: self.clone(),
             membership,
@@ -554,6 +792,74 @@ fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// The rules for the administrators a genesis names, in the order they are checked (the first
+/// failure is reported):
+///
+/// 1. at most [`ADMINISTRATORS_MAX`] [`GenesisError::TooManyAdministrators`];
+/// 2. each key, in the order given, acceptable to `check_key`
+///    ([`GenesisError::WeakAdministratorKey`], [`GenesisError::NonCanonicalAdministratorKey`],
+///    [`GenesisError::MixedOrderAdministratorKey`]);
+/// 3. no key twice [`GenesisError::DuplicateAdministrator`];
+/// 4. n ≥ 2 [`GenesisError::TooFewAdministrators`]: no single key changes the network;
+/// 5. 1 ≤ k ≤ n [`GenesisError::AdminThresholdOutOfRange`];
+/// 6. k > n/2 [`GenesisError::AdminThresholdNotMajority`]: two sets of k administrators always
+///    share one, so two conflicting updates both reach k only if an administrator signs both.
+///    With n ≥ 2 this makes k ≥ 2;
+/// 7. no administrator holds a member's key [`GenesisError::AdministratorIsMember`].
+fn check_administrators(
+    administrators: &[VerifyingKey],
+    threshold: usize,
+    members: &[GenesisMember],
+) -> Result<(), GenesisError> {
+    let count = administrators.len();
+    if count > ADMINISTRATORS_MAX {
+        return Err(GenesisError::TooManyAdministrators {
+            count,
+            max: ADMINISTRATORS_MAX,
+        });
+    }
+    for key in administrators {
+        check_key(key).map_err(|fault| match fault {
+            KeyFault::SmallOrder => GenesisError::WeakAdministratorKey { key: *key },
+            KeyFault::NonCanonical => GenesisError::NonCanonicalAdministratorKey { key: *key },
+            KeyFault::MixedOrder => GenesisError::MixedOrderAdministratorKey { key: *key },
+        })?;
+    }
+    for (i, key) in administrators.iter().enumerate() {
+        if administrators[..i].contains(key) {
+            return Err(GenesisError::DuplicateAdministrator { key: *key });
+        }
+    }
+    if count < 2 {
+        return Err(GenesisError::TooFewAdministrators { count });
+    }
+    if threshold == 0 || threshold > count {
+        return Err(GenesisError::AdminThresholdOutOfRange {
+            threshold,
+            administrators: count,
+        });
+    }
+    let min = count / 2 + 1;
+    if threshold < min {
+        return Err(GenesisError::AdminThresholdNotMajority {
+            threshold,
+            administrators: count,
+            min,
+        });
+    }
+    // SPEC (issue 13): no single key can change the network. Follows from n ≥ 2 and k > n/2.
+    assert!(threshold >= 2, "a majority of at least 2 administrators");
+    for key in administrators {
+        if let Some(member) = members.iter().find(|m| m.public_key == *key) {
+            return Err(GenesisError::AdministratorIsMember {
+                key: *key,
+                code: member.code,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Refuses text that is empty, too long, or holds control characters (which could make two
 /// names look alike in a terminal or a log).
 fn check_text(text: &str, bytes_max: usize) -> Result<(), String> {
@@ -624,6 +930,11 @@ struct RawGenesis {
     admin_public_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quorum: Option<u64>,
+    /// Absent in the legacy form; then `admin_threshold` must be absent too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    administrators: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    admin_threshold: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signature: Option<String>,
     #[serde(default)]
@@ -648,6 +959,16 @@ impl RawGenesis {
             network: genesis.network.clone(),
             admin_public_key: hex::encode(genesis.admin_public_key.to_bytes()),
             quorum: genesis.quorum.map(|q| q as u64),
+            administrators: genesis.administrators.as_ref().map(|administrators| {
+                administrators
+                    .iter()
+                    .map(|k| hex::encode(k.to_bytes()))
+                    .collect()
+            }),
+            admin_threshold: genesis
+                .administrators
+                .as_ref()
+                .map(|_| genesis.admin_threshold as u64),
             signature: genesis.signature.map(|s| hex::encode(s.0)),
             members: genesis
                 .members
@@ -688,6 +1009,47 @@ impl RawGenesis {
                     .filter(|q| *q <= MEMBERS_MAX)
                     .ok_or_else(|| bad("quorum".into(), format!("{q} is out of range")))?,
             ),
+        };
+        let (administrators, admin_threshold) = match (self.administrators, self.admin_threshold) {
+            (None, None) => (None, 1),
+            (None, Some(_)) => {
+                return Err(bad(
+                    "admin_threshold".into(),
+                    "is allowed only with `administrators`".into(),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(bad(
+                    "admin_threshold".into(),
+                    "is required when `administrators` is given".into(),
+                ));
+            }
+            (Some(raw), Some(threshold)) => {
+                if raw.len() > ADMINISTRATORS_MAX {
+                    return Err(bad(
+                        "administrators".into(),
+                        format!(
+                            "lists {} administrators, at most {ADMINISTRATORS_MAX} are allowed",
+                            raw.len()
+                        ),
+                    ));
+                }
+                let threshold = usize::try_from(threshold).map_err(|_| {
+                    bad(
+                        "admin_threshold".into(),
+                        format!("{threshold} is out of range"),
+                    )
+                })?;
+                let mut administrators = Vec::with_capacity(raw.len());
+                for (i, text) in raw.iter().enumerate() {
+                    administrators.push(
+                        parse_public_key(text)
+                            .map_err(|r| bad(format!("administrators[{i}]"), r))?,
+                    );
+                }
+                administrators.sort_by_key(|k| k.to_bytes());
+                (Some(administrators), threshold)
+            }
         };
         let signature = match self.signature {
             None => None,
@@ -739,6 +1101,8 @@ impl RawGenesis {
             admin_public_key,
             quorum,
             members,
+            administrators,
+            admin_threshold,
             signature,
         })
     }
@@ -1200,6 +1564,17 @@ mod tests {
         assert!(err.to_string().contains("network"), "{err}");
     }
 
+    /// The hash of a legacy genesis (no `administrators`), as a literal computed before
+    /// administrators existed: naming administrators must not move an existing network's hash.
+    #[test]
+    fn the_legacy_genesis_hash_is_pinned() {
+        let (genesis, _) = signed();
+        assert_eq!(
+            genesis.hash().to_hex(),
+            "d8a00a9c8672c6ed546b55a92815bc3abdb657003b8f4a5c1a9052d143bf39ce"
+        );
+    }
+
     #[test]
     fn canonical_encoding_is_pinned() {
         // Golden bytes: a bincode or serde change must fail here, not split the network.
@@ -1234,5 +1609,447 @@ mod tests {
         let mut message = DOMAIN_GENESIS_SIGNATURE.to_vec();
         message.extend_from_slice(&expected);
         assert_eq!(genesis.signing_message(), message);
+    }
+
+    /// Three administrators (seeds 200, 201, 202), none a member.
+    fn administrators() -> Vec<VerifyingKey> {
+        [200u8, 201, 202]
+            .into_iter()
+            .map(|seed| key(seed).verifying_key())
+            .collect()
+    }
+
+    /// The three-member genesis of [`signed`], naming [`administrators`] with threshold 2.
+    fn signed_with_administrators() -> (Genesis, SigningKey) {
+        let (mut genesis, admin) = signed();
+        genesis.set_administrators(administrators(), 2).unwrap();
+        assert!(matches!(genesis.verify(), Err(GenesisError::Unsigned)));
+        genesis.sign(&admin).unwrap();
+        (genesis, admin)
+    }
+
+    /// The genesis of [`signed`] with `administrators` and `admin_threshold` written into the
+    /// file by hand (so no check of `set_administrators` runs), then signed.
+    fn hand_made(administrators: &[VerifyingKey], threshold: usize) -> Genesis {
+        let (genesis, admin) = signed();
+        let listed: Vec<String> = administrators
+            .iter()
+            .map(|k| format!("{:?}", hex::encode(k.to_bytes())))
+            .collect();
+        let admin_line = format!(
+            "admin_public_key = \"{}\"\n",
+            hex::encode(admin.verifying_key().to_bytes())
+        );
+        let text = genesis.to_toml_string().replace(
+            &admin_line,
+            &format!(
+                "{admin_line}administrators = [{}]\nadmin_threshold = {threshold}\n",
+                listed.join(", ")
+            ),
+        );
+        let mut edited = Genesis::from_toml_str(&text, Path::new("g.toml")).unwrap();
+        assert!(edited.states_administrators());
+        edited.sign(&admin).unwrap();
+        edited
+    }
+
+    /// Asserts that `set_administrators` on the genesis of [`signed`] and `verify` of the same
+    /// administrators written by hand both refuse with `expected` (compared by `same`), named
+    /// `name`, and that the refusal left the genesis unchanged.
+    fn assert_administrators_refused(
+        administrators: &[VerifyingKey],
+        threshold: usize,
+        same: impl Fn(&GenesisError) -> bool,
+        name: &str,
+    ) {
+        let (mut genesis, _) = signed();
+        let before = genesis.clone();
+        let err = genesis
+            .set_administrators(administrators.to_vec(), threshold)
+            .unwrap_err();
+        assert!(same(&err), "set_administrators: {err:?}");
+        assert_eq!(err.name(), name);
+        assert_eq!(genesis, before);
+        genesis.verify().unwrap();
+
+        let err = hand_made(administrators, threshold).verify().unwrap_err();
+        assert!(same(&err), "verify: {err:?}");
+        assert_eq!(err.name(), name);
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn a_legacy_genesis_has_its_admin_key_as_sole_administrator_with_threshold_1() {
+        let (genesis, admin) = signed();
+        assert!(!genesis.states_administrators());
+        assert_eq!(genesis.administrators(), [admin.verifying_key()]);
+        assert_eq!(genesis.admin_threshold(), 1);
+        assert_eq!(genesis.canonical_encoding()[..4], *b"HKG\x01");
+        let text = genesis.to_toml_string();
+        assert!(!text.contains("administrators"), "{text}");
+        assert!(!text.contains("admin_threshold"), "{text}");
+        let verified = Genesis::from_toml_str(&text, Path::new("g.toml"))
+            .unwrap()
+            .verify()
+            .unwrap();
+        assert_eq!(verified.administrators(), [admin.verifying_key()]);
+        assert_eq!(verified.admin_threshold(), 1);
+        assert_eq!(
+            verified.hash().to_hex(),
+            "d8a00a9c8672c6ed546b55a92815bc3abdb657003b8f4a5c1a9052d143bf39ce"
+        );
+    }
+
+    #[test]
+    fn administrators_round_trip_through_toml_and_verify_to_the_same_hash() {
+        let (genesis, admin) = signed_with_administrators();
+        let (legacy, _) = signed();
+        assert_ne!(genesis.hash(), legacy.hash());
+        assert_eq!(genesis.canonical_encoding()[..4], *b"HKG\x02");
+        let mut sorted = administrators();
+        sorted.sort_by_key(|k| k.to_bytes());
+        assert_eq!(genesis.administrators(), sorted);
+        assert_eq!(genesis.admin_threshold(), 2);
+
+        let text = genesis.to_toml_string();
+        assert!(text.contains("administrators = ["), "{text}");
+        assert!(text.contains("admin_threshold = 2"), "{text}");
+        let parsed = Genesis::from_toml_str(&text, Path::new("g.toml")).unwrap();
+        assert_eq!(parsed, genesis);
+        let verified = parsed.verify().unwrap();
+        assert_eq!(verified.hash(), genesis.hash());
+        assert_eq!(verified.administrators(), sorted);
+        assert_eq!(verified.admin_threshold(), 2);
+        assert_eq!(verified.membership().len(), 3);
+        // The genesis is still signed by the one key it names as its signer.
+        assert_eq!(
+            *verified.genesis().admin_public_key(),
+            admin.verifying_key()
+        );
+
+        // Administrators in another order in the file: the same genesis.
+        let first = hex::encode(sorted[0].to_bytes());
+        let last = hex::encode(sorted[2].to_bytes());
+        let reordered = text
+            .replace(&first, "FIRST")
+            .replace(&last, &first)
+            .replace("FIRST", &last);
+        assert_ne!(reordered, text);
+        let reordered = Genesis::from_toml_str(&reordered, Path::new("g.toml")).unwrap();
+        assert_eq!(reordered.verify().unwrap().hash(), genesis.hash());
+
+        // The signature covers the administrators and the threshold.
+        let other = key(203).verifying_key();
+        assert_bad_signature(
+            &Genesis::from_toml_str(
+                &text.replace(&first, &hex::encode(other.to_bytes())),
+                Path::new("g.toml"),
+            )
+            .unwrap(),
+            "administrator replaced",
+        );
+        assert_bad_signature(
+            &Genesis::from_toml_str(
+                &text.replace("admin_threshold = 2", "admin_threshold = 3"),
+                Path::new("g.toml"),
+            )
+            .unwrap(),
+            "threshold",
+        );
+        // Dropping both fields makes a legacy genesis: another message, so the signature fails.
+        let dropped: String = text
+            .lines()
+            .filter(|l| !l.starts_with("administrators") && !l.starts_with("admin_threshold"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let dropped = Genesis::from_toml_str(&dropped, Path::new("g.toml")).unwrap();
+        assert!(!dropped.states_administrators());
+        assert_bad_signature(&dropped, "administrators dropped");
+    }
+
+    #[test]
+    fn canonical_encoding_with_administrators_is_pinned() {
+        // Golden bytes of "HKG" 0x02: the legacy layout, then the administrators and k.
+        let admin = key(100);
+        let mut genesis = Genesis::new("n", admin.verifying_key()).unwrap();
+        genesis
+            .add_member(GenesisMember {
+                code: BureauCode::new(310104).unwrap(),
+                name: "徐汇".to_string(),
+                public_key: key(1).verifying_key(),
+                addresses: vec!["/a".to_string()],
+            })
+            .unwrap();
+        let administrators = administrators();
+        genesis
+            .set_administrators(administrators.iter().rev().copied().collect(), 2)
+            .unwrap();
+        let mut sorted: Vec<[u8; 32]> = administrators.iter().map(|k| k.to_bytes()).collect();
+        sorted.sort();
+        let mut expected = b"HKG\x02".to_vec();
+        expected.extend_from_slice(&1u64.to_le_bytes());
+        expected.extend_from_slice(b"n");
+        expected.extend_from_slice(&admin.verifying_key().to_bytes());
+        expected.extend_from_slice(&1u64.to_le_bytes()); // quorum
+        expected.extend_from_slice(&1u64.to_le_bytes()); // one member
+        expected.extend_from_slice(&310104u32.to_le_bytes());
+        expected.extend_from_slice(&6u64.to_le_bytes());
+        expected.extend_from_slice("徐汇".as_bytes());
+        expected.extend_from_slice(&key(1).verifying_key().to_bytes());
+        expected.extend_from_slice(&1u64.to_le_bytes());
+        expected.extend_from_slice(&2u64.to_le_bytes());
+        expected.extend_from_slice(b"/a");
+        expected.extend_from_slice(&3u64.to_le_bytes()); // three administrators
+        for administrator in sorted {
+            expected.extend_from_slice(&administrator);
+        }
+        expected.extend_from_slice(&2u64.to_le_bytes()); // threshold
+        assert_eq!(genesis.canonical_encoding(), expected);
+        assert_eq!(
+            genesis.hash(),
+            GenesisHash(Sha256::digest(&expected).into())
+        );
+        let mut message = DOMAIN_GENESIS_SIGNATURE.to_vec();
+        message.extend_from_slice(&expected);
+        assert_eq!(genesis.signing_message(), message);
+    }
+
+    #[test]
+    fn an_administrator_listed_twice_is_refused() {
+        let mut twice = administrators();
+        twice.push(twice[1]);
+        let repeated = twice[1];
+        assert_administrators_refused(
+            &twice,
+            3,
+            |e| matches!(e, GenesisError::DuplicateAdministrator { key } if *key == repeated),
+            "genesis_duplicate_administrator",
+        );
+    }
+
+    #[test]
+    fn administrator_keys_check_key_refuses_are_refused_by_name() {
+        for (kind, bad_key) in refused_keys() {
+            let mut keys = administrators();
+            keys[1] = bad_key;
+            let (same, name): (fn(&GenesisError, &VerifyingKey) -> bool, _) = match kind {
+                crafted::KeyKind::SmallOrder => (
+                    |e, k| matches!(e, GenesisError::WeakAdministratorKey { key } if key == k),
+                    "genesis_weak_administrator_key",
+                ),
+                crafted::KeyKind::NonCanonical => (
+                    |e, k| matches!(e, GenesisError::NonCanonicalAdministratorKey { key } if key == k),
+                    "genesis_non_canonical_administrator_key",
+                ),
+                crafted::KeyKind::MixedOrder => (
+                    |e, k| matches!(e, GenesisError::MixedOrderAdministratorKey { key } if key == k),
+                    "genesis_mixed_order_administrator_key",
+                ),
+                crafted::KeyKind::Honest => unreachable!(),
+            };
+            assert_administrators_refused(&keys, 2, |e| same(e, &bad_key), name);
+        }
+    }
+
+    #[test]
+    fn fewer_than_two_administrators_are_refused() {
+        let one = vec![key(200).verifying_key()];
+        assert_administrators_refused(
+            &one,
+            1,
+            |e| matches!(e, GenesisError::TooFewAdministrators { count: 1 }),
+            "genesis_too_few_administrators",
+        );
+        assert_administrators_refused(
+            &[],
+            1,
+            |e| matches!(e, GenesisError::TooFewAdministrators { count: 0 }),
+            "genesis_too_few_administrators",
+        );
+    }
+
+    #[test]
+    fn a_threshold_of_zero_or_above_the_administrators_is_refused() {
+        for threshold in [0, 4] {
+            assert_administrators_refused(
+                &administrators(),
+                threshold,
+                |e| {
+                    matches!(e, GenesisError::AdminThresholdOutOfRange { threshold: t, administrators: 3 }
+                        if *t == threshold)
+                },
+                "genesis_admin_threshold_out_of_range",
+            );
+        }
+    }
+
+    #[test]
+    fn a_threshold_not_above_half_the_administrators_is_refused() {
+        // 1 of 3: one key alone. 2 of 4: two disjoint pairs could sign conflicting updates.
+        let four: Vec<VerifyingKey> = [200u8, 201, 202, 203]
+            .into_iter()
+            .map(|seed| key(seed).verifying_key())
+            .collect();
+        assert_administrators_refused(
+            &administrators(),
+            1,
+            |e| {
+                matches!(
+                    e,
+                    GenesisError::AdminThresholdNotMajority {
+                        threshold: 1,
+                        administrators: 3,
+                        min: 2
+                    }
+                )
+            },
+            "genesis_admin_threshold_not_majority",
+        );
+        assert_administrators_refused(
+            &four,
+            2,
+            |e| {
+                matches!(
+                    e,
+                    GenesisError::AdminThresholdNotMajority {
+                        threshold: 2,
+                        administrators: 4,
+                        min: 3
+                    }
+                )
+            },
+            "genesis_admin_threshold_not_majority",
+        );
+        assert_administrators_refused(
+            &four[..2],
+            1,
+            |e| {
+                matches!(
+                    e,
+                    GenesisError::AdminThresholdNotMajority {
+                        threshold: 1,
+                        administrators: 2,
+                        min: 2
+                    }
+                )
+            },
+            "genesis_admin_threshold_not_majority",
+        );
+        // The least majorities are accepted: 2 of 2, 2 of 3, 3 of 4.
+        let (mut genesis, admin) = signed();
+        for (keys, threshold) in [(&four[..2], 2), (&four[..3], 2), (&four[..], 3)] {
+            genesis
+                .set_administrators(keys.to_vec(), threshold)
+                .unwrap();
+            genesis.sign(&admin).unwrap();
+            let verified = genesis.verify().unwrap();
+            assert_eq!(verified.administrators().len(), keys.len());
+            assert_eq!(verified.admin_threshold(), threshold);
+        }
+    }
+
+    #[test]
+    fn an_administrator_holding_a_members_key_is_refused() {
+        let mut keys = administrators();
+        keys[2] = key(3).verifying_key(); // member 330502's key
+        let shared = keys[2];
+        let is_member = |e: &GenesisError| {
+            matches!(e, GenesisError::AdministratorIsMember { key, code }
+                if *key == shared && code.get() == 330502)
+        };
+        assert_administrators_refused(&keys, 2, is_member, "genesis_administrator_is_member");
+
+        // A member added after the administrators may not hold one's key either.
+        let (mut genesis, _) = signed_with_administrators();
+        let before = genesis.clone();
+        let err = genesis
+            .add_member(GenesisMember {
+                public_key: key(201).verifying_key(),
+                ..member(440305, 60)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, GenesisError::AdministratorIsMember { key: k, code }
+                if *k == key(201).verifying_key() && code.get() == 440305),
+            "{err:?}"
+        );
+        assert_eq!(err.name(), "genesis_administrator_is_member");
+        assert_eq!(genesis, before);
+    }
+
+    #[test]
+    fn more_administrators_than_allowed_are_refused() {
+        let many: Vec<VerifyingKey> = (0..=ADMINISTRATORS_MAX)
+            .map(|i| SigningKey::from_bytes(&[i as u8 ^ 0x5a; 32]).verifying_key())
+            .collect();
+        let (mut genesis, _) = signed();
+        let err = genesis
+            .set_administrators(many.clone(), ADMINISTRATORS_MAX)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                GenesisError::TooManyAdministrators {
+                    count,
+                    max: ADMINISTRATORS_MAX
+                } if count == ADMINISTRATORS_MAX + 1
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.name(), "genesis_too_many_administrators");
+        // Written by hand, the file is refused when read, naming the field.
+        let (genesis, _) = signed_with_administrators();
+        let listed: Vec<String> = many
+            .iter()
+            .map(|k| format!("{:?}", hex::encode(k.to_bytes())))
+            .collect();
+        let text = genesis.to_toml_string();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("administrators = "))
+            .unwrap();
+        let text = text.replace(line, &format!("administrators = [{}]", listed.join(", ")));
+        let err = Genesis::from_toml_str(&text, Path::new("g.toml")).unwrap_err();
+        assert!(
+            matches!(&err, GenesisError::BadField { field, .. } if field == "administrators"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn administrators_and_threshold_go_together_in_the_file() {
+        let (genesis, _) = signed_with_administrators();
+        let text = genesis.to_toml_string();
+        let without = |prefix: &str| -> String {
+            text.lines()
+                .filter(|l| !l.starts_with(prefix))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        let (legacy, _) = signed();
+        let cases = [
+            (without("admin_threshold"), "admin_threshold", "is required"),
+            (
+                legacy
+                    .to_toml_string()
+                    .replace("network = ", "admin_threshold = 2\nnetwork = "),
+                "admin_threshold",
+                "only with `administrators`",
+            ),
+            (
+                text.replace(&hex::encode(administrators()[1].to_bytes()), "abcd"),
+                "administrators[",
+                "64 are needed",
+            ),
+        ];
+        for (edited, field_prefix, words) in cases {
+            let err = Genesis::from_toml_str(&edited, Path::new("g.toml")).unwrap_err();
+            assert!(
+                matches!(&err, GenesisError::BadField { field, reason, .. }
+                    if field.starts_with(field_prefix) && reason.contains(words)),
+                "{err:?}"
+            );
+            assert_eq!(err.name(), "genesis_bad_field");
+        }
     }
 }

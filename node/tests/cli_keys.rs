@@ -261,6 +261,12 @@ fn genesis_create_add_sign_verify_and_a_hand_edit_fails() {
     assert_eq!(json["hash"], hash.as_str());
     assert_eq!(json["network"], "hukou-test");
     assert_eq!(json["quorum"], 3);
+    // The legacy form: the admin key is the only administrator, k = 1.
+    let admin_public = json["admin_public_key"].as_str().unwrap().to_string();
+    assert_eq!(json["administrators"], serde_json::json!([admin_public]));
+    assert_eq!(json["admin_threshold"], 1);
+    assert_eq!(json["legacy_administrators"], true);
+    assert!(text.contains("1 of 1 (legacy genesis"), "{text}");
     let listed = json["members"].as_array().unwrap();
     assert_eq!(listed.len(), 3);
     for (i, (code, name, port)) in members.iter().enumerate() {
@@ -367,4 +373,233 @@ fn genesis_create_takes_a_public_key_and_refuses_to_overwrite() {
     let out = create(&["--admin-public-key", "abcd", "--force"]);
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("64 are needed"), "{}", stderr(&out));
+}
+
+#[test]
+fn genesis_names_k_of_n_administrators_and_refuses_unsafe_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = hukou(dir.path(), args);
+        assert_exit(&out, 0);
+        stdout(&out).trim().to_string()
+    };
+    run(&["keys", "gen", "--out", "admin.key"]);
+    fs::create_dir(dir.path().join("admins")).unwrap();
+    let mut administrators: Vec<String> = (1..=3)
+        .map(|i| run(&["keys", "gen", "--out", &format!("admins/admin-{i}.key")]))
+        .collect();
+    let member = run(&["keys", "gen", "--out", "310104.key"]);
+    let create = |out_file: &str, extra: &[&str]| {
+        let mut args = vec![
+            "genesis",
+            "create",
+            "--network",
+            "hukou-test",
+            "--admin-key",
+            "admin.key",
+            "--out",
+            out_file,
+        ];
+        args.extend_from_slice(extra);
+        hukou(dir.path(), &args)
+    };
+
+    // Key files and hex keys mix; k is stated.
+    let out = create(
+        "genesis.toml",
+        &[
+            "--administrator-key",
+            "admins/admin-1.key",
+            "--administrator-key",
+            "admins/admin-2.key",
+            "--administrator",
+            &administrators[2],
+            "--admin-threshold",
+            "2",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("administrators: 2 of 3"),
+        "{}",
+        stderr(&out)
+    );
+    let text = fs::read_to_string(dir.path().join("genesis.toml")).unwrap();
+    assert!(text.contains("admin_threshold = 2"), "{text}");
+    run(&[
+        "genesis",
+        "add-member",
+        "--genesis",
+        "genesis.toml",
+        "--code",
+        "310104",
+        "--name",
+        "上海市公安局徐汇分局",
+        "--key",
+        "310104.key",
+    ]);
+    let hash = run(&[
+        "genesis",
+        "sign",
+        "--genesis",
+        "genesis.toml",
+        "--admin-key",
+        "admin.key",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&run(&[
+        "genesis",
+        "verify",
+        "--genesis",
+        "genesis.toml",
+        "--json",
+    ]))
+    .unwrap();
+    administrators.sort();
+    assert_eq!(json["hash"], hash.as_str());
+    assert_eq!(json["administrators"], serde_json::json!(administrators));
+    assert_eq!(json["admin_threshold"], 2);
+    assert_eq!(json["legacy_administrators"], false);
+    let text = run(&["genesis", "verify", "--genesis", "genesis.toml"]);
+    assert!(text.contains("2 of 3 sign configuration updates"), "{text}");
+    for key in &administrators {
+        assert!(text.contains(key.as_str()), "{key}: {text}");
+    }
+
+    // Usage errors: administrators without k, k without administrators.
+    assert_exit(
+        &create("other.toml", &["--administrator-key", "admins/admin-1.key"]),
+        2,
+    );
+    assert_exit(&create("other.toml", &["--admin-threshold", "2"]), 2);
+    // Refusals, each naming the rule; no file is written.
+    let refusals: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--administrator",
+                &administrators[0],
+                "--admin-threshold",
+                "1",
+            ],
+            "at least 2 are needed",
+        ),
+        (
+            &[
+                "--administrator",
+                &administrators[0],
+                "--administrator",
+                &administrators[1],
+                "--admin-threshold",
+                "1",
+            ],
+            "not more than half",
+        ),
+        (
+            &[
+                "--administrator",
+                &administrators[0],
+                "--administrator",
+                &administrators[0],
+                "--admin-threshold",
+                "2",
+            ],
+            "listed twice",
+        ),
+        (
+            &[
+                "--administrator",
+                &administrators[0],
+                "--administrator",
+                &administrators[1],
+                "--admin-threshold",
+                "3",
+            ],
+            "out of range",
+        ),
+    ];
+    for (extra, words) in refusals {
+        let out = create("other.toml", extra);
+        assert_exit(&out, 1);
+        assert!(stderr(&out).contains(words), "{words}: {}", stderr(&out));
+        assert!(!dir.path().join("other.toml").exists());
+    }
+
+    // set-administrators refuses a member's key and leaves the signed file as it was.
+    let signed_text = fs::read_to_string(dir.path().join("genesis.toml")).unwrap();
+    let out = hukou(
+        dir.path(),
+        &[
+            "genesis",
+            "set-administrators",
+            "--genesis",
+            "genesis.toml",
+            "--administrator",
+            &administrators[0],
+            "--administrator",
+            &member,
+            "--admin-threshold",
+            "2",
+        ],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("also the key of member 310104"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("genesis.toml")).unwrap(),
+        signed_text
+    );
+    // It replaces them (clearing the signature) when they are acceptable.
+    let out = hukou(
+        dir.path(),
+        &[
+            "genesis",
+            "set-administrators",
+            "--genesis",
+            "genesis.toml",
+            "--administrator-key",
+            "admins/admin-1.key",
+            "--administrator-key",
+            "admins/admin-2.key",
+            "--admin-threshold",
+            "2",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("sign it again"), "{}", stderr(&out));
+    let out = hukou(
+        dir.path(),
+        &["genesis", "verify", "--genesis", "genesis.toml", "--json"],
+    );
+    assert_exit(&out, 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["error"], "genesis_unsigned");
+
+    // A threshold lowered by hand breaks the signature, and `sign` refuses to sign it again.
+    let weak = signed_text.replace("admin_threshold = 2", "admin_threshold = 1");
+    assert_ne!(weak, signed_text);
+    fs::write(dir.path().join("weak.toml"), weak).unwrap();
+    let out = hukou(
+        dir.path(),
+        &["genesis", "verify", "--genesis", "weak.toml", "--json"],
+    );
+    assert_exit(&out, 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["error"], "genesis_bad_signature");
+    let out = hukou(
+        dir.path(),
+        &[
+            "genesis",
+            "sign",
+            "--genesis",
+            "weak.toml",
+            "--admin-key",
+            "admin.key",
+        ],
+    );
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("refusing to sign weak.toml"), "{err}");
+    assert!(err.contains("not more than half"), "{err}");
 }

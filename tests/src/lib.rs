@@ -1,8 +1,8 @@
 //! A harness for multi-node integration tests: real `hukou` processes on loopback.
 //!
 //! [`Testnet::new`] creates N bureaus in a temporary directory with the `hukou` CLI (fresh keys,
-//! person key, network key, a signed genesis naming each member's libp2p address, a config and a
-//! clerk token per bureau), starts every node as a child process and waits until each is healthy
+//! person key, network key, a signed genesis naming each member's libp2p address and
+//! [`ADMINISTRATORS`] administrators with threshold 2, a config and a clerk token per bureau), starts every node as a child process and waits until each is healthy
 //! and connected to all others. Every node is killed when the [`Testnet`] is dropped, so a failing
 //! test never leaks a process; when a test fails the directory is kept and the tail of every
 //! node's log is printed.
@@ -39,6 +39,9 @@ pub const BUREAUS: [(&str, &str); 4] = [
 
 /// Name of the network every testnet creates.
 pub const NETWORK: &str = "hukou-it";
+
+/// How many administrators every testnet's genesis names; 2 of them sign a configuration update.
+pub const ADMINISTRATORS: usize = 3;
 
 /// How long [`Testnet::new`] waits for every node to be healthy and connected.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -507,16 +510,27 @@ impl Testnet {
         hukou(&["keys", "gen", "--out", &s(&admin)]);
         hukou(&["keys", "gen-person-key", "--out", &s(&person)]);
         hukou(&["keys", "gen-network-key", "--out", &s(&network)]);
-        hukou(&[
-            "genesis",
-            "create",
-            "--network",
-            NETWORK,
-            "--admin-key",
-            &s(&admin),
-            "--out",
-            &s(&genesis),
-        ]);
+        // Three administrators, two of whom sign a configuration update, as testnet/up.sh makes.
+        let admins = root.join("admins");
+        std::fs::create_dir_all(&admins).expect("admins dir");
+        let mut create = vec![
+            "genesis".to_string(),
+            "create".into(),
+            "--network".into(),
+            NETWORK.into(),
+            "--admin-key".into(),
+            s(&admin),
+            "--out".into(),
+            s(&genesis),
+            "--admin-threshold".into(),
+            "2".into(),
+        ];
+        for i in 1..=ADMINISTRATORS {
+            let key = admins.join(format!("admin-{i}.key"));
+            hukou(&["keys", "gen", "--out", &s(&key)]);
+            create.extend(["--administrator-key".to_string(), s(&key)]);
+        }
+        hukou(&create.iter().map(String::as_str).collect::<Vec<_>>());
         let ports = free_ports(2 * n);
         let mut nodes = Vec::new();
         for (i, (code, name)) in BUREAUS.iter().take(n).enumerate() {
@@ -606,6 +620,14 @@ impl Testnet {
             .take(10_000)
             .find(|id| self.arbiter_of(id) == code)
             .unwrap_or_else(|| panic!("no person arbitrated by {code} among 10000"))
+    }
+
+    /// The key files of the administrators the genesis names (`admins/admin-{1,2,3}.key`, mode
+    /// 0600), 2 of whom sign a configuration update.
+    pub fn administrator_keys(&self) -> Vec<PathBuf> {
+        (1..=ADMINISTRATORS)
+            .map(|i| self.dir().join("admins").join(format!("admin-{i}.key")))
+            .collect()
     }
 
     /// The testnet's directory.

@@ -1,6 +1,8 @@
 //! `hukou genesis ...`: the administrator's tools for the network's genesis. `create` starts an
-//! unsigned genesis, `add-member` adds a bureau (which clears any signature), `sign` signs it with
-//! the administrator's key, and `verify` checks it as every node and auditor will.
+//! unsigned genesis (naming its k-of-n administrators, or not: the legacy form),
+//! `set-administrators` names them in an existing one, `add-member` adds a bureau (both clear any
+//! signature), `sign` signs it with the administrator's key, and `verify` checks it as every node
+//! and auditor will.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,9 @@ pub enum GenesisCommand {
     Create(CreateArgs),
     /// Add a member bureau (clears the signature: sign again afterwards).
     AddMember(AddMemberArgs),
+    /// Name the administrators, k of whom sign configuration updates, and k (clears the
+    /// signature: sign again afterwards).
+    SetAdministrators(SetAdministratorsArgs),
     /// Sign the genesis with the administrator's key.
     Sign(SignArgs),
     /// Verify the signature and the membership; exit 0 if valid, 1 if not.
@@ -43,6 +48,9 @@ pub struct CreateArgs {
     /// State the quorum instead of the default floor(2n/3)+1.
     #[arg(long, value_name = "N")]
     pub quorum: Option<usize>,
+    /// The administrators (none: the legacy form, whose one administrator is the admin key).
+    #[command(flatten)]
+    pub administrators: AdministratorArgs,
     /// The genesis file to create.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -75,6 +83,64 @@ pub struct AddMemberArgs {
     pub addresses: Vec<String>,
 }
 
+/// The administrators a genesis names and their threshold, as `create` and
+/// `set-administrators` take them: keys by hex or from key files, in any mix, and k.
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("administrator_given")
+        .multiple(true)
+        .args(["administrators", "administrator_keys"])
+        .requires("admin_threshold")
+))]
+pub struct AdministratorArgs {
+    /// An administrator's public key, 64 hex digits (repeatable; at least 2 administrators).
+    #[arg(long = "administrator", value_name = "HEX")]
+    pub administrators: Vec<String>,
+    /// An administrator's key file, to take its public key from (repeatable).
+    #[arg(long = "administrator-key", value_name = "FILE")]
+    pub administrator_keys: Vec<PathBuf>,
+    /// How many administrators must sign a configuration update: more than half of them.
+    #[arg(long, value_name = "K", requires = "administrator_given")]
+    pub admin_threshold: Option<usize>,
+}
+
+impl AdministratorArgs {
+    /// The administrators' public keys (hex ones first, then those of the key files) and k, or
+    /// `None` if none is given.
+    fn keys_and_threshold(&self) -> anyhow::Result<Option<(Vec<VerifyingKey>, usize)>> {
+        let Some(threshold) = self.admin_threshold else {
+            // clap's argument group requires --admin-threshold with any administrator.
+            assert!(self.administrators.is_empty() && self.administrator_keys.is_empty());
+            return Ok(None);
+        };
+        let mut keys = Vec::new();
+        for hex in &self.administrators {
+            keys.push(public_key_from(Some(hex), None, "administrator")?);
+        }
+        for file in &self.administrator_keys {
+            keys.push(public_key_from(None, Some(file), "administrator-key")?);
+        }
+        Ok(Some((keys, threshold)))
+    }
+}
+
+/// Arguments of `hukou genesis set-administrators`.
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("some_administrator")
+        .required(true)
+        .multiple(true)
+        .args(["administrators", "administrator_keys"])
+))]
+pub struct SetAdministratorsArgs {
+    /// The genesis file to change.
+    #[arg(long, value_name = "FILE")]
+    pub genesis: PathBuf,
+    /// The administrators, replacing any the genesis names.
+    #[command(flatten)]
+    pub administrators: AdministratorArgs,
+}
+
 /// Arguments of `hukou genesis sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
@@ -103,6 +169,7 @@ impl GenesisCommand {
         match self {
             GenesisCommand::Create(args) => create(args),
             GenesisCommand::AddMember(args) => add_member(args),
+            GenesisCommand::SetAdministrators(args) => set_administrators(args),
             GenesisCommand::Sign(args) => sign(args),
             GenesisCommand::Verify(args) => verify(args),
         }
@@ -135,14 +202,62 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
     if args.quorum.is_some() {
         genesis.set_quorum(args.quorum);
     }
+    if let Some((keys, threshold)) = args.administrators.keys_and_threshold()? {
+        genesis
+            .set_administrators(keys, threshold)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+    }
     if args.force {
         genesis.save(&args.out)?;
     } else {
         genesis.save_new(&args.out)?;
     }
     eprintln!(
-        "wrote {} (unsigned, no members yet): add members with `hukou genesis add-member`, then sign it",
-        args.out.display()
+        "wrote {} (unsigned, no members yet; {}): add members with `hukou genesis add-member`, then sign it",
+        args.out.display(),
+        administrators_summary(&genesis)
+    );
+    Ok(())
+}
+
+/// "administrators: k of n", or that the genesis is of the legacy form.
+fn administrators_summary(genesis: &Genesis) -> String {
+    if genesis.states_administrators() {
+        format!(
+            "administrators: {} of {} sign configuration updates",
+            genesis.admin_threshold(),
+            genesis.administrators().len()
+        )
+    } else {
+        "legacy form: the admin key is the only administrator".to_string()
+    }
+}
+
+fn set_administrators(args: SetAdministratorsArgs) -> anyhow::Result<()> {
+    let (keys, threshold) = args
+        .administrators
+        .keys_and_threshold()?
+        .expect("clap requires an administrator, and with it --admin-threshold");
+    let mut genesis = Genesis::load(&args.genesis)?;
+    let was_signed = genesis.signature().is_some();
+    genesis
+        .set_administrators(keys, threshold)
+        .with_context(|| {
+            format!(
+                "cannot set the administrators of {}",
+                args.genesis.display()
+            )
+        })?;
+    genesis.save(&args.genesis)?;
+    eprintln!(
+        "{}: {}{}",
+        args.genesis.display(),
+        administrators_summary(&genesis),
+        if was_signed {
+            "; its signature is removed: sign it again"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
@@ -238,6 +353,13 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             "admin_public_key": hex::encode(genesis.admin_public_key().to_bytes()),
             "quorum": membership.quorum(),
             "members": members,
+            "administrators": verified
+                .administrators()
+                .iter()
+                .map(|k| hex::encode(k.to_bytes()))
+                .collect::<Vec<_>>(),
+            "admin_threshold": verified.admin_threshold(),
+            "legacy_administrators": !genesis.states_administrators(),
         }));
         return Ok(());
     }
@@ -262,6 +384,18 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             m.name,
             m.addresses.join(" ")
         );
+    }
+    if genesis.states_administrators() {
+        outln!(
+            "admins:     {} of {} sign configuration updates",
+            verified.admin_threshold(),
+            verified.administrators().len()
+        );
+        for key in verified.administrators() {
+            outln!("  {}", hex::encode(key.to_bytes()));
+        }
+    } else {
+        outln!("admins:     1 of 1 (legacy genesis: the admin key alone)");
     }
     Ok(())
 }
