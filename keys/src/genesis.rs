@@ -247,38 +247,38 @@ pub enum GenesisError {
     /// An administrator's key is a small-order point, which verifies forged signatures.
     #[error(
         "administrator key {} is weak (small order) and could verify anything; choose another",
-        hex::encode(.key.to_bytes())
+        hex::encode(.key)
     )]
     WeakAdministratorKey {
-        /// The refused key.
-        key: VerifyingKey,
+        /// The refused key's 32 bytes.
+        key: [u8; 32],
     },
     /// An administrator's key is not the canonical encoding of its point.
     #[error(
         "administrator key {} is not the canonical encoding of its point; choose another",
-        hex::encode(.key.to_bytes())
+        hex::encode(.key)
     )]
     NonCanonicalAdministratorKey {
-        /// The refused key.
-        key: VerifyingKey,
+        /// The refused key's 32 bytes.
+        key: [u8; 32],
     },
     /// An administrator's key has a small-order component.
     #[error(
         "administrator key {} has a small-order component (not in the prime-order subgroup); choose another",
-        hex::encode(.key.to_bytes())
+        hex::encode(.key)
     )]
     MixedOrderAdministratorKey {
-        /// The refused key.
-        key: VerifyingKey,
+        /// The refused key's 32 bytes.
+        key: [u8; 32],
     },
     /// One key is listed twice among the administrators: it would count twice towards k.
     #[error(
         "administrator key {} is listed twice; each administrator must hold a key of its own",
-        hex::encode(.key.to_bytes())
+        hex::encode(.key)
     )]
     DuplicateAdministrator {
-        /// The key listed twice.
-        key: VerifyingKey,
+        /// The 32 bytes of the key listed twice.
+        key: [u8; 32],
     },
     /// Fewer than two administrators: a single key could change the network.
     #[error(
@@ -315,11 +315,11 @@ pub enum GenesisError {
     /// power through the key that signs its entries.
     #[error(
         "administrator key {} is also the key of member {code}; an administrator must hold a key of its own",
-        hex::encode(.key.to_bytes())
+        hex::encode(.key)
     )]
     AdministratorIsMember {
-        /// The key both hold.
-        key: VerifyingKey,
+        /// The 32 bytes of the key both hold.
+        key: [u8; 32],
         /// The member holding it.
         code: BureauCode,
     },
@@ -574,7 +574,7 @@ impl Genesis {
             && administrators.contains(&member.public_key)
         {
             return Err(GenesisError::AdministratorIsMember {
-                key: member.public_key,
+                key: member.public_key.to_bytes(),
                 code: member.code,
             });
         }
@@ -820,14 +820,22 @@ fn check_administrators(
     }
     for key in administrators {
         check_key(key).map_err(|fault| match fault {
-            KeyFault::SmallOrder => GenesisError::WeakAdministratorKey { key: *key },
-            KeyFault::NonCanonical => GenesisError::NonCanonicalAdministratorKey { key: *key },
-            KeyFault::MixedOrder => GenesisError::MixedOrderAdministratorKey { key: *key },
+            KeyFault::SmallOrder => GenesisError::WeakAdministratorKey {
+                key: key.to_bytes(),
+            },
+            KeyFault::NonCanonical => GenesisError::NonCanonicalAdministratorKey {
+                key: key.to_bytes(),
+            },
+            KeyFault::MixedOrder => GenesisError::MixedOrderAdministratorKey {
+                key: key.to_bytes(),
+            },
         })?;
     }
     for (i, key) in administrators.iter().enumerate() {
         if administrators[..i].contains(key) {
-            return Err(GenesisError::DuplicateAdministrator { key: *key });
+            return Err(GenesisError::DuplicateAdministrator {
+                key: key.to_bytes(),
+            });
         }
     }
     if count < 2 {
@@ -852,7 +860,7 @@ fn check_administrators(
     for key in administrators {
         if let Some(member) = members.iter().find(|m| m.public_key == *key) {
             return Err(GenesisError::AdministratorIsMember {
-                key: *key,
+                key: key.to_bytes(),
                 code: member.code,
             });
         }
@@ -1822,7 +1830,7 @@ mod tests {
         assert_administrators_refused(
             &twice,
             3,
-            |e| matches!(e, GenesisError::DuplicateAdministrator { key } if *key == repeated),
+            |e| matches!(e, GenesisError::DuplicateAdministrator { key } if *key == repeated.to_bytes()),
             "genesis_duplicate_administrator",
         );
     }
@@ -1834,15 +1842,15 @@ mod tests {
             keys[1] = bad_key;
             let (same, name): (fn(&GenesisError, &VerifyingKey) -> bool, _) = match kind {
                 crafted::KeyKind::SmallOrder => (
-                    |e, k| matches!(e, GenesisError::WeakAdministratorKey { key } if key == k),
+                    |e, k| matches!(e, GenesisError::WeakAdministratorKey { key } if *key == k.to_bytes()),
                     "genesis_weak_administrator_key",
                 ),
                 crafted::KeyKind::NonCanonical => (
-                    |e, k| matches!(e, GenesisError::NonCanonicalAdministratorKey { key } if key == k),
+                    |e, k| matches!(e, GenesisError::NonCanonicalAdministratorKey { key } if *key == k.to_bytes()),
                     "genesis_non_canonical_administrator_key",
                 ),
                 crafted::KeyKind::MixedOrder => (
-                    |e, k| matches!(e, GenesisError::MixedOrderAdministratorKey { key } if key == k),
+                    |e, k| matches!(e, GenesisError::MixedOrderAdministratorKey { key } if *key == k.to_bytes()),
                     "genesis_mixed_order_administrator_key",
                 ),
                 crafted::KeyKind::Honest => unreachable!(),
@@ -1955,7 +1963,7 @@ mod tests {
         let shared = keys[2];
         let is_member = |e: &GenesisError| {
             matches!(e, GenesisError::AdministratorIsMember { key, code }
-                if *key == shared && code.get() == 330502)
+                if *key == shared.to_bytes() && code.get() == 330502)
         };
         assert_administrators_refused(&keys, 2, is_member, "genesis_administrator_is_member");
 
@@ -1970,7 +1978,7 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(&err, GenesisError::AdministratorIsMember { key: k, code }
-                if *k == key(201).verifying_key() && code.get() == 440305),
+                if *k == key(201).verifying_key().to_bytes() && code.get() == 440305),
             "{err:?}"
         );
         assert_eq!(err.name(), "genesis_administrator_is_member");

@@ -23,7 +23,9 @@ fn the_testnet_genesis_names_three_owner_only_administrators_with_threshold_2() 
         .map(|file| {
             let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", file.display());
-            BureauKey::load(file).expect("an administrator key file").public()
+            BureauKey::load(file)
+                .expect("an administrator key file")
+                .public()
         })
         .collect();
     expected.sort_by_key(|k| k.to_bytes());
