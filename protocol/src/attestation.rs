@@ -15,10 +15,10 @@
 //! certificates"):
 //!
 //! ```text
-//! attestation = "HKA" 0x01
+//! attestation = "HKA" 0x02
 //!             ‖ entry_len u64 ‖ signed entry (wire: content ‖ signature)
 //!             ‖ count u64     ‖ count × sibling hash [32]       (the inclusion proof, lowest first)
-//!             ‖ cert_len u64  ‖ certificate ("HKT" 0x01 …, canonical)
+//!             ‖ cert_len u64  ‖ certificate ("HKT" 0x02 …, canonical)
 //! ```
 //!
 //! What a valid attestation proves, exactly: *"person P was registered at bureau B by entry E, E
@@ -30,7 +30,7 @@
 //!
 //! Invariants:
 //!
-//! - [`Attestation::verify`] is pure, needs only the [`Membership`] of the genesis, checks in a
+//! - [`Attestation::verify`] is pure, needs only the configuration log ([`Epochs`]), checks in a
 //!   written order and names the first failure ([`Fault::name`]), so every verifier names the
 //!   same fault for the same file.
 //! - [`Attestation::decode`] refuses oversized input, a wrong magic, an unknown version, an entry
@@ -488,7 +488,7 @@ mod tests {
         let a = attestation();
         let bytes = a.encode();
         let (entry, proof, certificate) = offsets(&a);
-        assert_eq!(&bytes[..4], b"HKA\x01");
+        assert_eq!(&bytes[..4], b"HKA\x02");
         assert_eq!(bytes[4..12], (a.entry.encoded_len() as u64).to_le_bytes());
         assert_eq!(
             &bytes[entry..entry + a.entry.encoded_len()],
@@ -527,11 +527,11 @@ mod tests {
             Attestation::decode(&wrong),
             Err(DecodeError::WrongMagic { .. })
         ));
-        let mut v2 = bytes.clone();
-        v2[3] = 2;
+        let mut next = bytes.clone();
+        next[3] = MAGIC_ATTESTATION[3] + 1;
         assert!(matches!(
-            Attestation::decode(&v2),
-            Err(DecodeError::UnknownVersion { found: 2, .. })
+            Attestation::decode(&next),
+            Err(DecodeError::UnknownVersion { found: 3, .. })
         ));
         // Impossible lengths are refused before anything is allocated.
         let mut huge_entry = bytes.clone();
@@ -562,8 +562,8 @@ mod tests {
     fn a_flipped_byte_in_the_entry_is_a_bad_entry_signature() {
         let a = attestation();
         let (entry, _, _) = offsets(&a);
-        // In the person tag (content offset 88 + 4 for the body's variant index).
-        let fault = fault_after_flip(entry + 92);
+        // In the person tag (content offset 92 + 4 for the body's variant index).
+        let fault = fault_after_flip(entry + 96);
         assert!(matches!(fault, Fault::BadEntrySignature { .. }), "{fault}");
         assert_eq!(fault.name(), "attestation_bad_entry_signature");
         // In the signature.

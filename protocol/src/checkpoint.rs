@@ -707,9 +707,14 @@ mod tests {
 
     #[test]
     fn checkpoint_encoding_has_the_documented_layout() {
-        let c = checkpoint();
-        let mut want = b"HKC\x01".to_vec();
+        // An epoch whose bytes show where the field sits.
+        let c = Checkpoint {
+            epoch: 0x0403_0201,
+            ..checkpoint()
+        };
+        let mut want = b"HKC\x02".to_vec();
         want.extend_from_slice(&c.network.0);
+        want.extend_from_slice(&[1, 2, 3, 4]);
         want.extend_from_slice(&310_101u32.to_le_bytes());
         want.extend_from_slice(&42u64.to_le_bytes());
         want.extend_from_slice(&[7; 32]);
@@ -1017,7 +1022,7 @@ mod tests {
         );
         let bytes = cert.encode();
         assert_eq!(bytes.len(), CHECKPOINT_BYTES + 8 + 3 * COSIGNATURE_BYTES);
-        assert_eq!(&bytes[..4], b"HKT\x01");
+        assert_eq!(&bytes[..4], b"HKT\x02");
         assert_eq!(&bytes[4..CHECKPOINT_BYTES], &cert.checkpoint.encode()[4..]);
         let decoded = Certificate::decode(&bytes).unwrap();
         assert_eq!(decoded, cert);

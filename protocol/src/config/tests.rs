@@ -195,10 +195,7 @@ fn the_arbiter_of_epoch_zero_is_the_memberships() {
     )
     .unwrap();
     let e = Epochs::of_membership(pinned);
-    assert_eq!(
-        e.latest().arbiter(&PersonTag([0x11; 32])),
-        code(340104)
-    );
+    assert_eq!(e.latest().arbiter(&PersonTag([0x11; 32])), code(340104));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +305,13 @@ fn stale_gap_and_wrong_previous() {
     // Built on epoch 0 again, signed by only one administrator: not a conflict, just old.
     let stale = signed(next(&genesis(), vec![rotate(2, &member_key(12))]), &[2]);
     let err = refused(&epochs, stale);
-    assert_eq!(err, ConfigError::Stale { found: 1, latest: 2 });
+    assert_eq!(
+        err,
+        ConfigError::Stale {
+            found: 1,
+            latest: 2
+        }
+    );
     assert_eq!(err.name(), "config_stale");
     assert!(!err.is_not_yet());
 
@@ -322,7 +325,10 @@ fn stale_gap_and_wrong_previous() {
     );
     assert_eq!(
         refused(&epochs, zero),
-        ConfigError::Stale { found: 0, latest: 2 }
+        ConfigError::Stale {
+            found: 0,
+            latest: 2
+        }
     );
 
     let gap = signed(
@@ -333,7 +339,13 @@ fn stale_gap_and_wrong_previous() {
         &[0, 1],
     );
     let err = refused(&epochs, gap);
-    assert_eq!(err, ConfigError::Gap { found: 4, latest: 2 });
+    assert_eq!(
+        err,
+        ConfigError::Gap {
+            found: 4,
+            latest: 2
+        }
+    );
     assert_eq!(err.name(), "config_gap");
     assert!(err.is_not_yet(), "an update after a gap may apply later");
 
@@ -376,7 +388,10 @@ fn two_updates_for_one_epoch_each_signed_by_a_threshold_conflict() {
     let weak = signed(next(&genesis(), vec![rotate(0, &member_key(11))]), &[2]);
     assert_eq!(
         refused(&epochs, weak),
-        ConfigError::Stale { found: 1, latest: 1 }
+        ConfigError::Stale {
+            found: 1,
+            latest: 1
+        }
     );
 }
 
@@ -846,7 +861,11 @@ fn add_member() {
         e.membership.key(code(NEWCOMER)),
         Some(&member_key(10).verifying_key())
     );
-    assert_eq!(e.membership.quorum(), quorum_for(5), "the smallest safe quorum");
+    assert_eq!(
+        e.membership.quorum(),
+        quorum_for(5),
+        "the smallest safe quorum"
+    );
     assert_eq!(
         e.addresses.get(&code(NEWCOMER)),
         Some(&vec!["/ip4/127.0.0.1/tcp/4200".to_string()])
@@ -874,7 +893,11 @@ fn rotate_key() {
         epochs.get(0).unwrap().membership.key(code(CODES[1])),
         Some(&member_key(1).verifying_key())
     );
-    assert_eq!(epochs.latest().membership.quorum(), 3, "member count unchanged");
+    assert_eq!(
+        epochs.latest().membership.quorum(),
+        3,
+        "member count unchanged"
+    );
     assert_eq!(epochs.cuts(code(CODES[1])), &[]);
     assert_eq!(epochs.cut_of(code(CODES[1]), Seq(1_000), 0), None);
 }
@@ -1107,7 +1130,11 @@ fn an_update_held_already_is_ok_and_changes_nothing() {
     );
     assert_eq!(epochs.push(update.clone()).unwrap().len(), 1);
     let before = epochs.clone();
-    assert_eq!(epochs.push(update.clone()), Ok(vec![]), "no cut the second time");
+    assert_eq!(
+        epochs.push(update.clone()),
+        Ok(vec![]),
+        "no cut the second time"
+    );
     assert_eq!(epochs, before);
     // Even with other (valid) signatures on it: the update is what counts.
     let resigned = signed(update.update.clone(), &[1, 2]);
