@@ -889,9 +889,16 @@ pub const BODY_RULES: &[BodyRules] = &[
         rules: &[
             Rule::apply(
                 "not_arbiter",
-                "the author is not the person's arbiter (`Membership::arbiter`)",
+                "the author is not the person's arbiter in the entry's epoch (`EpochConfig::arbiter`)",
             ),
-            Rule::apply("unknown_claimant", "`claimant` is not a member"),
+            Rule::apply(
+                "handover_pending",
+                "the person's arbiter slot passed to the author from a retired arbiter whose log is not yet held up to its cut (not yet: the claim waits for that log)",
+            ),
+            Rule::apply(
+                "unknown_claimant",
+                "`claimant` is not a member in the entry's epoch",
+            ),
             Rule::apply(
                 "reference_wrong_kind",
                 "`after` is given and is not a cancellation",
@@ -906,7 +913,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             ),
             Rule::apply(
                 "person_claimed",
-                "the author's log already holds a claim on the person with the same `after`",
+                "a claim on the person with the same `after` was already granted, by the author or by an arbiter the person's slot passed from",
             ),
             ADMIT_REGISTERED_ANYWHERE,
             ADMIT_IN_TRANSIT,
