@@ -441,9 +441,7 @@ mod tests {
         bytes[at] ^= 0x01;
         Attestation::decode(&bytes)
             .expect("still decodes")
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err()
     }
 
@@ -451,9 +449,7 @@ mod tests {
     fn a_valid_attestation_verifies_and_says_what_it_proves() {
         let a = attestation();
         let v = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap();
         assert_eq!(v.person, person(SEQ));
         assert_eq!(v.bureau, code(1));
@@ -471,12 +467,10 @@ mod tests {
             for seq in (0..size).filter(|s| *s != 3) {
                 let a = attestation_of(seq, size, &[2, 3, 4]);
                 assert_eq!(
-                    a.verify(&crate::config::Epochs::of_membership(
-                        (&membership()).clone()
-                    ))
-                    .unwrap()
-                    .entry
-                    .seq,
+                    a.verify(&crate::config::Epochs::of_membership(membership()))
+                        .unwrap()
+                        .entry
+                        .seq,
                     Seq(seq)
                 );
             }
@@ -587,9 +581,7 @@ mod tests {
         let mut short = a.clone();
         short.proof.pop();
         assert!(matches!(
-            short.verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone()
-            )),
+            short.verify(&crate::config::Epochs::of_membership(membership())),
             Err(Fault::NotIncluded(VerifyError::WrongProofLength { .. }))
         ));
         // The proof of another entry.
@@ -597,9 +589,7 @@ mod tests {
         other.proof = tree(&log()).inclusion_proof(SEQ + 1, LOG_LEN).unwrap();
         assert_eq!(
             other
-                .verify(&crate::config::Epochs::of_membership(
-                    (&membership()).clone()
-                ))
+                .verify(&crate::config::Epochs::of_membership(membership()))
                 .unwrap_err()
                 .name(),
             "attestation_not_included"
@@ -636,9 +626,7 @@ mod tests {
     fn too_few_cosignatures_is_below_quorum() {
         let a = attestation_of(SEQ, LOG_LEN, &[1, 4]);
         let fault = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(
             fault,
@@ -652,17 +640,18 @@ mod tests {
         let a = attestation();
         // Another network.
         let fault = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership_named("another-net", 0)).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership_named(
+                "another-net",
+                0,
+            )))
             .unwrap_err();
         assert!(matches!(fault, Fault::WrongNetwork { .. }), "{fault}");
         assert_eq!(fault.name(), "attestation_wrong_network");
         // The same network name, other keys: the entry is not its author's.
         let fault = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership_named(NET, 10)).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership_named(
+                NET, 10,
+            )))
             .unwrap_err();
         assert_eq!(fault.name(), "attestation_bad_entry_signature");
         // A genesis without the entry's author.
@@ -677,7 +666,7 @@ mod tests {
         )
         .unwrap();
         let fault = a
-            .verify(&crate::config::Epochs::of_membership((&strangers).clone()))
+            .verify(&crate::config::Epochs::of_membership(strangers.clone()))
             .unwrap_err();
         assert_eq!(fault, Fault::UnknownBureau { bureau: code(1) });
         assert_eq!(fault.name(), "attestation_unknown_bureau");
@@ -687,9 +676,7 @@ mod tests {
     fn the_remaining_faults_are_each_named() {
         // A permit registers no one.
         let fault = attestation_of(3, LOG_LEN, &[1, 2, 3])
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(fault.name(), "attestation_not_a_registration");
 
@@ -699,9 +686,7 @@ mod tests {
         let mut early = attestation();
         early.certificate = certificate_at(&t, SEQ, &[1, 2, 3]);
         let fault = early
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(
             fault,
@@ -726,9 +711,7 @@ mod tests {
                 .collect(),
         );
         let fault = other
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(
             fault,
@@ -749,7 +732,7 @@ mod tests {
             let i = at.index(bytes.len());
             bytes[i] ^= xor;
             if let Ok(a) = Attestation::decode(&bytes) {
-                prop_assert!(a.verify(&crate::config::Epochs::of_membership((&membership()).clone())).is_err(), "tampered byte {} accepted", i);
+                prop_assert!(a.verify(&crate::config::Epochs::of_membership(membership())).is_err(), "tampered byte {} accepted", i);
             }
         }
 
@@ -759,7 +742,7 @@ mod tests {
             let mut prefixed = MAGIC_ATTESTATION.to_vec();
             prefixed.extend_from_slice(&bytes);
             if let Ok(a) = Attestation::decode(&prefixed) {
-                let _ = a.verify(&crate::config::Epochs::of_membership((&membership()).clone()));
+                let _ = a.verify(&crate::config::Epochs::of_membership(membership()));
             }
         }
     }

@@ -733,7 +733,7 @@ mod tests {
         let m = membership(4);
         let signed = checkpoint().sign(&key(1));
         assert_eq!(
-            signed.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            signed.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
         let bytes = signed.encode();
@@ -762,7 +762,7 @@ mod tests {
         .unwrap();
         let signed = checkpoint().sign(&key(1));
         assert_eq!(
-            signed.verify(&crate::config::Epochs::of_membership((&other_net).clone())),
+            signed.verify(&crate::config::Epochs::of_membership(other_net.clone())),
             Err(CheckpointError::WrongNetwork {
                 found: m.network(),
                 expected: other_net.network()
@@ -774,12 +774,12 @@ mod tests {
         }
         .sign(&key(9));
         assert_eq!(
-            stranger.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            stranger.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(CheckpointError::UnknownLog { log: code(9) })
         );
         let forged = checkpoint().sign(&key(2));
         let err = forged
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CheckpointError::BadSignature { log: code(1) });
         assert_eq!(err.name(), "checkpoint_bad_signature");
@@ -790,7 +790,7 @@ mod tests {
             signature: cosig.signature,
         };
         assert_eq!(
-            disguised.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            disguised.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(CheckpointError::BadSignature { log: code(1) })
         );
     }
@@ -801,12 +801,12 @@ mod tests {
         let c = checkpoint();
         let cosig = cosign(&c, 3);
         assert_eq!(
-            cosig.verify(&c, &crate::config::Epochs::of_membership((&m).clone())),
+            cosig.verify(&c, &crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
         let later = Checkpoint { size: 43, ..c };
         assert_eq!(
-            cosig.verify(&later, &crate::config::Epochs::of_membership((&m).clone())),
+            cosig.verify(&later, &crate::config::Epochs::of_membership(m.clone())),
             Err(CertificateError::BadCosignature { witness: code(3) })
         );
         let json = serde_json::to_string(&cosig).unwrap();
@@ -819,17 +819,17 @@ mod tests {
             let m = membership(n);
             let q = m.quorum() as u8;
             assert_eq!(
-                certificate(1..=q).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                certificate(1..=q).verify(&crate::config::Epochs::of_membership(m.clone())),
                 Ok(()),
                 "n={n}"
             );
             assert_eq!(
-                certificate(1..=n).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                certificate(1..=n).verify(&crate::config::Epochs::of_membership(m.clone())),
                 Ok(()),
                 "n={n}"
             );
             assert_eq!(
-                certificate(1..q).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                certificate(1..q).verify(&crate::config::Epochs::of_membership(m.clone())),
                 Err(CertificateError::BelowQuorum {
                     have: q as usize - 1,
                     need: q as usize
@@ -847,7 +847,7 @@ mod tests {
         let mut wrong_net = certificate([1, 2, 3]);
         wrong_net.checkpoint.network = NetworkId::from_name("other-net");
         let err = wrong_net
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(
             err,
@@ -861,7 +861,7 @@ mod tests {
         let mut unknown_log = certificate([1, 2, 3]);
         unknown_log.checkpoint.log = code(9);
         let err = unknown_log
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::UnknownLog { log: code(9) });
         assert_eq!(err.name(), "certificate_unknown_log");
@@ -870,14 +870,14 @@ mod tests {
         let mut cosigs = vec![cosign(&c, 1), cosign(&c, 1), cosign(&c, 9)];
         cosigs[0].signature.0[0] ^= 1;
         let err = Certificate::new(c, cosigs)
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::UnknownWitness { witness: code(9) });
         assert_eq!(err.name(), "certificate_unknown_witness");
 
         let cosigs = vec![cosign(&c, 1), cosign(&c, 2), cosign(&c, 2), cosign(&c, 3)];
         let err = Certificate::new(c, cosigs)
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::DuplicateWitness { witness: code(2) });
         assert_eq!(err.name(), "certificate_duplicate_witness");
@@ -887,7 +887,7 @@ mod tests {
         cosigs[3] = Cosignature::sign(&c, code(4), &key(1));
         cosigs[2].signature.0[40] ^= 0x80;
         let err = Certificate::new(c, cosigs)
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::BadCosignature { witness: code(3) });
         assert_eq!(err.name(), "certificate_bad_cosignature");
@@ -896,12 +896,12 @@ mod tests {
         let mut cosigs = vec![cosign(&c, 1)];
         cosigs[0].signature.0[0] ^= 1;
         assert_eq!(
-            Certificate::new(c, cosigs).verify(&crate::config::Epochs::of_membership((&m).clone())),
+            Certificate::new(c, cosigs).verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(CertificateError::BadCosignature { witness: code(1) })
         );
 
         let err = certificate([])
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::BelowQuorum { have: 0, need: 3 });
         assert_eq!(err.name(), "certificate_below_quorum");
@@ -941,7 +941,7 @@ mod tests {
         let mut b = CertificateBuilder::new(c);
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 1)
             ),
@@ -949,7 +949,7 @@ mod tests {
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 1)
             ),
@@ -957,7 +957,7 @@ mod tests {
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &other,
                 cosign(&other, 2)
             ),
@@ -966,12 +966,12 @@ mod tests {
         let mut bad = cosign(&c, 2);
         bad.signature.0[0] ^= 1;
         assert_eq!(
-            b.add(&crate::config::Epochs::of_membership((&m).clone()), &c, bad),
+            b.add(&crate::config::Epochs::of_membership(m.clone()), &c, bad),
             Err(CertificateError::BadCosignature { witness: code(2) })
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 Cosignature::sign(&c, code(9), &key(9))
             ),
@@ -979,29 +979,29 @@ mod tests {
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 4)
             ),
             Ok(AddOutcome::Counted { have: 2, need: 3 })
         );
         assert_eq!(
-            b.certificate(&crate::config::Epochs::of_membership((&m).clone())),
+            b.certificate(&crate::config::Epochs::of_membership(m.clone())),
             None
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 2)
             ),
             Ok(AddOutcome::Counted { have: 3, need: 3 })
         );
         let cert = b
-            .certificate(&crate::config::Epochs::of_membership((&m).clone()))
+            .certificate(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap();
         assert_eq!(
-            cert.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            cert.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
         assert_eq!(
@@ -1027,7 +1027,7 @@ mod tests {
         let decoded = Certificate::decode(&bytes).unwrap();
         assert_eq!(decoded, cert);
         assert_eq!(
-            decoded.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            decoded.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
 
@@ -1072,7 +1072,7 @@ mod tests {
             b: b.clone(),
         };
         assert_eq!(
-            fork.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            fork.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
 
@@ -1085,7 +1085,7 @@ mod tests {
             .sign(&key(1)),
         };
         assert_eq!(
-            same.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            same.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(ForkError::SameRoot)
         );
 
@@ -1099,7 +1099,7 @@ mod tests {
             b: longer,
         };
         assert_eq!(
-            sizes.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            sizes.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(ForkError::DifferentSizes { a: 42, b: 43 })
         );
 
@@ -1113,7 +1113,7 @@ mod tests {
             b: other_log,
         };
         assert_eq!(
-            logs.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            logs.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(ForkError::DifferentLogs {
                 a: code(1),
                 b: code(2)
@@ -1123,7 +1123,7 @@ mod tests {
         let mut forged = b.clone();
         forged.signature.0[0] ^= 1;
         let err = CheckpointFork { a, b: forged }
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(
             err,
@@ -1145,7 +1145,7 @@ mod tests {
             let i = at.index(bytes.len());
             bytes[i] ^= xor;
             if let Ok(cert) = Certificate::decode(&bytes) {
-                prop_assert!(cert.verify(&crate::config::Epochs::of_membership((&m).clone())).is_err(), "tampered byte {} accepted", i);
+                prop_assert!(cert.verify(&crate::config::Epochs::of_membership(m.clone())).is_err(), "tampered byte {} accepted", i);
             }
         }
 
@@ -1172,7 +1172,7 @@ mod tests {
             bytes.extend_from_slice(&count.to_le_bytes());
             bytes.extend_from_slice(&body);
             if let Ok(cert) = Certificate::decode(&bytes) {
-                let _ = cert.verify(&crate::config::Epochs::of_membership((&membership(4)).clone()));
+                let _ = cert.verify(&crate::config::Epochs::of_membership(membership(4)));
             }
         }
     }

@@ -222,7 +222,11 @@ fn log_of_permits(w: &mut World, n: usize) -> Vec<SignedEntry> {
         .filter(|e| e.entry().author == b2)
         .cloned()
         .collect();
-    assert!(log.iter().enumerate().all(|(i, e)| e.entry().seq.0 == i as u64));
+    assert!(
+        log.iter()
+            .enumerate()
+            .all(|(i, e)| e.entry().seq.0 == i as u64)
+    );
     log
 }
 

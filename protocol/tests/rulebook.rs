@@ -229,7 +229,7 @@ proptest! {
         prop_assert!(proof.verify(w.ledger.epochs()).is_ok());
         let decoded = FraudProof::decode(&proof.encode()).unwrap();
         prop_assert_eq!(&decoded, &proof);
-        prop_assert!(decoded.verify(&hukou_protocol::config::Epochs::of_membership((&membership(4)).clone())).is_ok(), "verifiable with the membership alone");
+        prop_assert!(decoded.verify(&hukou_protocol::config::Epochs::of_membership(membership(4))).is_ok(), "verifiable with the membership alone");
         prop_assert_eq!(&ledger, &before);
     }
 
