@@ -380,7 +380,7 @@ mod tests {
         );
         for from in [0, 1, 2] {
             let got = certified_suffix(
-                &crate::config::Epochs::of_membership((&membership()).clone()),
+                &crate::config::Epochs::of_membership(membership()),
                 code(2),
                 &cert,
                 &tree(&b),
@@ -400,7 +400,7 @@ mod tests {
         }
         // A replica that is merely behind keeps everything and takes the rest.
         let got = certified_suffix(
-            &crate::config::Epochs::of_membership((&membership()).clone()),
+            &crate::config::Epochs::of_membership(membership()),
             code(2),
             &cert,
             &tree(&a[..3]),
@@ -418,7 +418,7 @@ mod tests {
         let replica = tree(&b);
         let judge = |cert: &Certificate| {
             certified_suffix(
-                &crate::config::Epochs::of_membership((&membership()).clone()),
+                &crate::config::Epochs::of_membership(membership()),
                 code(2),
                 cert,
                 &replica,
@@ -468,7 +468,7 @@ mod tests {
         // The liar's own certificate of its fork B does verify, but is what the replica holds.
         assert_eq!(
             certified_suffix(
-                &crate::config::Epochs::of_membership((&membership()).clone()),
+                &crate::config::Epochs::of_membership(membership()),
                 code(2),
                 &certificate(&b, &[1, 2, 3]),
                 &replica,
@@ -489,7 +489,7 @@ mod tests {
         let m = membership();
         let judge = |me: u8, final_size: u64, from: u64, offered: Vec<SignedEntry>| {
             certified_suffix(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 code(me),
                 &cert,
                 &replica,

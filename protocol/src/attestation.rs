@@ -15,10 +15,10 @@
 //! certificates"):
 //!
 //! ```text
-//! attestation = "HKA" 0x01
+//! attestation = "HKA" 0x02
 //!             ‖ entry_len u64 ‖ signed entry (wire: content ‖ signature)
 //!             ‖ count u64     ‖ count × sibling hash [32]       (the inclusion proof, lowest first)
-//!             ‖ cert_len u64  ‖ certificate ("HKT" 0x01 …, canonical)
+//!             ‖ cert_len u64  ‖ certificate ("HKT" 0x02 …, canonical)
 //! ```
 //!
 //! What a valid attestation proves, exactly: *"person P was registered at bureau B by entry E, E
@@ -30,7 +30,7 @@
 //!
 //! Invariants:
 //!
-//! - [`Attestation::verify`] is pure, needs only the [`Membership`] of the genesis, checks in a
+//! - [`Attestation::verify`] is pure, needs only the configuration log ([`Epochs`]), checks in a
 //!   written order and names the first failure ([`Fault::name`]), so every verifier names the
 //!   same fault for the same file.
 //! - [`Attestation::decode`] refuses oversized input, a wrong magic, an unknown version, an entry
@@ -441,9 +441,7 @@ mod tests {
         bytes[at] ^= 0x01;
         Attestation::decode(&bytes)
             .expect("still decodes")
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err()
     }
 
@@ -451,9 +449,7 @@ mod tests {
     fn a_valid_attestation_verifies_and_says_what_it_proves() {
         let a = attestation();
         let v = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap();
         assert_eq!(v.person, person(SEQ));
         assert_eq!(v.bureau, code(1));
@@ -471,12 +467,10 @@ mod tests {
             for seq in (0..size).filter(|s| *s != 3) {
                 let a = attestation_of(seq, size, &[2, 3, 4]);
                 assert_eq!(
-                    a.verify(&crate::config::Epochs::of_membership(
-                        (&membership()).clone()
-                    ))
-                    .unwrap()
-                    .entry
-                    .seq,
+                    a.verify(&crate::config::Epochs::of_membership(membership()))
+                        .unwrap()
+                        .entry
+                        .seq,
                     Seq(seq)
                 );
             }
@@ -488,7 +482,7 @@ mod tests {
         let a = attestation();
         let bytes = a.encode();
         let (entry, proof, certificate) = offsets(&a);
-        assert_eq!(&bytes[..4], b"HKA\x01");
+        assert_eq!(&bytes[..4], b"HKA\x02");
         assert_eq!(bytes[4..12], (a.entry.encoded_len() as u64).to_le_bytes());
         assert_eq!(
             &bytes[entry..entry + a.entry.encoded_len()],
@@ -527,11 +521,11 @@ mod tests {
             Attestation::decode(&wrong),
             Err(DecodeError::WrongMagic { .. })
         ));
-        let mut v2 = bytes.clone();
-        v2[3] = 2;
+        let mut next = bytes.clone();
+        next[3] = MAGIC_ATTESTATION[3] + 1;
         assert!(matches!(
-            Attestation::decode(&v2),
-            Err(DecodeError::UnknownVersion { found: 2, .. })
+            Attestation::decode(&next),
+            Err(DecodeError::UnknownVersion { found: 3, .. })
         ));
         // Impossible lengths are refused before anything is allocated.
         let mut huge_entry = bytes.clone();
@@ -562,8 +556,8 @@ mod tests {
     fn a_flipped_byte_in_the_entry_is_a_bad_entry_signature() {
         let a = attestation();
         let (entry, _, _) = offsets(&a);
-        // In the person tag (content offset 88 + 4 for the body's variant index).
-        let fault = fault_after_flip(entry + 92);
+        // In the person tag (content offset 92 + 4 for the body's variant index).
+        let fault = fault_after_flip(entry + 96);
         assert!(matches!(fault, Fault::BadEntrySignature { .. }), "{fault}");
         assert_eq!(fault.name(), "attestation_bad_entry_signature");
         // In the signature.
@@ -587,9 +581,7 @@ mod tests {
         let mut short = a.clone();
         short.proof.pop();
         assert!(matches!(
-            short.verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone()
-            )),
+            short.verify(&crate::config::Epochs::of_membership(membership())),
             Err(Fault::NotIncluded(VerifyError::WrongProofLength { .. }))
         ));
         // The proof of another entry.
@@ -597,9 +589,7 @@ mod tests {
         other.proof = tree(&log()).inclusion_proof(SEQ + 1, LOG_LEN).unwrap();
         assert_eq!(
             other
-                .verify(&crate::config::Epochs::of_membership(
-                    (&membership()).clone()
-                ))
+                .verify(&crate::config::Epochs::of_membership(membership()))
                 .unwrap_err()
                 .name(),
             "attestation_not_included"
@@ -636,9 +626,7 @@ mod tests {
     fn too_few_cosignatures_is_below_quorum() {
         let a = attestation_of(SEQ, LOG_LEN, &[1, 4]);
         let fault = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(
             fault,
@@ -652,17 +640,18 @@ mod tests {
         let a = attestation();
         // Another network.
         let fault = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership_named("another-net", 0)).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership_named(
+                "another-net",
+                0,
+            )))
             .unwrap_err();
         assert!(matches!(fault, Fault::WrongNetwork { .. }), "{fault}");
         assert_eq!(fault.name(), "attestation_wrong_network");
         // The same network name, other keys: the entry is not its author's.
         let fault = a
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership_named(NET, 10)).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership_named(
+                NET, 10,
+            )))
             .unwrap_err();
         assert_eq!(fault.name(), "attestation_bad_entry_signature");
         // A genesis without the entry's author.
@@ -677,7 +666,7 @@ mod tests {
         )
         .unwrap();
         let fault = a
-            .verify(&crate::config::Epochs::of_membership((&strangers).clone()))
+            .verify(&crate::config::Epochs::of_membership(strangers.clone()))
             .unwrap_err();
         assert_eq!(fault, Fault::UnknownBureau { bureau: code(1) });
         assert_eq!(fault.name(), "attestation_unknown_bureau");
@@ -687,9 +676,7 @@ mod tests {
     fn the_remaining_faults_are_each_named() {
         // A permit registers no one.
         let fault = attestation_of(3, LOG_LEN, &[1, 2, 3])
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(fault.name(), "attestation_not_a_registration");
 
@@ -699,9 +686,7 @@ mod tests {
         let mut early = attestation();
         early.certificate = certificate_at(&t, SEQ, &[1, 2, 3]);
         let fault = early
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(
             fault,
@@ -726,9 +711,7 @@ mod tests {
                 .collect(),
         );
         let fault = other
-            .verify(&crate::config::Epochs::of_membership(
-                (&membership()).clone(),
-            ))
+            .verify(&crate::config::Epochs::of_membership(membership()))
             .unwrap_err();
         assert_eq!(
             fault,
@@ -749,7 +732,7 @@ mod tests {
             let i = at.index(bytes.len());
             bytes[i] ^= xor;
             if let Ok(a) = Attestation::decode(&bytes) {
-                prop_assert!(a.verify(&crate::config::Epochs::of_membership((&membership()).clone())).is_err(), "tampered byte {} accepted", i);
+                prop_assert!(a.verify(&crate::config::Epochs::of_membership(membership())).is_err(), "tampered byte {} accepted", i);
             }
         }
 
@@ -759,7 +742,7 @@ mod tests {
             let mut prefixed = MAGIC_ATTESTATION.to_vec();
             prefixed.extend_from_slice(&bytes);
             if let Ok(a) = Attestation::decode(&prefixed) {
-                let _ = a.verify(&crate::config::Epochs::of_membership((&membership()).clone()));
+                let _ = a.verify(&crate::config::Epochs::of_membership(membership()));
             }
         }
     }

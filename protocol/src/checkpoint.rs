@@ -707,9 +707,14 @@ mod tests {
 
     #[test]
     fn checkpoint_encoding_has_the_documented_layout() {
-        let c = checkpoint();
-        let mut want = b"HKC\x01".to_vec();
+        // An epoch whose bytes show where the field sits.
+        let c = Checkpoint {
+            epoch: 0x0403_0201,
+            ..checkpoint()
+        };
+        let mut want = b"HKC\x02".to_vec();
         want.extend_from_slice(&c.network.0);
+        want.extend_from_slice(&[1, 2, 3, 4]);
         want.extend_from_slice(&310_101u32.to_le_bytes());
         want.extend_from_slice(&42u64.to_le_bytes());
         want.extend_from_slice(&[7; 32]);
@@ -728,7 +733,7 @@ mod tests {
         let m = membership(4);
         let signed = checkpoint().sign(&key(1));
         assert_eq!(
-            signed.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            signed.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
         let bytes = signed.encode();
@@ -757,7 +762,7 @@ mod tests {
         .unwrap();
         let signed = checkpoint().sign(&key(1));
         assert_eq!(
-            signed.verify(&crate::config::Epochs::of_membership((&other_net).clone())),
+            signed.verify(&crate::config::Epochs::of_membership(other_net.clone())),
             Err(CheckpointError::WrongNetwork {
                 found: m.network(),
                 expected: other_net.network()
@@ -769,12 +774,12 @@ mod tests {
         }
         .sign(&key(9));
         assert_eq!(
-            stranger.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            stranger.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(CheckpointError::UnknownLog { log: code(9) })
         );
         let forged = checkpoint().sign(&key(2));
         let err = forged
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CheckpointError::BadSignature { log: code(1) });
         assert_eq!(err.name(), "checkpoint_bad_signature");
@@ -785,7 +790,7 @@ mod tests {
             signature: cosig.signature,
         };
         assert_eq!(
-            disguised.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            disguised.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(CheckpointError::BadSignature { log: code(1) })
         );
     }
@@ -796,12 +801,12 @@ mod tests {
         let c = checkpoint();
         let cosig = cosign(&c, 3);
         assert_eq!(
-            cosig.verify(&c, &crate::config::Epochs::of_membership((&m).clone())),
+            cosig.verify(&c, &crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
         let later = Checkpoint { size: 43, ..c };
         assert_eq!(
-            cosig.verify(&later, &crate::config::Epochs::of_membership((&m).clone())),
+            cosig.verify(&later, &crate::config::Epochs::of_membership(m.clone())),
             Err(CertificateError::BadCosignature { witness: code(3) })
         );
         let json = serde_json::to_string(&cosig).unwrap();
@@ -814,17 +819,17 @@ mod tests {
             let m = membership(n);
             let q = m.quorum() as u8;
             assert_eq!(
-                certificate(1..=q).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                certificate(1..=q).verify(&crate::config::Epochs::of_membership(m.clone())),
                 Ok(()),
                 "n={n}"
             );
             assert_eq!(
-                certificate(1..=n).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                certificate(1..=n).verify(&crate::config::Epochs::of_membership(m.clone())),
                 Ok(()),
                 "n={n}"
             );
             assert_eq!(
-                certificate(1..q).verify(&crate::config::Epochs::of_membership((&m).clone())),
+                certificate(1..q).verify(&crate::config::Epochs::of_membership(m.clone())),
                 Err(CertificateError::BelowQuorum {
                     have: q as usize - 1,
                     need: q as usize
@@ -842,7 +847,7 @@ mod tests {
         let mut wrong_net = certificate([1, 2, 3]);
         wrong_net.checkpoint.network = NetworkId::from_name("other-net");
         let err = wrong_net
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(
             err,
@@ -856,7 +861,7 @@ mod tests {
         let mut unknown_log = certificate([1, 2, 3]);
         unknown_log.checkpoint.log = code(9);
         let err = unknown_log
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::UnknownLog { log: code(9) });
         assert_eq!(err.name(), "certificate_unknown_log");
@@ -865,14 +870,14 @@ mod tests {
         let mut cosigs = vec![cosign(&c, 1), cosign(&c, 1), cosign(&c, 9)];
         cosigs[0].signature.0[0] ^= 1;
         let err = Certificate::new(c, cosigs)
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::UnknownWitness { witness: code(9) });
         assert_eq!(err.name(), "certificate_unknown_witness");
 
         let cosigs = vec![cosign(&c, 1), cosign(&c, 2), cosign(&c, 2), cosign(&c, 3)];
         let err = Certificate::new(c, cosigs)
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::DuplicateWitness { witness: code(2) });
         assert_eq!(err.name(), "certificate_duplicate_witness");
@@ -882,7 +887,7 @@ mod tests {
         cosigs[3] = Cosignature::sign(&c, code(4), &key(1));
         cosigs[2].signature.0[40] ^= 0x80;
         let err = Certificate::new(c, cosigs)
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::BadCosignature { witness: code(3) });
         assert_eq!(err.name(), "certificate_bad_cosignature");
@@ -891,12 +896,12 @@ mod tests {
         let mut cosigs = vec![cosign(&c, 1)];
         cosigs[0].signature.0[0] ^= 1;
         assert_eq!(
-            Certificate::new(c, cosigs).verify(&crate::config::Epochs::of_membership((&m).clone())),
+            Certificate::new(c, cosigs).verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(CertificateError::BadCosignature { witness: code(1) })
         );
 
         let err = certificate([])
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(err, CertificateError::BelowQuorum { have: 0, need: 3 });
         assert_eq!(err.name(), "certificate_below_quorum");
@@ -936,7 +941,7 @@ mod tests {
         let mut b = CertificateBuilder::new(c);
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 1)
             ),
@@ -944,7 +949,7 @@ mod tests {
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 1)
             ),
@@ -952,7 +957,7 @@ mod tests {
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &other,
                 cosign(&other, 2)
             ),
@@ -961,12 +966,12 @@ mod tests {
         let mut bad = cosign(&c, 2);
         bad.signature.0[0] ^= 1;
         assert_eq!(
-            b.add(&crate::config::Epochs::of_membership((&m).clone()), &c, bad),
+            b.add(&crate::config::Epochs::of_membership(m.clone()), &c, bad),
             Err(CertificateError::BadCosignature { witness: code(2) })
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 Cosignature::sign(&c, code(9), &key(9))
             ),
@@ -974,29 +979,29 @@ mod tests {
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 4)
             ),
             Ok(AddOutcome::Counted { have: 2, need: 3 })
         );
         assert_eq!(
-            b.certificate(&crate::config::Epochs::of_membership((&m).clone())),
+            b.certificate(&crate::config::Epochs::of_membership(m.clone())),
             None
         );
         assert_eq!(
             b.add(
-                &crate::config::Epochs::of_membership((&m).clone()),
+                &crate::config::Epochs::of_membership(m.clone()),
                 &c,
                 cosign(&c, 2)
             ),
             Ok(AddOutcome::Counted { have: 3, need: 3 })
         );
         let cert = b
-            .certificate(&crate::config::Epochs::of_membership((&m).clone()))
+            .certificate(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap();
         assert_eq!(
-            cert.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            cert.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
         assert_eq!(
@@ -1017,12 +1022,12 @@ mod tests {
         );
         let bytes = cert.encode();
         assert_eq!(bytes.len(), CHECKPOINT_BYTES + 8 + 3 * COSIGNATURE_BYTES);
-        assert_eq!(&bytes[..4], b"HKT\x01");
+        assert_eq!(&bytes[..4], b"HKT\x02");
         assert_eq!(&bytes[4..CHECKPOINT_BYTES], &cert.checkpoint.encode()[4..]);
         let decoded = Certificate::decode(&bytes).unwrap();
         assert_eq!(decoded, cert);
         assert_eq!(
-            decoded.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            decoded.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
 
@@ -1067,7 +1072,7 @@ mod tests {
             b: b.clone(),
         };
         assert_eq!(
-            fork.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            fork.verify(&crate::config::Epochs::of_membership(m.clone())),
             Ok(())
         );
 
@@ -1080,7 +1085,7 @@ mod tests {
             .sign(&key(1)),
         };
         assert_eq!(
-            same.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            same.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(ForkError::SameRoot)
         );
 
@@ -1094,7 +1099,7 @@ mod tests {
             b: longer,
         };
         assert_eq!(
-            sizes.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            sizes.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(ForkError::DifferentSizes { a: 42, b: 43 })
         );
 
@@ -1108,7 +1113,7 @@ mod tests {
             b: other_log,
         };
         assert_eq!(
-            logs.verify(&crate::config::Epochs::of_membership((&m).clone())),
+            logs.verify(&crate::config::Epochs::of_membership(m.clone())),
             Err(ForkError::DifferentLogs {
                 a: code(1),
                 b: code(2)
@@ -1118,7 +1123,7 @@ mod tests {
         let mut forged = b.clone();
         forged.signature.0[0] ^= 1;
         let err = CheckpointFork { a, b: forged }
-            .verify(&crate::config::Epochs::of_membership((&m).clone()))
+            .verify(&crate::config::Epochs::of_membership(m.clone()))
             .unwrap_err();
         assert_eq!(
             err,
@@ -1140,7 +1145,7 @@ mod tests {
             let i = at.index(bytes.len());
             bytes[i] ^= xor;
             if let Ok(cert) = Certificate::decode(&bytes) {
-                prop_assert!(cert.verify(&crate::config::Epochs::of_membership((&m).clone())).is_err(), "tampered byte {} accepted", i);
+                prop_assert!(cert.verify(&crate::config::Epochs::of_membership(m.clone())).is_err(), "tampered byte {} accepted", i);
             }
         }
 
@@ -1167,7 +1172,7 @@ mod tests {
             bytes.extend_from_slice(&count.to_le_bytes());
             bytes.extend_from_slice(&body);
             if let Ok(cert) = Certificate::decode(&bytes) {
-                let _ = cert.verify(&crate::config::Epochs::of_membership((&membership(4)).clone()));
+                let _ = cert.verify(&crate::config::Epochs::of_membership(membership(4)));
             }
         }
     }

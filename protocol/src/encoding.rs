@@ -190,13 +190,14 @@ mod tests {
             decode_with_magic::<(u64, u32)>(&good, MAGIC_ENTRY, "t", 64),
             Err(DecodeError::WrongMagic { .. })
         ));
-        let mut v2 = good.clone();
-        v2[3] = 2;
+        // The version after the one this build writes.
+        let mut next = good.clone();
+        next[3] = MAGIC_CHECKPOINT[3] + 1;
         assert!(matches!(
-            decode_with_magic::<(u64, u32)>(&v2, MAGIC_CHECKPOINT, "t", 64),
+            decode_with_magic::<(u64, u32)>(&next, MAGIC_CHECKPOINT, "t", 64),
             Err(DecodeError::UnknownVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             })
         ));

@@ -12,12 +12,13 @@
 //! `protocol/tests/rule_order.rs` checks, for every pair of rules of a body that one entry can
 //! break together, that the earlier one is reported.
 //!
-//! 1. envelope: `wrong_network`, `unknown_author`, `bad_signature`, `reference_to_non_member`
-//!    (what the entry alone shows, so [`CausalBuffer`] refuses such an entry at once, by the
-//!    same name, instead of holding it for a log that will never exist);
+//! 1. envelope: `wrong_network`, `epoch_unknown` (not yet: the entry waits for its epoch),
+//!    `unknown_author`, `bad_signature`, `signed_after_cut`, `reference_to_non_member` (what the
+//!    entry and the configuration log show, so [`CausalBuffer`] refuses such an entry at once, by
+//!    the same name, instead of holding it for a log that will never exist);
 //! 2. chain: `duplicate_entry` or `equivocation` (seq below the log's length: the same hash is a
 //!    duplicate, another hash an equivocation), `missing_previous` (seq above it),
-//!    `prev_mismatch`, `time_went_backwards`;
+//!    `prev_mismatch`, `time_went_backwards`, `epoch_regressed`;
 //! 3. references, in the order the body lists them ([`Body::references`]): `unknown_reference`,
 //!    then `reference_hash_mismatch`, for each reference before the next;
 //! 4. the body's own rules, in the order of its [`BODY_RULES`] entry. Whether a reference is of
@@ -889,9 +890,16 @@ pub const BODY_RULES: &[BodyRules] = &[
         rules: &[
             Rule::apply(
                 "not_arbiter",
-                "the author is not the person's arbiter (`Membership::arbiter`)",
+                "the author is not the person's arbiter in the entry's epoch (`EpochConfig::arbiter`)",
             ),
-            Rule::apply("unknown_claimant", "`claimant` is not a member"),
+            Rule::apply(
+                "handover_pending",
+                "the person's arbiter slot passed to the author from a retired arbiter whose log is not yet held up to its cut (not yet: the claim waits for that log)",
+            ),
+            Rule::apply(
+                "unknown_claimant",
+                "`claimant` is not a member in the entry's epoch",
+            ),
             Rule::apply(
                 "reference_wrong_kind",
                 "`after` is given and is not a cancellation",
@@ -906,7 +914,7 @@ pub const BODY_RULES: &[BodyRules] = &[
             ),
             Rule::apply(
                 "person_claimed",
-                "the author's log already holds a claim on the person with the same `after`",
+                "a claim on the person with the same `after` was already granted, by the author or by an arbiter the person's slot passed from",
             ),
             ADMIT_REGISTERED_ANYWHERE,
             ADMIT_IN_TRANSIT,

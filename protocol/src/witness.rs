@@ -200,7 +200,7 @@ mod tests {
         last: Option<&Checkpoint>,
     ) -> Result<(), WitnessError> {
         judge(
-            &crate::config::Epochs::of_membership((&membership()).clone()),
+            &crate::config::Epochs::of_membership(membership()),
             c,
             ours.len(),
             |s| ours.root_at(s).ok(),
@@ -272,7 +272,7 @@ mod tests {
         // `held` is what counts (durable entries), even if the tree in memory is longer.
         assert_eq!(
             judge(
-                &crate::config::Epochs::of_membership((&membership()).clone()),
+                &crate::config::Epochs::of_membership(membership()),
                 &checkpoint(&full, 12),
                 11,
                 |s| full.root_at(s).ok(),

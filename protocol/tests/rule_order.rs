@@ -17,6 +17,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
+use hukou_protocol::config::Change;
 use hukou_protocol::entry::{Body, Placement};
 use hukou_protocol::limits::{
     BIRTH_REGISTRATION_AGE_DAYS_MAX, DAY_MS as LIMIT_DAY_MS, HOUSEHOLD_ID_MAX,
@@ -25,7 +26,7 @@ use hukou_protocol::rules::SignatureCheck;
 use hukou_protocol::rules::{BODY_RULES, BodyRules, Stage, body_rules};
 use hukou_protocol::{
     BodyKind, BureauCode, CancellationReason, Category, Digest, EntryRef, HouseholdId, Ledger,
-    PersonTag, RefusalReason, Relation, SignedEntry, Violation,
+    PersonTag, RefusalReason, Relation, Seq, SignedEntry, Violation,
 };
 
 const _: () = assert!(DAY_MS == LIMIT_DAY_MS);
@@ -43,7 +44,9 @@ struct Scene {
 
 impl Scene {
     fn new() -> Scene {
-        Scene { w: World::new(3) }
+        Scene {
+            w: World::with_epochs(3),
+        }
     }
 
     fn person(&mut self) -> PersonTag {
@@ -403,8 +406,15 @@ const CLAIM_STANDING_RULES: [&str; 3] = [
 ];
 
 /// A claim on person `p` by `p`'s arbiter, granting `p` to bureau 0.
+///
+/// For `handover_pending`, everything is set up in epoch 0 as for the other faults, with `p`
+/// arbitrated by a bureau other than 0; then a fifth code joins (epoch 1, so that epoch keeps its
+/// quorum when one of four leaves) and the arbiter retires to bureau 0 (epoch 2) from one past
+/// its last entry held here. Bureau 0 then claims `p`, naming epoch 2, before the retired log is
+/// held up to its cut.
 fn claim_case(f: &Faults) -> Option<Case> {
     let not_arbiter = f.has("not_arbiter");
+    let handover = f.has("handover_pending");
     let unknown_claimant = f.has("unknown_claimant");
     let wrong_kind = f.has("reference_wrong_kind");
     let mismatch = f.has("person_mismatch");
@@ -422,7 +432,7 @@ fn claim_case(f: &Faults) -> Option<Case> {
         if cancelled && rule != "admit:person_cancelled" {
             return None;
         }
-        let carried = not_arbiter || wrong_kind || mismatch || cancelled || claimed;
+        let carried = not_arbiter || handover || wrong_kind || mismatch || cancelled || claimed;
         // Unless one is asked for, `person_claimed` (the last `apply` rule) carries it: the
         // person's first claim was consumed.
         if !carried && !unknown_claimant {
@@ -430,12 +440,20 @@ fn claim_case(f: &Faults) -> Option<Case> {
         }
     }
     let mut s = Scene::new();
-    let p = s.person();
+    // A handover needs a retiring arbiter that is not the claimant, bureau 0.
+    let p = loop {
+        let p = s.person();
+        if !handover || s.arbiter(p) != 0 {
+            break p;
+        }
+    };
     let arbiter = s.arbiter(p);
-    let author = if not_arbiter {
-        (arbiter + 1) % 3
-    } else {
-        arbiter
+    let author = match (handover, not_arbiter) {
+        (false, false) => arbiter,
+        (false, true) => (arbiter + 1) % 3,
+        // Bureau 0 succeeds the retired arbiter; the other remaining bureau is no arbiter of p.
+        (true, false) => 0,
+        (true, true) => 3 - arbiter,
     };
     let claimant = if unknown_claimant {
         non_member()
@@ -481,6 +499,24 @@ fn claim_case(f: &Faults) -> Option<Case> {
     } else {
         None
     };
+    if handover {
+        s.w.push_config(vec![Change::AddMember {
+            code: BureauCode::new(350102).unwrap(),
+            name: "joining bureau".into(),
+            key: ed25519_dalek::SigningKey::from_bytes(&[0x30; 32])
+                .verifying_key()
+                .to_bytes(),
+            addresses: vec![],
+        }]);
+        let retired = s.w.code(arbiter);
+        let held = s.w.ledger.log_len(retired);
+        s.w.push_config(vec![Change::RetireMember {
+            code: retired,
+            from_seq: Seq(held + 1),
+            successor: s.w.code(0),
+        }]);
+        s.w.bureaus[author].epoch = 2;
+    }
     Some(s.finish(
         author,
         Body::Claim {

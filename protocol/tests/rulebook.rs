@@ -229,7 +229,7 @@ proptest! {
         prop_assert!(proof.verify(w.ledger.epochs()).is_ok());
         let decoded = FraudProof::decode(&proof.encode()).unwrap();
         prop_assert_eq!(&decoded, &proof);
-        prop_assert!(decoded.verify(&hukou_protocol::config::Epochs::of_membership((&membership(4)).clone())).is_ok(), "verifiable with the membership alone");
+        prop_assert!(decoded.verify(&hukou_protocol::config::Epochs::of_membership(membership(4))).is_ok(), "verifiable with the membership alone");
         prop_assert_eq!(&ledger, &before);
     }
 
@@ -239,7 +239,7 @@ proptest! {
     fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600), flip in any::<usize>()) {
         let _ = SignedEntry::decode(&bytes);
         let _ = FraudProof::decode(&bytes);
-        let mut framed = b"HKE\x01".to_vec();
+        let mut framed = b"HKE\x02".to_vec();
         framed.extend_from_slice(&bytes);
         let _ = SignedEntry::decode(&framed);
 

@@ -3,7 +3,11 @@
 
 #![allow(dead_code, clippy::result_large_err)]
 
+use std::collections::BTreeMap;
+
 use ed25519_dalek::SigningKey;
+use hukou_protocol::calendar::Calendar;
+use hukou_protocol::config::{Change, ConfigUpdate, Cut, Epochs, GenesisConfig, SignedUpdate};
 use hukou_protocol::entry::{Body, Entry, Placement};
 use hukou_protocol::rules::SignatureCheck;
 use hukou_protocol::{
@@ -24,6 +28,8 @@ pub struct Bureau {
     pub prev: EntryHash,
     pub time_ms: u64,
     pub next_household: u64,
+    /// The configuration epoch its next entry names.
+    pub epoch: u32,
 }
 
 impl Bureau {
@@ -31,7 +37,7 @@ impl Bureau {
     pub fn draft(&self, network: NetworkId, body: Body) -> SignedEntry {
         Entry {
             network,
-            epoch: 0,
+            epoch: self.epoch,
             author: self.code,
             seq: Seq(self.seq),
             prev: self.prev,
@@ -71,6 +77,7 @@ pub fn bureaus(n: usize) -> Vec<Bureau> {
             prev: EntryHash::ZERO,
             time_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
             next_household: 1,
+            epoch: 0,
         })
         .collect()
 }
@@ -80,6 +87,38 @@ pub fn person(n: u32) -> PersonTag {
     t[..4].copy_from_slice(&n.to_be_bytes());
     t[31] = 0x5a;
     PersonTag(t)
+}
+
+/// Administrator `i`'s key (the genesis of [`genesis_epochs`] names 0, 1 and 2, threshold 2).
+pub fn admin_key(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[0xa0 + i as u8; 32])
+}
+
+/// Epoch 0 of `membership(n)`, with three administrators of whom two must sign an update.
+pub fn genesis_epochs(n: usize) -> Epochs {
+    Epochs::genesis(GenesisConfig {
+        membership: membership(n),
+        addresses: BTreeMap::new(),
+        administrators: (0..3).map(|i| admin_key(i).verifying_key()).collect(),
+        threshold: 2,
+        hash: [0x99; 32],
+        calendar: Calendar::prc().clone(),
+    })
+}
+
+/// The update making the epoch after the latest of `epochs`, signed by administrators 0 and 1.
+pub fn next_update(epochs: &Epochs, changes: Vec<Change>) -> SignedUpdate {
+    let latest = epochs.latest();
+    let mut signed = SignedUpdate::unsigned(ConfigUpdate {
+        network: epochs.network(),
+        epoch: latest.epoch + 1,
+        prev: latest.hash,
+        time_ms: 1_767_225_600_000,
+        changes,
+    });
+    signed.sign(&admin_key(0));
+    signed.sign(&admin_key(1));
+    signed
 }
 
 /// A world: bureaus, the ledger as the authors see it, and every entry in creation order.
@@ -101,6 +140,20 @@ impl World {
             history: vec![],
             next_person: 1,
         }
+    }
+
+    /// A world whose ledger judges by [`genesis_epochs`], so configuration updates can follow.
+    pub fn with_epochs(n: usize) -> World {
+        World {
+            ledger: Ledger::with_epochs(genesis_epochs(n)),
+            ..World::new(n)
+        }
+    }
+
+    /// Makes the next epoch from `changes` (signed by two administrators); returns its cuts.
+    pub fn push_config(&mut self, changes: Vec<Change>) -> Vec<Cut> {
+        let update = next_update(self.ledger.epochs(), changes);
+        self.ledger.push_config(update).expect("a valid update")
     }
 
     /// Signs `body` at bureau `b`, admits and applies it; returns the entry, or the violation
