@@ -318,9 +318,15 @@ pub fn genesis_epochs(verified: &VerifiedGenesis, calendar: Calendar) -> Epochs 
 }
 
 /// The administrators the genesis names and how many must sign an update; threshold 0 (no
-/// update possible) for a genesis that names a single administrator.
+/// update possible: no single key may change the network) for a genesis of the first format,
+/// which names a single administrator.
 fn genesis_administrators(genesis: &Genesis) -> (Vec<ed25519_dalek::VerifyingKey>, usize) {
-    (vec![*genesis.admin_public_key()], 0)
+    let keys = genesis.administrators().to_vec();
+    let threshold = genesis.admin_threshold();
+    if hukou_protocol::config::check_administrators(&keys, threshold).is_err() {
+        return (keys, 0);
+    }
+    (keys, threshold)
 }
 
 /// The genesis epochs and every update the store holds.

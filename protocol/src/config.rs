@@ -808,6 +808,8 @@ impl Epochs {
         let mut cuts = Vec::new();
         let mut retired = Vec::new();
         let mut touched: BTreeSet<BureauCode> = BTreeSet::new();
+        // The change index of each retirement, for its errors.
+        let mut retired_at: Vec<usize> = Vec::new();
         let mut new_keys: BTreeMap<[u8; 32], String> = BTreeMap::new();
         let epoch = u.epoch;
 
@@ -932,6 +934,7 @@ impl Epochs {
                         kind: CutKind::Retired,
                     });
                     retired.push((*code, *from_seq, *successor));
+                    retired_at.push(index);
                 }
                 Change::SetAddresses {
                     code,
@@ -950,7 +953,11 @@ impl Epochs {
                 Change::SetAdministrators { keys, threshold: k } => {
                     let mut set = Vec::new();
                     for key in keys {
-                        set.push(check_new_key(key, "an administrator".to_string())?);
+                        // An administrator may stay one; any other key is new to the network.
+                        match prev.administrators.iter().find(|k| k.to_bytes() == *key) {
+                            Some(kept) if !set.contains(kept) => set.push(*kept),
+                            _ => set.push(check_new_key(key, "an administrator".to_string())?),
+                        }
                     }
                     check_administrators(&set, *k as usize).map_err(ConfigError::Administrators)?;
                     set.sort_by_key(|k| k.to_bytes());
@@ -981,7 +988,7 @@ impl Epochs {
         }
 
         // Successors must be members of the new epoch.
-        for (index, (code, _, successor)) in retired.iter().enumerate() {
+        for ((code, _, successor), &index) in retired.iter().zip(&retired_at) {
             if !members.contains_key(successor) {
                 return Err(ConfigError::Invalid {
                     index,

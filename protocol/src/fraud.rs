@@ -27,6 +27,11 @@ pub enum FraudProofError {
     WrongNetwork,
     #[error("the {0} entry's signature does not verify")]
     BadSignature(&'static str),
+    /// An entry a configuration cut refuses (signed with a revoked key, or by a retired bureau,
+    /// at or after the cut): it proves nothing against the bureau, whose log from there is
+    /// signed under the new key.
+    #[error("the {0} entry is at or after a cut of its log and names an earlier epoch: it does not count")]
+    Cut(&'static str),
 }
 
 impl FraudProof {
@@ -79,6 +84,11 @@ impl FraudProof {
         }
         if !self.second.verify(key_of(b.epoch)?) {
             return Err(FraudProofError::BadSignature("second"));
+        }
+        for (side, e) in [("first", a), ("second", b)] {
+            if epochs.cut_of(e.author, e.seq, e.epoch).is_some() {
+                return Err(FraudProofError::Cut(side));
+            }
         }
         Ok(())
     }

@@ -1931,13 +1931,17 @@ impl Ledger {
     pub fn cut_positions(&self) -> Vec<(BureauCode, Seq)> {
         let mut out = Vec::new();
         for (code, log) in &self.logs {
-            for cut in self.epochs.cuts(*code) {
-                let first =
-                    (cut.from_seq.0..log.len()).find(|&s| log.epochs[s as usize] < cut.epoch);
-                if let Some(s) = first {
-                    out.push((*code, Seq(s)));
-                    break;
-                }
+            // The smallest position any cut refuses (cuts come in epoch order, not position).
+            let first = self
+                .epochs
+                .cuts(*code)
+                .iter()
+                .filter_map(|cut| {
+                    (cut.from_seq.0..log.len()).find(|&s| log.epochs[s as usize] < cut.epoch)
+                })
+                .min();
+            if let Some(s) = first {
+                out.push((*code, Seq(s)));
             }
         }
         out.sort();

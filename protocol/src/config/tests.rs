@@ -1197,3 +1197,34 @@ fn signed_updates_round_trip_and_refuse_bad_bytes() {
     assert_eq!(update.update.signing_message(), message);
     assert_eq!(update.hash(), update.update.hash());
 }
+
+/// An administrator set may keep current administrators (only new keys must be new to the
+/// network), and a refusal of a successor names the change's own index.
+#[test]
+fn administrators_may_stay_and_errors_name_the_change() {
+    let mut epochs = genesis();
+    let kept = pk(&admin_key(0));
+    advance(
+        &mut epochs,
+        vec![Change::SetAdministrators {
+            keys: vec![kept, pk(&admin_key(1)), pk(&admin_key(20))],
+            threshold: 2,
+        }],
+    );
+    assert_eq!(epochs.latest().administrators.len(), 3);
+    let err = refused_changes(
+        &epochs,
+        vec![
+            Change::SetQuorum { quorum: 4 },
+            Change::RetireMember {
+                code: BureauCode::new(CODES[3]).unwrap(),
+                from_seq: Seq(0),
+                successor: BureauCode::new(999_999).unwrap(),
+            },
+        ],
+    );
+    assert!(
+        matches!(err, ConfigError::Invalid { index: 1, change: "retire_member", .. }),
+        "{err:?}"
+    );
+}
