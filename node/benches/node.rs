@@ -35,7 +35,6 @@ use hukou_node::config::Config;
 use hukou_node::run::{Started, run};
 use hukou_node::service::{Service, WriteError};
 use hukou_node::store::{Committer, Store};
-use hukou_protocol::calendar::Calendar;
 use hukou_protocol::id::{PersonKey, check_character_for};
 use hukou_protocol::{Body, BureauCode, Member, Membership, PersonTag, Placement, Relation};
 use serde_json::{Value, json};
@@ -191,7 +190,6 @@ fn library_service(dir: &Path) -> (Service, Committer, tokio::task::JoinHandle<(
         key,
         PersonKey::from_bytes([0x5A; 32]),
         hukou_protocol::config::Epochs::of_membership(membership),
-        Calendar::prc().clone(),
         store,
         committer.clone(),
         false,

@@ -79,9 +79,6 @@ pub const API_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 const RANGE_ENTRIES_MAX: u64 = hukou_protocol::limits::BATCH_ENTRIES_MAX as u64 * 8;
 /// Default validity of a permit, in days. 准迁证 are typically valid for 40 days.
 const PERMIT_VALID_DAYS_DEFAULT: u64 = 40;
-/// Working days the origin has to answer a permit, and the destination to register after a
-/// removal (Shanghai–Zhejiang practice, DOMAIN.md).
-pub const ANSWER_WORKING_DAYS: u32 = 1;
 const DAY_MS: u64 = 86_400_000;
 
 /// Shared state of the API handlers.
@@ -1241,17 +1238,44 @@ pub(crate) async fn read_store<T: Send + 'static>(
     }
 }
 
-/// Deadline facts for something received at `received_ms` with `working_days` to answer.
+/// Deadline facts for something received at `received_ms` with `working_days` to answer,
+/// judged at `now`. Never guessed: when the deadline needs a year the calendar does not cover,
+/// `deadline`, `deadline_ms` and `working_days_overdue` are null, `deadline_unknown` is
+/// `calendar_year_missing` and `calendar_year_missing` the year; `overdue` is then `false` if
+/// `now` is before that year (the deadline falls in it or later), else null. A past deadline
+/// whose lateness needs such a year has `overdue: true`, `working_days_overdue: null` and
+/// `calendar_year_missing` set.
 fn deadline_json(calendar: &Calendar, received_ms: u64, working_days: u32, now: u64) -> Value {
-    let deadline_ms = calendar.deadline_ms(received_ms, working_days);
-    let overdue = calendar.overdue_working_days(received_ms, working_days, now);
+    let received = china_date(received_ms).to_string();
+    let deadline_ms = match calendar.deadline_checked(received_ms, working_days) {
+        Ok(deadline_ms) => deadline_ms,
+        Err(gap) => {
+            let overdue = (china_date(now).year() < gap.year).then_some(false);
+            return json!({
+                "received": received,
+                "working_days": working_days,
+                "deadline": null,
+                "deadline_ms": null,
+                "overdue": overdue,
+                "working_days_overdue": null,
+                "deadline_unknown": gap.name(),
+                "calendar_year_missing": gap.year,
+            });
+        }
+    };
+    let (late, missing) = match calendar.overdue_checked(received_ms, working_days, now) {
+        Ok(late) => (Some(late.max(0)), None),
+        Err(gap) => (None, Some(gap.year)),
+    };
     json!({
-        "received": china_date(received_ms).to_string(),
+        "received": received,
         "working_days": working_days,
         "deadline": china_date(deadline_ms).to_string(),
         "deadline_ms": deadline_ms,
         "overdue": now > deadline_ms,
-        "working_days_overdue": overdue.max(0),
+        "working_days_overdue": late,
+        "deadline_unknown": null,
+        "calendar_year_missing": missing,
     })
 }
 
@@ -1267,7 +1291,7 @@ async fn inbox(AxumState(api): AxumState<Api>) -> Json<Value> {
             json!({"permit": p.reference.to_string(), "destination": p.destination(), "category": p.category,
                 "person_tag": p.person.to_hex(), "issued_ms": p.issued_ms, "valid_until_ms": p.valid_until_ms,
                 "expired": now > p.valid_until_ms,
-                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, now)})
+                "deadline": deadline_json(&calendar, p.issued_ms, state.ledger.deadlines_of(&p.reference).answer_working_days, now)})
         })
         .collect();
     let mut removals: Vec<Value> = state
@@ -1278,14 +1302,14 @@ async fn inbox(AxumState(api): AxumState<Api>) -> Json<Value> {
             json!({"deregistration": d.reference.to_string(), "origin": d.reference.author, "permit": d.permit.to_string(),
                 "person_tag": d.person.to_hex(), "time_ms": d.time_ms, "permit_revoked_by": revoked,
                 "final": state.is_final(&d.reference),
-                "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, now)})
+                "deadline": deadline_json(&calendar, d.time_ms, state.ledger.deadlines_of(&d.reference).registration_working_days, now)})
         })
         .collect();
-    // Overdue first, then oldest first.
+    // Overdue first, then oldest deadline first; deadlines the calendar cannot compute last.
     let key = |v: &Value| {
         (
             !v["deadline"]["overdue"].as_bool().unwrap_or(false),
-            v["deadline"]["deadline_ms"].as_u64(),
+            v["deadline"]["deadline_ms"].as_u64().unwrap_or(u64::MAX),
         )
     };
     permits.sort_by_key(key);
@@ -1301,7 +1325,7 @@ async fn transfer_show(
 ) -> ApiResult<Json<Value>> {
     let state = api.service.state().await;
     let r = resolve_ref(&state.ledger, &reference)?;
-    let mut transfer = transfer_json(&state.ledger, api.service.calendar(), r, now_ms())?;
+    let mut transfer = transfer_json(&state.ledger, &api.service.calendar(), r, now_ms())?;
     add_finality(&state, &mut transfer);
     drop(state);
     let transfer = read_store(&api, move |store| {
@@ -1393,7 +1417,7 @@ pub fn transfer_json(
         PermitStatus::Open | PermitStatus::Revoked { .. } => {
             steps.push(
                 json!({"step": "deregistration", "bureau": p.origin, "pending": true,
-                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, now)}),
+                "deadline": deadline_json(calendar, p.issued_ms, ledger.deadlines_of(&p.reference).answer_working_days, now)}),
             );
         }
         PermitStatus::Refused { by } => {
@@ -1408,19 +1432,19 @@ pub fn transfer_json(
                 .deregistration(&by)
                 .expect("consumed by a deregistration");
             steps.push(json!({"step": "deregistration", "bureau": p.origin, "ref": by.to_string(), "time_ms": d.time_ms,
-                "deadline": deadline_json(calendar, p.issued_ms, ANSWER_WORKING_DAYS, d.time_ms)}));
+                "deadline": deadline_json(calendar, p.issued_ms, ledger.deadlines_of(&p.reference).answer_working_days, d.time_ms)}));
             match d.consumed_by {
                 Some(reg) => {
                     status = "registered";
                     let t = entry_time(ledger, reg);
                     steps.push(json!({"step": "registration", "bureau": p.destination(), "ref": reg.to_string(),
-                        "time_ms": t, "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, t.unwrap_or(now))}));
+                        "time_ms": t, "deadline": deadline_json(calendar, d.time_ms, ledger.deadlines_of(&d.reference).registration_working_days, t.unwrap_or(now))}));
                 }
                 None => {
                     status = "awaiting-registration";
                     steps.push(
                         json!({"step": "registration", "bureau": p.destination(), "pending": true,
-                        "deadline": deadline_json(calendar, d.time_ms, ANSWER_WORKING_DAYS, now)}),
+                        "deadline": deadline_json(calendar, d.time_ms, ledger.deadlines_of(&d.reference).registration_working_days, now)}),
                     );
                 }
             }
@@ -2016,4 +2040,59 @@ pub(crate) async fn call(api: &Api, path: &str, body: Value) -> ApiResult<Value>
         },
     };
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hukou_protocol::calendar::{Date, china_day_end_ms};
+
+    /// `hour`:00 China time on `date`.
+    fn china_ms(date: &str, hour: u64) -> u64 {
+        let date: Date = date.parse().unwrap();
+        china_day_end_ms(date) + 1 - 86_400_000 + hour * 3_600_000
+    }
+
+    #[test]
+    fn deadline_facts_inside_the_calendar() {
+        let facts = deadline_json(
+            Calendar::prc(),
+            china_ms("2026-12-03", 10),
+            1,
+            china_ms("2026-12-07", 9),
+        );
+        assert_eq!(
+            facts,
+            json!({"received": "2026-12-03", "working_days": 1, "deadline": "2026-12-04",
+                "deadline_ms": china_day_end_ms("2026-12-04".parse().unwrap()), "overdue": true,
+                "working_days_overdue": 1, "deadline_unknown": null, "calendar_year_missing": null})
+        );
+    }
+
+    #[test]
+    fn a_deadline_in_an_unpublished_year_is_unknown_not_guessed() {
+        let received_ms = china_ms("2026-12-31", 10);
+        let unknown = |now_ms, overdue: Value| {
+            json!({"received": "2026-12-31", "working_days": 1, "deadline": null,
+                "deadline_ms": null, "overdue": overdue, "working_days_overdue": null,
+                "deadline_unknown": "calendar_year_missing", "calendar_year_missing": 2027})
+            .eq(&deadline_json(Calendar::prc(), received_ms, 1, now_ms))
+        };
+        // Still 2026: the deadline falls in 2027 or later, so it is not past.
+        assert!(unknown(china_ms("2026-12-31", 18), json!(false)));
+        // In 2027: whether it is past is unknown too.
+        assert!(unknown(china_ms("2027-01-04", 9), Value::Null));
+        // A known deadline, past, whose lateness needs 2027.
+        let facts = deadline_json(
+            Calendar::prc(),
+            china_ms("2026-12-30", 10),
+            1,
+            china_ms("2027-01-04", 9),
+        );
+        assert_eq!(facts["deadline"], "2026-12-31");
+        assert_eq!(facts["overdue"], true);
+        assert_eq!(facts["working_days_overdue"], Value::Null);
+        assert_eq!(facts["deadline_unknown"], Value::Null);
+        assert_eq!(facts["calendar_year_missing"], 2027);
+    }
 }

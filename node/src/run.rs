@@ -150,16 +150,7 @@ pub async fn run(
     let parts = {
         let (signing_key, epochs) = (key.signing_key().clone(), genesis_epochs.clone());
         tokio::task::spawn_blocking(move || {
-            Service::start(
-                me,
-                signing_key,
-                person_key,
-                epochs,
-                calendar,
-                store,
-                committer,
-                true,
-            )
+            Service::start(me, signing_key, person_key, epochs, store, committer, true)
         })
         .await?
         .map_err(|e| anyhow::anyhow!("{e}"))?

@@ -283,7 +283,6 @@ struct Inner {
     /// The configuration log, as the ledger holds it; watchers (network, witness) follow it.
     epochs: watch::Sender<Arc<Epochs>>,
     person_key: PersonKey,
-    calendar: Calendar,
     store: Store,
     committer: Committer,
     state: Mutex<State>,
@@ -471,7 +470,6 @@ impl Service {
         key: SigningKey,
         person_key: PersonKey,
         epochs: Epochs,
-        calendar: Calendar,
         store: Store,
         committer: Committer,
         recovering: bool,
@@ -487,7 +485,6 @@ impl Service {
                 key_dir: None,
                 epochs: epochs_tx,
                 person_key,
-                calendar,
                 store,
                 committer,
                 state: Mutex::new(state),
@@ -514,9 +511,10 @@ impl Service {
         self.inner.me
     }
 
-    /// The working-day calendar.
-    pub fn calendar(&self) -> &Calendar {
-        &self.inner.calendar
+    /// The working-day calendar in force: the genesis's and every year published since
+    /// (`config`).
+    pub fn calendar(&self) -> Arc<Calendar> {
+        self.epochs().latest().calendar.clone()
     }
 
     /// The store.
@@ -2204,7 +2202,6 @@ mod tests {
             key(A),
             PersonKey::from_bytes([0x5a; 32]),
             hukou_protocol::config::Epochs::of_membership(membership()),
-            Calendar::prc().clone(),
             store.clone(),
             committer.clone(),
             false,

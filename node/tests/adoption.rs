@@ -13,7 +13,6 @@ use ed25519_dalek::SigningKey;
 use hukou_node::service::{AdoptError, Adopted, Service};
 use hukou_node::store::{Committer, Store};
 use hukou_protocol::adoption::AdoptionError;
-use hukou_protocol::calendar::Calendar;
 use hukou_protocol::checkpoint::{Certificate, CertificateError, Checkpoint, Cosignature};
 use hukou_protocol::id::PersonKey;
 use hukou_protocol::merkle::Tree;
@@ -188,7 +187,6 @@ fn open(
         key(ME),
         PersonKey::from_bytes([0x5A; 32]),
         hukou_protocol::config::Epochs::of_membership(m),
-        Calendar::prc().clone(),
         store,
         committer,
         false,
@@ -278,7 +276,12 @@ async fn a_losing_fork_gives_way_to_the_certified_one_and_what_built_on_it_goes_
     assert_eq!(proofs.len(), 1);
     let proof = FraudProof::decode(&proofs[0].2).unwrap();
     assert_eq!(proof, FraudProof::new(story.a.clone(), story.b.clone()));
-    assert_eq!(proof.verify(&hukou_protocol::config::Epochs::of_membership((&membership()).clone())), Ok(()));
+    assert_eq!(
+        proof.verify(&hukou_protocol::config::Epochs::of_membership(
+            (&membership()).clone()
+        )),
+        Ok(())
+    );
     {
         let state = service.state().await;
         assert_eq!(state.fraud_proofs.len(), 1);
@@ -673,7 +676,12 @@ async fn kill_9_while_moving_leaves_a_store_that_opens_and_converges() {
         let proofs = service.store().fraud_proofs().unwrap();
         for (_, _, raw) in &proofs {
             let proof = FraudProof::decode(raw).unwrap();
-            assert_eq!(proof.verify(&hukou_protocol::config::Epochs::of_membership((&membership()).clone())), Ok(()));
+            assert_eq!(
+                proof.verify(&hukou_protocol::config::Epochs::of_membership(
+                    (&membership()).clone()
+                )),
+                Ok(())
+            );
         }
         // Each move keeps the proof of its position (durable with its truncation at the latest).
         let moves = proofs.len() as u64;

@@ -193,9 +193,23 @@ fn a_generated_bundle_audits_clean() {
 
     // Judged a year later, every open permit and removal is overdue: warnings, still exit 0
     // unless --strict.
+    // 2027 is not in the built-in calendar: each is overdue by an uncounted number of working
+    // days, and one calendar_year_missing warning names the year.
     let (code, late) = audit(&bundle, &["--as-of", "2027-01-15"]);
     assert_eq!(code, 0);
     assert_eq!(late["clean"], true);
+    let deadline_findings: Vec<&Value> = late["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"] == "permit_unanswered" || f["name"] == "missing_registration")
+        .collect();
+    assert!(!deadline_findings.is_empty(), "{:#}", late["findings"]);
+    for f in &deadline_findings {
+        assert_eq!(f["working_days_overdue"], Value::Null, "{f}");
+        assert_eq!(f["calendar_year_missing"], 2027, "{f}");
+    }
+    assert_eq!(late["findings_by_name"]["calendar_year_missing"], 1);
     let (code, _) = audit(&bundle, &["--as-of", "2027-01-15", "--strict"]);
     let warnings = late["totals"]["warnings"].as_u64().unwrap();
     assert_eq!(code, if warnings > 0 { 1 } else { 0 });

@@ -380,7 +380,14 @@ fn check_certificate(
     assert_eq!(status, 200, "certificate on {}: {body}", node.code);
     let bytes = hex::decode(body["certificate"].as_str().unwrap()).unwrap();
     let certificate = Certificate::decode(&bytes).unwrap();
-    assert_eq!(certificate.verify(&hukou_protocol::config::Epochs::of_membership((membership).clone())), Ok(()), "on {}", node.code);
+    assert_eq!(
+        certificate.verify(&hukou_protocol::config::Epochs::of_membership(
+            (membership).clone()
+        )),
+        Ok(()),
+        "on {}",
+        node.code
+    );
     let c = certificate.checkpoint;
     assert_eq!(c.log.get(), CODES[ORIGIN]);
     assert_eq!(body["size"], c.size);

@@ -32,7 +32,9 @@
 //! 6. Deadlines (DOMAIN.md: the origin answers a permit within 1 working day, the destination
 //!    registers within 1 working day of the removal), judged at `as_of_ms` with the calendar:
 //!    `permit_unanswered` and `missing_registration` (漏). These are warnings: lateness, not
-//!    corruption.
+//!    corruption. A clock the calendar cannot judge (its deadline, or its lateness, needs a
+//!    year the calendar does not cover) is never guessed: one `calendar_year_missing` warning
+//!    per missing year counts them.
 //! 7. Each bureau's daily reconciliation (China dates).
 //!
 //! Findings of one name beyond [`FINDINGS_PER_NAME_MAX`] are counted, not kept, so a bundle
@@ -43,7 +45,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Calendar, Date, china_date};
+use crate::calendar::{Calendar, CalendarGap, Date, china_date};
 use crate::checkpoint::Certificate;
 use crate::config::Epochs;
 use crate::entry::{Body, BodyKind, SignedEntry};
@@ -284,8 +286,13 @@ pub struct Finding {
     pub position: Option<u64>,
     /// For deadline findings: the China date by the end of which the act was due.
     pub deadline: Option<Date>,
-    /// For deadline findings: working days overdue at `as_of`.
+    /// For deadline findings: working days overdue at `as_of`; `None` on a deadline finding
+    /// when counting them needs a year the calendar does not cover.
     pub working_days_overdue: Option<i64>,
+    /// The year whose working-day calendar is missing: on `calendar_year_missing`, and on a
+    /// deadline finding whose lateness could not be counted.
+    #[serde(default)]
+    pub calendar_year_missing: Option<i32>,
 }
 
 impl Finding {
@@ -303,6 +310,7 @@ impl Finding {
             position: None,
             deadline: None,
             working_days_overdue: None,
+            calendar_year_missing: None,
         }
     }
 
@@ -1174,15 +1182,31 @@ fn check_invariants(report: &mut Report, replay: &Replay) {
 }
 
 /// Check 6: permits unanswered and removals unregistered past their deadlines at `as_of_ms`.
+/// A bureau whose clocks are judged.
+struct Member {
+    code: BureauCode,
+}
+
 fn check_deadlines(report: &mut Report, ledger: &Ledger, calendar: &Calendar, as_of_ms: u64) {
     let mut findings = Vec::new();
-    for member in ledger.membership().members() {
+    // Per missing year: clocks whose deadline it hides, and overdue clocks whose lateness it
+    // hides. A BTreeMap, so the notes come out in year order whatever the ledger's order.
+    let mut gaps: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
+    // Every log held, a retired bureau's too.
+    let mut codes: Vec<BureauCode> = ledger.logs().map(|(code, _)| code).collect();
+    codes.sort();
+    for code in codes {
+        let member = Member { code };
         for p in ledger.awaiting_origin(member.code) {
-            let deadline_ms = calendar.deadline_ms(p.issued_ms, ANSWER_WORKING_DAYS);
-            if as_of_ms <= deadline_ms {
+            let Some(late) = judge_clock(
+                calendar,
+                p.issued_ms,
+                ledger.deadlines_of(&p.reference).answer_working_days,
+                as_of_ms,
+                &mut gaps,
+            ) else {
                 continue;
-            }
-            let late = calendar.overdue_working_days(p.issued_ms, ANSWER_WORKING_DAYS, as_of_ms);
+            };
             let expired = if as_of_ms > p.valid_until_ms {
                 " (and has since expired)"
             } else {
@@ -1191,42 +1215,49 @@ fn check_deadlines(report: &mut Report, ledger: &Ledger, calendar: &Calendar, as
             findings.push(Finding {
                 log: Some(member.code),
                 entries: vec![p.reference],
-                deadline: Some(china_date(deadline_ms)),
-                working_days_overdue: Some(late),
+                deadline: Some(late.deadline),
+                working_days_overdue: late.working_days.ok(),
+                calendar_year_missing: late.working_days.err().map(|gap| gap.year),
                 ..Finding::new(
                     "permit_unanswered",
                     Severity::Warning,
                     format!(
-                        "permit {} from {} awaits {}'s removal or refusal, due by the end of {}: {late} working days overdue{expired}",
+                        "permit {} from {} awaits {}'s removal or refusal, due by the end of {}: {}{expired}",
                         p.reference,
                         p.destination(),
                         member.code,
-                        china_date(deadline_ms)
+                        late.deadline,
+                        late.describe(),
                     ),
                 )
             });
         }
         for d in ledger.awaiting_destination(member.code) {
-            let deadline_ms = calendar.deadline_ms(d.time_ms, REGISTRATION_WORKING_DAYS);
-            if as_of_ms <= deadline_ms {
+            let Some(late) = judge_clock(
+                calendar,
+                d.time_ms,
+                ledger.deadlines_of(&d.reference).registration_working_days,
+                as_of_ms,
+                &mut gaps,
+            ) else {
                 continue;
-            }
-            let late =
-                calendar.overdue_working_days(d.time_ms, REGISTRATION_WORKING_DAYS, as_of_ms);
+            };
             findings.push(Finding {
                 log: Some(member.code),
                 entries: vec![d.reference, d.permit],
-                deadline: Some(china_date(deadline_ms)),
-                working_days_overdue: Some(late),
+                deadline: Some(late.deadline),
+                working_days_overdue: late.working_days.ok(),
+                calendar_year_missing: late.working_days.err().map(|gap| gap.year),
                 ..Finding::new(
                     "missing_registration",
                     Severity::Warning,
                     format!(
-                        "removal {} by {} has no registration at {}, due by the end of {}: {late} working days overdue (漏)",
+                        "removal {} by {} has no registration at {}, due by the end of {}: {} (漏)",
                         d.reference,
                         d.reference.author,
                         member.code,
-                        china_date(deadline_ms)
+                        late.deadline,
+                        late.describe(),
                     ),
                 )
             });
@@ -1235,6 +1266,69 @@ fn check_deadlines(report: &mut Report, ledger: &Ledger, calendar: &Calendar, as
     for finding in findings {
         report.add_finding(finding);
     }
+    for (year, (deadlines_unknown, lateness_unknown)) in gaps {
+        report.add_finding(Finding {
+            calendar_year_missing: Some(year),
+            ..Finding::new(
+                "calendar_year_missing",
+                Severity::Warning,
+                format!(
+                    "the working-day calendar of {year} is not published: {} clocks not judged \
+                     (deadline unknown: {deadlines_unknown}; overdue, working days not counted: \
+                     {lateness_unknown})",
+                    deadlines_unknown + lateness_unknown
+                ),
+            )
+        });
+    }
+}
+
+/// A clock past its deadline at the audit's `as_of`.
+struct Overdue {
+    /// The China date by the end of which the act was due.
+    deadline: Date,
+    /// Working days overdue, or the missing year that hides the count.
+    working_days: Result<i64, CalendarGap>,
+}
+
+impl Overdue {
+    fn describe(&self) -> String {
+        match self.working_days {
+            Ok(late) => format!("{late} working days overdue"),
+            Err(gap) => format!("overdue by a number of working days not counted ({gap})"),
+        }
+    }
+}
+
+/// Judges one clock at `as_of_ms`: `Some` when it is past its deadline. A deadline that needs a
+/// missing year is past only if `as_of_ms` reaches that year (it falls in that year or later):
+/// then it is not judged, and counted in `gaps`; so is an overdue clock's uncounted lateness.
+fn judge_clock(
+    calendar: &Calendar,
+    received_ms: u64,
+    working_days: u32,
+    as_of_ms: u64,
+    gaps: &mut BTreeMap<i32, (u64, u64)>,
+) -> Option<Overdue> {
+    let deadline_ms = match calendar.deadline_checked(received_ms, working_days) {
+        Ok(deadline_ms) => deadline_ms,
+        Err(gap) if china_date(as_of_ms).year() < gap.year => return None,
+        Err(gap) => {
+            gaps.entry(gap.year).or_default().0 += 1;
+            return None;
+        }
+    };
+    if as_of_ms <= deadline_ms {
+        return None;
+    }
+    let late = calendar.overdue_checked(received_ms, working_days, as_of_ms);
+    if let Err(gap) = late {
+        gaps.entry(gap.year).or_default().1 += 1;
+    }
+    Some(Overdue {
+        deadline: china_date(deadline_ms),
+        working_days: late,
+    })
 }
 
 /// Check 7: rows by date then bureau, with the pending balances carried from day to day.

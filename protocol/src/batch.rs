@@ -53,7 +53,8 @@ mod tests {
     use super::*;
     use crate::entry::{Body, Entry, Placement, Signature};
     use crate::{
-        BureauCode, EntryHash, HouseholdId, Member, Membership, PersonTag, Relation, Seq, quorum_for,
+        BureauCode, EntryHash, HouseholdId, Member, Membership, PersonTag, Relation, Seq,
+        quorum_for,
     };
     use ed25519_dalek::SigningKey;
 
@@ -102,14 +103,20 @@ mod tests {
     fn names_exactly_the_bad_entries_in_large_and_small_batches() {
         for n in [1, 63, 64, 65, 300, 1500] {
             let (m, mut entries) = setup(n);
-            assert!(verify_entries(&crate::config::Epochs::of_membership(m.clone()), &entries).iter().all(|v| *v), "n={n}");
+            assert!(
+                verify_entries(&crate::config::Epochs::of_membership(m.clone()), &entries)
+                    .iter()
+                    .all(|v| *v),
+                "n={n}"
+            );
             let bad: Vec<usize> = [0, n / 2, n - 1].into_iter().collect();
             for &i in &bad {
                 let mut sig = entries[i].signature().0;
                 sig[0] ^= 1;
                 entries[i] = SignedEntry::from_parts(entries[i].entry().clone(), Signature(sig));
             }
-            let verdicts = verify_entries(&crate::config::Epochs::of_membership(m.clone()), &entries);
+            let verdicts =
+                verify_entries(&crate::config::Epochs::of_membership(m.clone()), &entries);
             for (i, v) in verdicts.iter().enumerate() {
                 assert_eq!(*v, !bad.contains(&i), "n={n} entry {i}");
             }

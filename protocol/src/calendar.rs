@@ -10,13 +10,31 @@
 //!   deadline, on replay too.
 //! - Dates in China are UTC+8 all year round (China has no daylight saving time).
 //! - Inside the years a calendar covers, a day is a working day iff it is listed as a workday,
-//!   or it is Monday to Friday and not listed as a holiday. Outside them, iff it is Monday to
-//!   Friday: an approximation, so publish each year's notice before that year begins.
+//!   or it is Monday to Friday and not listed as a holiday. Outside them the calendar does not
+//!   know, and says so: every question about a day of a year it does not cover answers
+//!   [`CalendarGap`] (`calendar_year_missing`) naming that year, never a Monday–Friday guess.
+//! - Covered years need not be contiguous: the built-in years, plus each year published later by
+//!   a configuration update, added by [`Calendar::merge`], which refuses a year already covered
+//!   (a published year is never edited: deadlines judged before would change on replay).
 //! - "Within n working days of receiving" ends at the end (China time) of the n-th working day
-//!   strictly after the day of receipt; see [`Calendar::deadline_ms`].
+//!   strictly after the day of receipt; see [`Calendar::deadline_checked`].
+//!
+//! # The days a computation needs
+//!
+//! A computation needs exactly the dates it must classify as working or not, and fails with the
+//! earliest year among them that the calendar does not cover:
+//!
+//! - [`Calendar::add_working_days`]`(d, n)` and so [`Calendar::deadline_checked`]: every date
+//!   strictly after `d` (the day of receipt never counts) up to and including the result. With
+//!   `n = 0` none. When it fails, the walk reached the missing year without finding the n-th
+//!   working day, so the deadline, once that year is published, falls in that year or later.
+//! - [`Calendar::working_days_between`]`(a, b)`: every date in (min(a, b), max(a, b)].
+//! - [`Calendar::overdue_checked`]: the deadline's dates first (its gap, if any, is the one
+//!   reported), then every date in (min(today, deadline), max(today, deadline)], today being the
+//!   China date of "now". Whether the day after today is a working day is never needed.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::ops::RangeInclusive;
@@ -25,14 +43,21 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::limits::CALENDAR_YEARS_MAX;
+
 /// Milliseconds in a day.
 const DAY_MS: i128 = 86_400_000;
 
 /// China Standard Time is UTC+8, all year.
 const CHINA_OFFSET_MS: i128 = 8 * 3_600_000;
 
-/// The official calendar's source, compiled in.
-const PRC_CALENDAR_TEXT: &str = include_str!("../data/prc-calendar.txt");
+/// The official calendar's source, compiled in: the built-in calendar of epoch 0.
+pub const PRC_CALENDAR_TEXT: &str = include_str!("../data/prc-calendar.txt");
+
+/// SHA-256 of [`PRC_CALENDAR_TEXT`] (lowercase hex), as `docs/FORMAT.md` publishes it. A test
+/// pins it, so the built-in calendar cannot change without this line and the document changing.
+pub const PRC_CALENDAR_SHA256: &str =
+    "1f312e48c16088a376dacda40fae93d6037331a971fbac972ab35d490d95aea3";
 
 /// A day of the week.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -381,6 +406,25 @@ pub enum CalendarError {
         /// The line of the first listing.
         first_line: usize,
     },
+    /// A `years` line declaring more than [`CALENDAR_YEARS_MAX`] years.
+    #[error("line {line}: years {first_year} to {last_year} are more than {max} years")]
+    TooManyYears {
+        /// The line number.
+        line: usize,
+        /// The first year declared.
+        first_year: i32,
+        /// The last year declared.
+        last_year: i32,
+        /// [`CALENDAR_YEARS_MAX`].
+        max: usize,
+    },
+    /// [`Calendar::merge`] of a calendar covering a year already covered: a published year is
+    /// never edited or published again.
+    #[error("the working-day calendar of {year} is already published and cannot be replaced")]
+    YearAlreadyCovered {
+        /// The earliest year covered by both calendars.
+        year: i32,
+    },
 }
 
 impl CalendarError {
@@ -396,7 +440,26 @@ impl CalendarError {
             CalendarError::OutsideYears { .. } => "calendar_outside_years",
             CalendarError::HolidayAlsoWorkday { .. } => "calendar_holiday_also_workday",
             CalendarError::DuplicateDate { .. } => "calendar_duplicate_date",
+            CalendarError::TooManyYears { .. } => "calendar_too_many_years",
+            CalendarError::YearAlreadyCovered { .. } => "calendar_year_already_covered",
         }
+    }
+}
+
+/// A computation needed a date of a year the calendar does not cover. Nothing is guessed: the
+/// caller reports that the year's calendar is missing (`calendar_year_missing`). Which dates a
+/// computation needs is written at the top of this module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("the working-day calendar of {year} is not published")]
+pub struct CalendarGap {
+    /// The earliest uncovered year the computation needed.
+    pub year: i32,
+}
+
+impl CalendarGap {
+    /// A stable snake_case name. Never renamed or reused.
+    pub fn name(&self) -> &'static str {
+        "calendar_year_missing"
     }
 }
 
@@ -410,14 +473,14 @@ struct SpecialDay {
     line: usize,
 }
 
-/// Public holidays and swapped working days over a range of years.
+/// Public holidays and swapped working days over a set of years.
 ///
-/// Every listed date lies within the covered years, so outside them the plain Monday–Friday
-/// rule applies by construction.
+/// Every listed date lies within the covered years. Inside them the rule is exact; a day of
+/// any other year is unknown ([`CalendarGap`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
-    /// The first and last years covered (inclusive), first <= last.
-    years: RangeInclusive<i32>,
+    /// The years covered; not empty, and not necessarily contiguous after [`Calendar::merge`].
+    years: BTreeSet<i32>,
     /// Holidays and workdays, each date at most once.
     special_days: BTreeMap<Date, SpecialDay>,
 }
@@ -426,7 +489,8 @@ impl Calendar {
     /// Parses the line format documented at the top of `data/prc-calendar.txt`:
     /// `#` comments and blank lines are ignored; `years FIRST LAST` comes once, before any date;
     /// then `YYYY-MM-DD holiday [NAME]` or `YYYY-MM-DD workday [NAME]`, each date once and
-    /// within the years. The first fault, in line order, is returned.
+    /// within the years. The first fault, in line order, is returned. A year published on its
+    /// own is the text `years Y Y` and its dates.
     pub fn parse(text: &str) -> Result<Calendar, CalendarError> {
         let mut years: Option<(RangeInclusive<i32>, usize)> = None;
         let mut special_days = BTreeMap::new();
@@ -442,10 +506,18 @@ impl Calendar {
                 if let Some((_, first_line)) = years {
                     return Err(CalendarError::YearsRepeated { line, first_line });
                 }
-                years = Some((
-                    parse_years(rest).ok_or_else(bad_years(line, content))?,
-                    line,
-                ));
+                let declared = parse_years(rest).ok_or_else(bad_years(line, content))?;
+                // At most CALENDAR_YEARS_MAX, so the set of years stays small.
+                let count = i64::from(*declared.end()) - i64::from(*declared.start()) + 1;
+                if count > CALENDAR_YEARS_MAX as i64 {
+                    return Err(CalendarError::TooManyYears {
+                        line,
+                        first_year: *declared.start(),
+                        last_year: *declared.end(),
+                        max: CALENDAR_YEARS_MAX,
+                    });
+                }
+                years = Some((declared, line));
                 continue;
             }
 
@@ -504,13 +576,34 @@ impl Calendar {
 
         let (years, _) = years.ok_or(CalendarError::MissingYears)?;
         Ok(Calendar {
-            years,
+            years: years.collect(),
             special_days,
         })
     }
 
+    /// This calendar with the years of `other` added: how a year published later (a
+    /// configuration update carries its text, parsed by [`Calendar::parse`]) joins the built-in
+    /// ones. Refuses, whole, a calendar covering any year this one covers
+    /// ([`CalendarError::YearAlreadyCovered`], naming the earliest): a published year is never
+    /// edited, since deadlines judged with it would be judged differently on replay. Merging is
+    /// commutative and associative over calendars with disjoint years.
+    pub fn merge(&self, other: &Calendar) -> Result<Calendar, CalendarError> {
+        if let Some(&year) = self.years.intersection(&other.years).next() {
+            return Err(CalendarError::YearAlreadyCovered { year });
+        }
+        let mut merged = self.clone();
+        merged.years.extend(other.years.iter().copied());
+        // Disjoint years, and every listed date lies in its calendar's years: no date collides.
+        for (date, special) in &other.special_days {
+            let previous = merged.special_days.insert(*date, special.clone());
+            assert!(previous.is_none(), "{date} listed by two calendars");
+        }
+        Ok(merged)
+    }
+
     /// The official PRC calendar (State Council notices), compiled in from
-    /// `data/prc-calendar.txt`; currently 2025 and 2026. Parsed once, on first use.
+    /// `data/prc-calendar.txt` ([`PRC_CALENDAR_TEXT`]); currently 2025 and 2026: the built-in
+    /// calendar of epoch 0, to which published years are merged. Parsed once, on first use.
     pub fn prc() -> &'static Calendar {
         static PRC: OnceLock<Calendar> = OnceLock::new();
         PRC.get_or_init(|| {
@@ -518,15 +611,15 @@ impl Calendar {
         })
     }
 
-    /// Whether the calendar lists the holidays of `year`. Outside the covered years a day is a
-    /// working day iff it is Monday to Friday.
+    /// Whether the calendar lists the holidays of `year`. Any question about a day of another
+    /// year answers [`CalendarGap`].
     pub fn covers(&self, year: i32) -> bool {
         self.years.contains(&year)
     }
 
-    /// The years covered, inclusive.
-    pub fn years(&self) -> RangeInclusive<i32> {
-        self.years.clone()
+    /// The years covered, in increasing order (not necessarily contiguous).
+    pub fn years(&self) -> Vec<i32> {
+        self.years.iter().copied().collect()
     }
 
     /// The kind and name of `date` if the calendar lists it.
@@ -537,16 +630,126 @@ impl Calendar {
     }
 
     /// Whether `date` is a working day: listed as a workday, or Monday to Friday and not listed
-    /// as a holiday. (Outside the covered years nothing is listed: Monday to Friday.)
-    pub fn is_working_day(&self, date: Date) -> bool {
+    /// as a holiday. Needs `date` itself.
+    pub fn is_working_day(&self, date: Date) -> Result<bool, CalendarGap> {
+        if !self.covers(date.year()) {
+            return Err(CalendarGap { year: date.year() });
+        }
+        Ok(self.is_working_day_by_rule(date))
+    }
+
+    /// The `n`-th working day strictly after `date`; `date` itself when `n` is 0. Needs every
+    /// date after `date` up to and including the result; on a gap, the result (once the year is
+    /// published) lies in the gap's year or later.
+    pub fn add_working_days(&self, date: Date, n: u32) -> Result<Date, CalendarGap> {
+        if n == 0 {
+            return Ok(date);
+        }
+        let first_needed = date.next();
+        if let Some(year) = self.first_uncovered_year_from(first_needed.year()) {
+            // Every date before `gap_day` is covered: the walk finishes before it, or needs it.
+            let gap_day = first_needed.max(Date {
+                year,
+                month: 1,
+                day: 1,
+            });
+            let before_gap = Date::from_days(gap_day.to_days() - 1);
+            if self.working_days_between_by_rule(date, before_gap) < i64::from(n) {
+                return Err(CalendarGap { year });
+            }
+            let result = self.add_working_days_by_rule(date, n);
+            assert!(result < gap_day, "{date} + {n} ran into {year}");
+            return Ok(result);
+        }
+        Ok(self.add_working_days_by_rule(date, n))
+    }
+
+    /// The number of working days in (`from`, `to`]; minus the number in (`to`, `from`] if
+    /// `to` is before `from`. So `working_days_between(d, add_working_days(d, n)?) == Ok(n)`.
+    /// Needs every date in (min, max].
+    pub fn working_days_between(&self, from: Date, to: Date) -> Result<i64, CalendarGap> {
+        self.check_covered(from.min(to), from.max(to))?;
+        Ok(self.working_days_between_by_rule(from, to))
+    }
+
+    /// The deadline for acting "within `working_days` working days of receiving" something at
+    /// `received_ms`: the last millisecond (China time) of the `working_days`-th working day
+    /// strictly after the China date of `received_ms`. Receipt on a holiday or after hours
+    /// changes nothing: the day of receipt never counts. With 0 working days, the end of the
+    /// day of receipt. Needs the dates [`Calendar::add_working_days`] needs; on a gap the
+    /// deadline falls in the gap's year or later, so it is certainly not past before that year.
+    ///
+    /// Example: received Wednesday 2025-12-31 with 1 working day, the deadline is the end of
+    /// Sunday 2026-01-04 (1–3 January are 元旦 holidays and the 4th is a swapped working day).
+    pub fn deadline_checked(
+        &self,
+        received_ms: u64,
+        working_days: u32,
+    ) -> Result<u64, CalendarGap> {
+        Ok(china_day_end_ms(
+            self.deadline_date(received_ms, working_days)?,
+        ))
+    }
+
+    /// By how many working days an act due [`Calendar::deadline_checked`]`(received_ms,
+    /// working_days)` is late at `now_ms`. Positive iff `now_ms` is past the deadline: the
+    /// number of working days after the deadline's day up to and including the first working day
+    /// on or after today (China dates), so the act, done at the earliest working moment, would be
+    /// that many working days late (on the Saturday after a Friday deadline: 1). Zero or
+    /// negative while not overdue: minus the working days left after today (0 on the last day).
+    ///
+    /// Needs the deadline's dates, then every date between today and the deadline (module doc).
+    /// A deadline already past whose lateness needs a missing year is certainly overdue: compare
+    /// `now_ms` with [`Calendar::deadline_checked`] to say so.
+    pub fn overdue_checked(
+        &self,
+        received_ms: u64,
+        working_days: u32,
+        now_ms: u64,
+    ) -> Result<i64, CalendarGap> {
+        let due = self.deadline_date(received_ms, working_days)?;
+        let today = china_date(now_ms);
+        self.check_covered(today.min(due), today.max(due))?;
+        let late = self.working_days_between_by_rule(due, today);
+        if today <= due || self.is_working_day_by_rule(today) {
+            Ok(late)
+        } else {
+            Ok(late + 1)
+        }
+    }
+
+    fn deadline_date(&self, received_ms: u64, working_days: u32) -> Result<Date, CalendarGap> {
+        self.add_working_days(china_date(received_ms), working_days)
+    }
+
+    /// The earliest year at or after `year` that the calendar does not cover; `None` only if it
+    /// covers every year up to `i32::MAX`.
+    fn first_uncovered_year_from(&self, year: i32) -> Option<i32> {
+        (year..=i32::MAX).find(|year| !self.covers(*year))
+    }
+
+    /// `Ok` iff every date in (`from`, `to`] lies in a covered year; else the earliest gap.
+    fn check_covered(&self, from: Date, to: Date) -> Result<(), CalendarGap> {
+        if to <= from {
+            return Ok(());
+        }
+        match self.first_uncovered_year_from(from.next().year()) {
+            Some(year) if year <= to.year() => Err(CalendarGap { year }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The rule, applied to any date: exact inside the covered years, Monday to Friday outside
+    /// them (nothing is listed there). Callers check coverage first.
+    fn is_working_day_by_rule(&self, date: Date) -> bool {
         match self.special_days.get(&date) {
             Some(special) => special.kind == DayKind::Workday,
             None => !date.weekday().is_weekend(),
         }
     }
 
-    /// The `n`-th working day strictly after `date`; `date` itself when `n` is 0.
-    pub fn add_working_days(&self, date: Date, n: u32) -> Date {
+    /// [`Calendar::add_working_days`] by the rule alone; callers check coverage.
+    fn add_working_days_by_rule(&self, date: Date, n: u32) -> Date {
         let mut day = date.to_days();
         let mut remaining = i64::from(n);
         while remaining > 0 {
@@ -563,20 +766,19 @@ impl Calendar {
             remaining -= weeks * 5;
 
             day += 1;
-            if self.is_working_day(Date::from_days(day)) {
+            if self.is_working_day_by_rule(Date::from_days(day)) {
                 remaining -= 1;
             }
         }
         let result = Date::from_days(day);
-        assert!(n == 0 || self.is_working_day(result));
+        assert!(n == 0 || self.is_working_day_by_rule(result));
         result
     }
 
-    /// The number of working days in (`from`, `to`]; minus the number in (`to`, `from`] if
-    /// `to` is before `from`. So `working_days_between(d, add_working_days(d, n)) == n`.
-    pub fn working_days_between(&self, from: Date, to: Date) -> i64 {
+    /// [`Calendar::working_days_between`] by the rule alone; callers check coverage.
+    fn working_days_between_by_rule(&self, from: Date, to: Date) -> i64 {
         if to < from {
-            return -self.working_days_between(to, from);
+            return -self.working_days_between_by_rule(to, from);
         }
         let weekdays = weekdays_through(to.to_days()) - weekdays_through(from.to_days());
         let adjustment: i64 = self
@@ -592,42 +794,6 @@ impl Calendar {
             )
             .sum();
         weekdays + adjustment
-    }
-
-    /// The deadline for acting "within `working_days` working days of receiving" something at
-    /// `received_ms`: the last millisecond (China time) of the `working_days`-th working day
-    /// strictly after the China date of `received_ms`. Receipt on a holiday or after hours
-    /// changes nothing: the day of receipt never counts. With 0 working days, the end of the
-    /// day of receipt.
-    ///
-    /// Example: received Wednesday 2025-12-31 with 1 working day, the deadline is the end of
-    /// Sunday 2026-01-04 (1–3 January are 元旦 holidays and the 4th is a swapped working day).
-    pub fn deadline_ms(&self, received_ms: u64, working_days: u32) -> u64 {
-        china_day_end_ms(self.deadline_date(received_ms, working_days))
-    }
-
-    /// By how many working days an act due [`Calendar::deadline_ms`]`(received_ms,
-    /// working_days)` is late at `now_ms`. Positive iff `now_ms` is past the deadline: the
-    /// number of working days after the deadline's day up to and including the first working day
-    /// on or after today (China dates), so the act, done at the earliest working moment, would be
-    /// that many working days late (on the Saturday after a Friday deadline: 1). Zero or
-    /// negative while not overdue: minus the working days left after today (0 on the last day).
-    pub fn overdue_working_days(&self, received_ms: u64, working_days: u32, now_ms: u64) -> i64 {
-        let due = self.deadline_date(received_ms, working_days);
-        let today = china_date(now_ms);
-        if today <= due {
-            return self.working_days_between(due, today);
-        }
-        let late = self.working_days_between(due, today);
-        if self.is_working_day(today) {
-            late
-        } else {
-            late + 1
-        }
-    }
-
-    fn deadline_date(&self, received_ms: u64, working_days: u32) -> Date {
-        self.add_working_days(china_date(received_ms), working_days)
     }
 }
 
@@ -771,7 +937,7 @@ mod tests {
     #[test]
     fn prc_calendar_covers_2025_and_2026() {
         let prc = Calendar::prc();
-        assert_eq!(prc.years(), 2025..=2026);
+        assert_eq!(prc.years(), vec![2025, 2026]);
         assert!(prc.covers(2025) && prc.covers(2026));
         assert!(!prc.covers(2024) && !prc.covers(2027));
         let holidays = prc
@@ -806,17 +972,23 @@ mod tests {
     #[test]
     fn working_days_in_the_prc_calendar() {
         let prc = Calendar::prc();
-        assert!(prc.is_working_day(date("2025-12-31")));
-        assert!(!prc.is_working_day(date("2026-01-01")));
-        assert!(!prc.is_working_day(date("2026-01-02")));
-        assert!(prc.is_working_day(date("2026-01-04"))); // Sunday, swapped
-        assert!(prc.is_working_day(date("2026-02-14"))); // Saturday, swapped
-        assert!(!prc.is_working_day(date("2026-02-23"))); // Monday, 春节
-        assert!(!prc.is_working_day(date("2026-02-21"))); // Saturday anyway
-        // Outside the covered years: Monday to Friday only.
-        assert!(prc.is_working_day(date("2027-01-01"))); // a Friday, not listed
-        assert!(!prc.is_working_day(date("2027-01-02")));
-        assert!(prc.is_working_day(date("2024-10-01")));
+        let working = |text| prc.is_working_day(date(text));
+        assert_eq!(working("2025-12-31"), Ok(true));
+        assert_eq!(working("2026-01-01"), Ok(false));
+        assert_eq!(working("2026-01-02"), Ok(false));
+        assert_eq!(working("2026-01-04"), Ok(true)); // Sunday, swapped
+        assert_eq!(working("2026-02-14"), Ok(true)); // Saturday, swapped
+        assert_eq!(working("2026-02-23"), Ok(false)); // Monday, 春节
+        assert_eq!(working("2026-02-21"), Ok(false)); // Saturday anyway
+        // Outside the covered years: unknown, said, not guessed (2027-01-01 is a Friday).
+        assert_eq!(working("2027-01-01"), Err(CalendarGap { year: 2027 }));
+        assert_eq!(working("2027-01-02"), Err(CalendarGap { year: 2027 }));
+        assert_eq!(working("2024-10-01"), Err(CalendarGap { year: 2024 }));
+        assert_eq!(CalendarGap { year: 2027 }.name(), "calendar_year_missing");
+        assert_eq!(
+            CalendarGap { year: 2027 }.to_string(),
+            "the working-day calendar of 2027 is not published"
+        );
     }
 
     #[test]
@@ -833,37 +1005,66 @@ mod tests {
             ("2026-02-14", 1, "2026-02-24"),
             ("2026-02-13", 2, "2026-02-24"),
             ("2026-02-27", 1, "2026-02-28"),
-            // Across the end of coverage, and entirely outside it.
-            ("2026-12-31", 1, "2027-01-01"),
-            ("2027-01-01", 1, "2027-01-04"),
-            ("2027-01-01", 5, "2027-01-08"),
             ("2026-05-08", 1, "2026-05-09"),
+            // The last working day covered, from the day before it.
+            ("2026-12-30", 1, "2026-12-31"),
+            ("2024-12-31", 1, "2025-01-02"),
             ("2026-01-04", 0, "2026-01-04"),
             ("2026-01-03", 0, "2026-01-03"),
         ];
         for (from, n, expected) in cases {
             assert_eq!(
                 prc.add_working_days(date(from), n),
-                date(expected),
+                Ok(date(expected)),
                 "{from} + {n}"
             );
             assert_eq!(
                 prc.working_days_between(date(from), date(expected)),
-                i64::from(n)
+                Ok(i64::from(n))
             );
         }
+        // Across the end of coverage, or entirely outside it: the year that is missing.
+        fn gap<T>(year: i32) -> Result<T, CalendarGap> {
+            Err(CalendarGap { year })
+        }
+        assert_eq!(prc.add_working_days(date("2026-12-31"), 1), gap(2027));
+        assert_eq!(prc.add_working_days(date("2026-12-30"), 2), gap(2027));
+        assert_eq!(prc.add_working_days(date("2027-01-01"), 1), gap(2027));
+        assert_eq!(prc.add_working_days(date("2024-12-30"), 1), gap(2024));
+        // Nothing needed: the day itself, whatever its year.
+        assert_eq!(
+            prc.add_working_days(date("2027-01-01"), 0),
+            Ok(date("2027-01-01"))
+        );
+        assert_eq!(
+            prc.add_working_days(date("2024-06-01"), 0),
+            Ok(date("2024-06-01"))
+        );
+        assert_eq!(
+            prc.working_days_between(date("2026-12-31"), date("2027-01-01")),
+            gap(2027)
+        );
+        assert_eq!(
+            prc.working_days_between(date("2025-06-01"), date("2024-06-01")),
+            gap(2024)
+        );
+        // (from, to] excludes `from`: 2024-12-31 is not needed.
+        assert_eq!(
+            prc.working_days_between(date("2024-12-31"), date("2025-01-02")),
+            Ok(1)
+        );
         // Whole years, counted independently (python3 over the data file): 248 each.
         assert_eq!(
             prc.working_days_between(date("2024-12-31"), date("2025-12-31")),
-            248
+            Ok(248)
         );
         assert_eq!(
             prc.working_days_between(date("2025-12-31"), date("2026-12-31")),
-            248
+            Ok(248)
         );
         assert_eq!(
             prc.working_days_between(date("2026-01-05"), date("2025-12-31")),
-            -2
+            Ok(-2)
         );
     }
 
@@ -871,26 +1072,165 @@ mod tests {
     fn deadlines_are_end_of_day_in_china() {
         let prc = Calendar::prc();
         // Received Wednesday 2025-12-31 at 10:00 China time, 1 working day: end of Sunday
-        // 2026-01-04, China time.
+        // 2026-01-04, China time. (The same values as before the calendar could have gaps.)
         let received_ms = china_ms("2025-12-31", 10);
         assert_eq!(received_ms, 1_767_146_400_000);
-        assert_eq!(prc.deadline_ms(received_ms, 1), 1_767_542_399_999);
+        assert_eq!(prc.deadline_checked(received_ms, 1), Ok(1_767_542_399_999));
         // Received at 23:59 on the Tuesday: the same day in China, though 15:59 UTC.
         assert_eq!(
-            prc.deadline_ms(china_ms("2025-12-30", 23), 1),
-            china_day_end_ms(date("2025-12-31"))
+            prc.deadline_checked(china_ms("2025-12-30", 23), 1),
+            Ok(china_day_end_ms(date("2025-12-31")))
         );
         assert_eq!(
-            prc.deadline_ms(china_ms("2026-02-13", 9), 1),
-            china_day_end_ms(date("2026-02-14"))
+            prc.deadline_checked(china_ms("2026-02-13", 9), 1),
+            Ok(china_day_end_ms(date("2026-02-14")))
         );
         assert_eq!(
-            prc.deadline_ms(china_ms("2026-02-14", 9), 1),
-            china_day_end_ms(date("2026-02-24"))
+            prc.deadline_checked(china_ms("2026-02-14", 9), 1),
+            Ok(china_day_end_ms(date("2026-02-24")))
         );
         assert_eq!(
-            prc.deadline_ms(china_ms("2026-02-14", 9), 0),
-            china_day_end_ms(date("2026-02-14"))
+            prc.deadline_checked(china_ms("2026-02-14", 9), 0),
+            Ok(china_day_end_ms(date("2026-02-14")))
+        );
+    }
+
+    #[test]
+    fn a_deadline_crossing_into_an_unpublished_year_is_a_gap() {
+        let prc = Calendar::prc();
+        // Thursday 2026-12-31 is the last day covered: one working day later is in 2027.
+        let received_ms = china_ms("2026-12-31", 10);
+        assert_eq!(
+            prc.deadline_checked(received_ms, 1),
+            Err(CalendarGap { year: 2027 })
+        );
+        assert_eq!(
+            prc.overdue_checked(received_ms, 1, china_ms("2027-01-05", 9)),
+            Err(CalendarGap { year: 2027 })
+        );
+        // Received the day before: due the 31st, inside 2026.
+        let before_ms = china_ms("2026-12-30", 10);
+        assert_eq!(
+            prc.deadline_checked(before_ms, 1),
+            Ok(china_day_end_ms(date("2026-12-31")))
+        );
+        assert_eq!(prc.overdue_checked(before_ms, 1, before_ms), Ok(-1));
+        assert_eq!(
+            prc.overdue_checked(before_ms, 1, china_ms("2026-12-31", 18)),
+            Ok(0)
+        );
+        // Past it, in 2027: certainly overdue, by a count that needs 2027.
+        assert_eq!(
+            prc.overdue_checked(before_ms, 1, china_ms("2027-01-04", 9)),
+            Err(CalendarGap { year: 2027 })
+        );
+        // Received where nothing is covered: the first day needed names the year.
+        assert_eq!(
+            prc.deadline_checked(china_ms("2024-06-03", 9), 1),
+            Err(CalendarGap { year: 2024 })
+        );
+        // A deadline inside 2025 judged at a "now" before receipt, in 2024: the days left count
+        // (now, deadline], so the last day of 2024 is needed only from the day before it.
+        let early_ms = china_ms("2025-03-03", 9);
+        assert_eq!(
+            prc.overdue_checked(early_ms, 1, china_ms("2024-12-31", 9)),
+            Ok(-40)
+        );
+        assert_eq!(
+            prc.overdue_checked(early_ms, 1, china_ms("2024-12-30", 9)),
+            Err(CalendarGap { year: 2024 })
+        );
+    }
+
+    /// A made-up 2027, for tests only: 元旦 on Friday and Monday 4 January, the Sunday between
+    /// worked, and nothing else.
+    const MADE_UP_2027: &str = "years 2027 2027\n2027-01-01 holiday 元旦\n2027-01-03 workday 调休\n2027-01-04 holiday 元旦\n";
+
+    #[test]
+    fn a_published_year_makes_the_deadline_definite_and_respects_its_holidays() {
+        let year_2027 = Calendar::parse(MADE_UP_2027).unwrap();
+        assert_eq!(year_2027.years(), vec![2027]);
+        let calendar = Calendar::prc().merge(&year_2027).unwrap();
+        assert_eq!(calendar.years(), vec![2025, 2026, 2027]);
+        assert!(calendar.covers(2027) && !calendar.covers(2028));
+        let received_ms = china_ms("2026-12-31", 10);
+        // Friday the 1st is a holiday, Saturday is not worked, Sunday the 3rd is: the deadline.
+        assert_eq!(
+            calendar.deadline_checked(received_ms, 1),
+            Ok(china_day_end_ms(date("2027-01-03")))
+        );
+        // Then the holiday Monday: the second working day is Tuesday the 5th.
+        assert_eq!(
+            calendar.deadline_checked(received_ms, 2),
+            Ok(china_day_end_ms(date("2027-01-05")))
+        );
+        assert_eq!(
+            calendar.overdue_checked(received_ms, 1, china_ms("2027-01-05", 9)),
+            Ok(1)
+        );
+        assert_eq!(
+            calendar.overdue_checked(received_ms, 1, china_ms("2027-01-06", 9)),
+            Ok(2)
+        );
+        // Inside the built-in years nothing changed.
+        let before_ms = china_ms("2025-12-31", 10);
+        assert_eq!(
+            calendar.deadline_checked(before_ms, 1),
+            Calendar::prc().deadline_checked(before_ms, 1)
+        );
+        // The end of 2027 still runs into 2028.
+        assert_eq!(
+            calendar.deadline_checked(china_ms("2027-12-31", 10), 1),
+            Err(CalendarGap { year: 2028 })
+        );
+        // Merging in either order gives the same calendar.
+        assert_eq!(year_2027.merge(Calendar::prc()), Ok(calendar));
+    }
+
+    #[test]
+    fn merge_refuses_a_year_already_covered() {
+        let prc = Calendar::prc();
+        let again = Calendar::parse("years 2026 2026\n2026-01-01 holiday 元旦\n").unwrap();
+        let err = prc.merge(&again).unwrap_err();
+        assert_eq!(err, CalendarError::YearAlreadyCovered { year: 2026 });
+        assert_eq!(err.name(), "calendar_year_already_covered");
+        assert_eq!(
+            err.to_string(),
+            "the working-day calendar of 2026 is already published and cannot be replaced"
+        );
+        // Overlapping in part is refused whole, naming the earliest shared year.
+        let overlapping = Calendar::parse("years 2026 2027").unwrap();
+        assert_eq!(
+            prc.merge(&overlapping),
+            Err(CalendarError::YearAlreadyCovered { year: 2026 })
+        );
+        // A year published once cannot be published again, even identically.
+        let with_2027 = prc.merge(&Calendar::parse(MADE_UP_2027).unwrap()).unwrap();
+        assert_eq!(
+            with_2027.merge(&Calendar::parse(MADE_UP_2027).unwrap()),
+            Err(CalendarError::YearAlreadyCovered { year: 2027 })
+        );
+    }
+
+    #[test]
+    fn coverage_may_have_holes_and_a_hole_is_a_gap() {
+        let with_2028 = Calendar::prc()
+            .merge(&Calendar::parse("years 2028 2028\n2028-01-03 holiday\n").unwrap())
+            .unwrap();
+        assert_eq!(with_2028.years(), vec![2025, 2026, 2028]);
+        assert!(!with_2028.covers(2027));
+        assert_eq!(
+            with_2028.deadline_checked(china_ms("2026-12-31", 10), 1),
+            Err(CalendarGap { year: 2027 })
+        );
+        assert_eq!(
+            with_2028.working_days_between(date("2026-06-01"), date("2028-06-01")),
+            Err(CalendarGap { year: 2027 })
+        );
+        // 2028-01-03, a Monday, is its holiday: due Tuesday.
+        assert_eq!(
+            with_2028.deadline_checked(china_ms("2027-12-31", 10), 1),
+            Ok(china_day_end_ms(date("2028-01-04")))
         );
     }
 
@@ -899,20 +1239,35 @@ mod tests {
         let prc = Calendar::prc();
         // Received Friday 2026-02-13, 1 working day: due by the end of Saturday 2026-02-14.
         let received_ms = china_ms("2026-02-13", 9);
-        let deadline_ms = prc.deadline_ms(received_ms, 1);
-        let overdue = |now_ms| prc.overdue_working_days(received_ms, 1, now_ms);
-        assert_eq!(overdue(received_ms), -1);
-        assert_eq!(overdue(deadline_ms), 0);
+        let deadline_ms = prc.deadline_checked(received_ms, 1).unwrap();
+        let overdue = |now_ms| prc.overdue_checked(received_ms, 1, now_ms);
+        assert_eq!(overdue(received_ms), Ok(-1));
+        assert_eq!(overdue(deadline_ms), Ok(0));
         // Past the deadline, during 春节: done on the first working day, one day late.
-        assert_eq!(overdue(deadline_ms + 1), 1);
-        assert_eq!(overdue(china_ms("2026-02-23", 12)), 1);
-        assert_eq!(overdue(china_ms("2026-02-24", 12)), 1);
-        assert_eq!(overdue(china_ms("2026-02-25", 12)), 2);
-        assert_eq!(overdue(china_ms("2026-02-28", 12)), 5); // swapped Saturday
-        assert_eq!(overdue(china_ms("2026-03-01", 12)), 6); // Sunday: Monday would be the 6th
+        assert_eq!(overdue(deadline_ms + 1), Ok(1));
+        assert_eq!(overdue(china_ms("2026-02-23", 12)), Ok(1));
+        assert_eq!(overdue(china_ms("2026-02-24", 12)), Ok(1));
+        assert_eq!(overdue(china_ms("2026-02-25", 12)), Ok(2));
+        assert_eq!(overdue(china_ms("2026-02-28", 12)), Ok(5)); // swapped Saturday
+        assert_eq!(overdue(china_ms("2026-03-01", 12)), Ok(6)); // Sunday: Monday would be the 6th
         // Well before: working days left are negative.
         let early_ms = china_ms("2026-02-10", 9);
-        assert_eq!(prc.overdue_working_days(early_ms, 14, early_ms), -14);
+        assert_eq!(prc.overdue_checked(early_ms, 14, early_ms), Ok(-14));
+    }
+
+    #[test]
+    fn the_built_in_calendar_is_pinned_by_its_hash() {
+        use sha2::{Digest, Sha256};
+        assert_eq!(
+            hex::encode(Sha256::digest(PRC_CALENDAR_TEXT.as_bytes())),
+            PRC_CALENDAR_SHA256
+        );
+        // docs/FORMAT.md publishes the same hash.
+        let format = include_str!("../../docs/FORMAT.md");
+        assert!(
+            format.contains(PRC_CALENDAR_SHA256),
+            "docs/FORMAT.md lacks the hash"
+        );
     }
 
     #[test]
@@ -1003,6 +1358,24 @@ mod tests {
                     first_line: 2,
                 },
             ),
+            (
+                "# a century and one\nyears 2000 2100",
+                CalendarError::TooManyYears {
+                    line: 2,
+                    first_year: 2000,
+                    last_year: 2100,
+                    max: CALENDAR_YEARS_MAX,
+                },
+            ),
+            (
+                "years -2147483648 2147483647",
+                CalendarError::TooManyYears {
+                    line: 1,
+                    first_year: i32::MIN,
+                    last_year: i32::MAX,
+                    max: CALENDAR_YEARS_MAX,
+                },
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(Calendar::parse(text), Err(expected), "{text:?}");
@@ -1019,6 +1392,21 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "line 2: date 2026-02-30 does not exist"
+        );
+        // A year's text with a date of another year: refused, naming the date and the years.
+        let err = Calendar::parse("years 2027 2027\n2026-12-31 holiday").unwrap_err();
+        assert_eq!(err.name(), "calendar_outside_years");
+        assert_eq!(
+            err.to_string(),
+            "line 2: 2026-12-31 is outside the declared years 2027 to 2027"
+        );
+        assert_eq!(
+            Calendar::parse("years 2000 2100").unwrap_err().name(),
+            "calendar_too_many_years"
+        );
+        assert_eq!(
+            Calendar::parse("years 2000 2099").unwrap().years().len(),
+            100
         );
     }
 
@@ -1049,7 +1437,7 @@ mod tests {
         let mut day = low;
         while day < high {
             day = day.next();
-            count += i64::from(calendar.is_working_day(day));
+            count += i64::from(calendar.is_working_day_by_rule(day));
         }
         sign * count
     }
@@ -1072,14 +1460,17 @@ mod tests {
         #[test]
         fn adding_then_counting_gives_back_n(from in any_nearby_date(), n in 0u32..800) {
             let calendar = Calendar::prc();
-            let to = calendar.add_working_days(from, n);
-            prop_assert_eq!(calendar.working_days_between(from, to), i64::from(n));
-            prop_assert_eq!(calendar.working_days_between(to, from), -i64::from(n));
+            let to = calendar.add_working_days_by_rule(from, n);
+            prop_assert_eq!(calendar.working_days_between_by_rule(from, to), i64::from(n));
+            prop_assert_eq!(calendar.working_days_between_by_rule(to, from), -i64::from(n));
             if n > 0 {
-                prop_assert!(calendar.is_working_day(to));
+                prop_assert!(calendar.is_working_day_by_rule(to));
                 // And it is the first such day: the day before has one fewer.
                 let before = Date::from_days(to.to_days() - 1);
-                prop_assert_eq!(calendar.working_days_between(from, before), i64::from(n) - 1);
+                prop_assert_eq!(
+                    calendar.working_days_between_by_rule(from, before),
+                    i64::from(n) - 1
+                );
             }
         }
 
@@ -1087,9 +1478,34 @@ mod tests {
         fn counting_matches_the_naive_count(from in any_nearby_date(), to in any_nearby_date()) {
             let calendar = Calendar::prc();
             prop_assert_eq!(
-                calendar.working_days_between(from, to),
+                calendar.working_days_between_by_rule(from, to),
                 naive_between(calendar, from, to)
             );
+        }
+
+        /// The checked walk against the obvious one: step day by day, and stop at the first
+        /// day of a year the calendar does not cover (with holes: 2025, 2026 and 2028 covered).
+        #[test]
+        fn checked_adding_matches_the_naive_walk(from in any_nearby_date(), n in 0u32..400) {
+            let calendar = Calendar::prc()
+                .merge(&Calendar::parse("years 2028 2028\n2028-01-03 holiday\n").unwrap())
+                .unwrap();
+            let mut day = from;
+            let mut remaining = n;
+            let expected = loop {
+                if remaining == 0 {
+                    break Ok(day);
+                }
+                day = day.next();
+                match calendar.is_working_day(day) {
+                    Err(gap) => break Err(gap),
+                    Ok(working) => remaining -= u32::from(working),
+                }
+            };
+            prop_assert_eq!(calendar.add_working_days(from, n), expected);
+            if let Ok(to) = expected {
+                prop_assert_eq!(calendar.working_days_between(from, to), Ok(i64::from(n)));
+            }
         }
 
         #[test]
@@ -1115,8 +1531,16 @@ mod tests {
     fn huge_working_day_counts_stay_fast_and_consistent() {
         let calendar = Calendar::prc();
         let from = date("2025-01-01");
-        let to = calendar.add_working_days(from, u32::MAX);
-        assert_eq!(calendar.working_days_between(from, to), i64::from(u32::MAX));
-        assert!(calendar.is_working_day(to));
+        let to = calendar.add_working_days_by_rule(from, u32::MAX);
+        assert_eq!(
+            calendar.working_days_between_by_rule(from, to),
+            i64::from(u32::MAX)
+        );
+        assert!(calendar.is_working_day_by_rule(to));
+        // Checked, the same count stops at the first year not covered, at once.
+        assert_eq!(
+            calendar.add_working_days(from, u32::MAX),
+            Err(CalendarGap { year: 2027 })
+        );
     }
 }

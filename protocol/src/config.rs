@@ -1048,11 +1048,22 @@ impl Epochs {
     }
 }
 
-/// Adds a published year to the calendar in force.
+/// Adds a published year to the calendar in force: one year per change, never one already
+/// covered (a published year is never edited: deadlines judged by it would change on replay).
 fn merge_calendar(base: &Calendar, year: &Calendar) -> Result<Calendar, ConfigError> {
-    // TEMPORARY until the calendar merge lands.
-    let _ = (base, year);
-    Err(ConfigError::Calendar("merge pending".into()))
+    let years = year.years();
+    if years.len() != 1 {
+        return Err(ConfigError::Calendar(format!(
+            "a calendar update publishes exactly one year; this text declares {}",
+            years.len()
+        )));
+    }
+    base.merge(year).map_err(|e| match e {
+        crate::calendar::CalendarError::YearAlreadyCovered { year } => {
+            ConfigError::CalendarYearPublished { year }
+        }
+        other => ConfigError::Calendar(other.to_string()),
+    })
 }
 
 fn check_name(name: &str) -> Result<(), String> {

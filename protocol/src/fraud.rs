@@ -30,7 +30,9 @@ pub enum FraudProofError {
     /// An entry a configuration cut refuses (signed with a revoked key, or by a retired bureau,
     /// at or after the cut): it proves nothing against the bureau, whose log from there is
     /// signed under the new key.
-    #[error("the {0} entry is at or after a cut of its log and names an earlier epoch: it does not count")]
+    #[error(
+        "the {0} entry is at or after a cut of its log and names an earlier epoch: it does not count"
+    )]
     Cut(&'static str),
 }
 

@@ -47,6 +47,11 @@ pub const MEMBER_ADDRESS_BYTES_MAX: usize = 320;
 /// Longest network name, in bytes.
 pub const NETWORK_NAME_BYTES_MAX: usize = 64;
 
+/// Most years one working-day calendar text may declare (`years FIRST LAST`). Each year is one
+/// State Council notice, published one at a time; the built-in text holds two. The bound keeps
+/// the set of covered years small whatever a text declares.
+pub const CALENDAR_YEARS_MAX: usize = 100;
+
 /// Most entries the causal buffer holds while waiting for what they reference. Beyond this the
 /// oldest waiting entries are dropped (they are pulled again later), so a peer cannot make a
 /// node buffer without bound by sending entries that reference nothing that exists.

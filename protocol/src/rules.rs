@@ -81,7 +81,9 @@ use crate::entry::{Body, BodyKind, Placement, SignedEntry};
 use crate::limits::{HOUSEHOLD_ID_MAX, PERMIT_VALIDITY_MS_MAX, PERMIT_VALIDITY_MS_MIN};
 use std::sync::Arc;
 
-use crate::config::{ConfigError, Cut, CutKind, EpochConfig, Epochs, Handover, SignedUpdate};
+use crate::config::{
+    ConfigError, Cut, CutKind, Deadlines, EpochConfig, Epochs, Handover, SignedUpdate,
+};
 use crate::membership::Membership;
 use crate::types::{
     BureauCode, CONFIG_LOG, EntryHash, EntryRef, HouseholdId, NetworkId, PersonTag, Seq,
@@ -1951,6 +1953,17 @@ impl Ledger {
     /// A log's state, if it has entries.
     pub fn log(&self, author: BureauCode) -> Option<&LogState> {
         self.logs.get(&author)
+    }
+
+    /// The deadline rules a clock started by `entry` runs under: those of the epoch the entry
+    /// names (`config`: a rule change applies to clocks that start after it, so a clock is
+    /// judged the same before and after the change and on replay).
+    pub fn deadlines_of(&self, entry: &EntryRef) -> Deadlines {
+        self.logs
+            .get(&entry.author)
+            .and_then(|l| l.epochs.get(entry.seq.0 as usize))
+            .and_then(|&e| self.epochs.get(e))
+            .map_or(Deadlines::GENESIS, |e| e.deadlines)
     }
 
     /// Every log held, in no particular order.

@@ -216,6 +216,7 @@ fn the_report_has_stable_field_names() {
         "position",
         "deadline",
         "working_days_overdue",
+        "calendar_year_missing",
     ] {
         assert!(
             finding.get(key).is_some(),
@@ -713,6 +714,111 @@ fn overdue_answers_and_missing_registrations_are_warnings_with_deadlines() {
     );
     assert_eq!(destination.pending_registrations, 1);
     assert_eq!(china_date(report.as_of_ms), report.as_of);
+}
+
+/// Audits `world` as of `as_of_ms` with `calendar`.
+fn run_with_calendar(world: &World, calendar: &Calendar, as_of_ms: u64) -> Report {
+    let m = world.ledger.membership();
+    let logs: Vec<(BureauCode, Vec<LogItem>)> = logs_of(world, &world.history)
+        .iter()
+        .map(|(c, es)| (*c, items(m, es)))
+        .collect();
+    audit::audit(
+        &hukou_protocol::config::Epochs::of_membership((m).clone()),
+        logs.into_iter().map(|(c, v)| (c, v.into_iter())),
+        &[],
+        &[],
+        calendar,
+        as_of_ms,
+    )
+}
+
+#[test]
+fn clocks_needing_an_unpublished_year_are_counted_not_guessed() {
+    let mut world = World::new(4);
+    // Wednesday 2026-12-30: bureau 1 asks bureau 0 for p (due by the end of Thursday the 31st,
+    // the last day the built-in calendar covers); on the 31st, for q (due in 2027).
+    for b in &mut world.bureaus {
+        b.time_ms = china_ms("2026-12-30", 9);
+    }
+    let p = world.enrol_new(0);
+    let q = world.enrol_new(0);
+    let permit = |world: &mut World, person| {
+        let time = world.bureaus[1].time_ms;
+        world
+            .act(
+                1,
+                Body::Permit {
+                    person,
+                    origin: world.code(0),
+                    category: Category::Child,
+                    valid_until_ms: time + 30 * DAY_MS,
+                    materials: Digest([2; 32]),
+                    corrects: None,
+                },
+            )
+            .unwrap()
+            .reference()
+    };
+    let due_in_2026 = permit(&mut world, p);
+    world.bureaus[1].time_ms = china_ms("2026-12-31", 9);
+    let due_in_2027 = permit(&mut world, q);
+
+    // The evening of the 31st: neither is overdue, though q's deadline is not known yet (it
+    // falls in 2027 or later): nothing to report.
+    let report = run_with_calendar(&world, Calendar::prc(), china_ms("2026-12-31", 23));
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+
+    // Monday 2027-01-04 noon, 2027 unpublished: p is overdue by an uncounted number of working
+    // days; q's deadline is unknown. One note names the year and counts both.
+    let report = run_with_calendar(&world, Calendar::prc(), china_ms("2027-01-04", 12));
+    assert_eq!(
+        names(&report),
+        ["calendar_year_missing", "permit_unanswered"]
+    );
+    assert!(report.clean, "warnings only");
+    assert_eq!(report.totals.warnings, 2);
+    let late = findings(&report, "permit_unanswered");
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].entries, vec![due_in_2026]);
+    assert_eq!(late[0].deadline, Some("2026-12-31".parse().unwrap()));
+    assert_eq!(late[0].working_days_overdue, None);
+    assert_eq!(late[0].calendar_year_missing, Some(2027));
+    assert!(
+        late[0].message.ends_with(
+            "due by the end of 2026-12-31: overdue by a number of working days not counted \
+             (the working-day calendar of 2027 is not published)"
+        ),
+        "{}",
+        late[0].message
+    );
+    let note = findings(&report, "calendar_year_missing");
+    assert_eq!(note.len(), 1);
+    assert_eq!(note[0].severity, Severity::Warning);
+    assert_eq!(note[0].calendar_year_missing, Some(2027));
+    assert_eq!(note[0].deadline, None);
+    assert_eq!(
+        note[0].message,
+        "the working-day calendar of 2027 is not published: 2 clocks not judged \
+         (deadline unknown: 1; overdue, working days not counted: 1)"
+    );
+
+    // 2027 published (made up: 1 and 4 January off, Sunday the 3rd worked): both are judged.
+    let year_2027 = Calendar::parse(
+        "years 2027 2027\n2027-01-01 holiday\n2027-01-03 workday\n2027-01-04 holiday\n",
+    )
+    .unwrap();
+    let calendar = Calendar::prc().merge(&year_2027).unwrap();
+    let report = run_with_calendar(&world, &calendar, china_ms("2027-01-04", 12));
+    assert_eq!(names(&report), ["permit_unanswered"]);
+    let late = findings(&report, "permit_unanswered");
+    assert_eq!(late[0].entries, vec![due_in_2026]);
+    // Sunday the 3rd worked, Monday the 4th off: done on Tuesday the 5th, 2 working days late.
+    assert_eq!(late[0].working_days_overdue, Some(2));
+    assert_eq!(late[0].calendar_year_missing, None);
+    assert_eq!(late[1].entries, vec![due_in_2027]);
+    assert_eq!(late[1].deadline, Some("2027-01-03".parse().unwrap()));
+    assert_eq!(late[1].working_days_overdue, Some(1));
 }
 
 #[test]

@@ -321,11 +321,14 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
                         .and_then(|last| view.entries.get(&last))
                         .and_then(|raw| SignedEntry::decode(raw).ok())
                         .map_or([0; 32], |e| e.hash().0);
-                    SyncResponse::Tips(0, if len > 0 {
-                        vec![(me, len, tip)]
-                    } else {
-                        vec![]
-                    })
+                    SyncResponse::Tips(
+                        0,
+                        if len > 0 {
+                            vec![(me, len, tip)]
+                        } else {
+                            vec![]
+                        },
+                    )
                 }
                 Some(SyncRequest::Range { log, from, max }) if log == me => {
                     let mut out = Vec::new();

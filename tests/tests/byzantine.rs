@@ -147,9 +147,13 @@ fn fraud_proofs(net: &Testnet, i: usize, membership: &Membership) -> Vec<FraudPr
         .map(|p| {
             let bytes = hex::decode(p["proof"].as_str().expect("proof hex")).expect("hex");
             let proof = FraudProof::decode(&bytes).expect("the proof decodes");
-            proof.verify(&hukou_protocol::config::Epochs::of_membership((membership).clone())).unwrap_or_else(|e| {
-                panic!("a proof served by {} does not verify: {e}", net.code(i))
-            });
+            proof
+                .verify(&hukou_protocol::config::Epochs::of_membership(
+                    (membership).clone(),
+                ))
+                .unwrap_or_else(|e| {
+                    panic!("a proof served by {} does not verify: {e}", net.code(i))
+                });
             proof
         })
         .collect()
@@ -172,7 +176,10 @@ fn checkpoint_forks(net: &Testnet, i: usize, membership: &Membership) -> Vec<Che
                 a: side("a"),
                 b: side("b"),
             };
-            fork.verify(&hukou_protocol::config::Epochs::of_membership((membership).clone())).unwrap_or_else(|e| {
+            fork.verify(&hukou_protocol::config::Epochs::of_membership(
+                (membership).clone(),
+            ))
+            .unwrap_or_else(|e| {
                 panic!(
                     "a checkpoint fork served by {} does not verify: {e}",
                     net.code(i)
@@ -618,7 +625,13 @@ fn certificates_that_do_not_verify_never_move_a_replica() {
     );
     let face2 = &forked.faces[1];
     for certificate in [&flipped, &too_few, &unknown] {
-        assert!(certificate.verify(&hukou_protocol::config::Epochs::of_membership((&forked.membership).clone())).is_err());
+        assert!(
+            certificate
+                .verify(&hukou_protocol::config::Epochs::of_membership(
+                    (&forked.membership).clone()
+                ))
+                .is_err()
+        );
         face2.gossip_certificate(certificate);
     }
     let log_of_h2 = || std::fs::read_to_string(&net.nodes[H2].log).unwrap_or_default();

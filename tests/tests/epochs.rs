@@ -25,9 +25,7 @@ use std::time::Duration;
 
 use hukou_protocol::{Body, BureauCode, EntryHash, Seq};
 use hukou_tests::liar::Liar;
-use hukou_tests::{
-    Testnet, citizen_id, hukou, hukou_bin, post, random_hex, ref_hash, wait_until,
-};
+use hukou_tests::{Testnet, citizen_id, hukou, hukou_bin, post, random_hex, ref_hash, wait_until};
 use serde_json::{Value, json};
 
 /// Longest any one step may take to replicate, become final or take effect everywhere.
@@ -181,7 +179,14 @@ fn log_len(net: &Testnet, i: usize, log: &str) -> u64 {
 /// Writes the configuration log node `from` serves into node `to`'s directory (`config.log`).
 fn fetch_config_log(net: &Testnet, from: usize, to: usize) {
     let out = net.nodes[to].dir.join("config.log");
-    hukou(&["config", "fetch", "--node", net.api(from), "--out", &s(&out)]);
+    hukou(&[
+        "config",
+        "fetch",
+        "--node",
+        net.api(from),
+        "--out",
+        &s(&out),
+    ]);
 }
 
 /// A new key file in `dir`; returns its public key (hex).
@@ -215,7 +220,11 @@ impl Window {
             last = v;
             status == 200
         });
-        assert!(ok, "POST {path} {body} on {} never succeeded: {last}", self.code);
+        assert!(
+            ok,
+            "POST {path} {body} on {} never succeeded: {last}",
+            self.code
+        );
         last
     }
 }
@@ -230,7 +239,10 @@ struct Traffic {
 
 impl Traffic {
     fn start(net: &Testnet, a: usize, b: usize, first_id: u64) -> Traffic {
-        let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stop, done) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
         let (wa, wb) = (Window::of(net, a), Window::of(net, b));
         let thread = {
             let (stop, done) = (stop.clone(), done.clone());
@@ -352,7 +364,10 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
     let wuxing = entries(&net, XUHUI, "330502");
     let last = wuxing.last().expect("WUXING wrote entries");
     assert_eq!(last["epoch"], 2, "WUXING's latest entry: {last}");
-    let first_e2 = wuxing.iter().position(|e| e["epoch"] == 2).expect("an epoch-2 entry");
+    let first_e2 = wuxing
+        .iter()
+        .position(|e| e["epoch"] == 2)
+        .expect("an epoch-2 entry");
     assert!(
         wuxing[first_e2..].iter().all(|e| e["epoch"] == 2),
         "no entry after the rotation names an earlier epoch"
@@ -366,7 +381,9 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
         .as_str()
         .expect("ref")
         .to_string();
-    let last_epoch = hefei_log.last().expect("entry")["epoch"].as_u64().expect("epoch");
+    let last_epoch = hefei_log.last().expect("entry")["epoch"]
+        .as_u64()
+        .expect("epoch");
     let thief = Liar::new(&net, HEFEI);
     thief.epoch.store(last_epoch as u32, Ordering::Relaxed);
     let face = thief.face(&["310104", "330502"]);
@@ -388,7 +405,9 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
     let mut stolen = vec![];
     let mut time = 0u64;
     for k in 0..2u64 {
-        let prev_hash = stolen.last().map_or(prev, hukou_protocol::SignedEntry::hash);
+        let prev_hash = stolen
+            .last()
+            .map_or(prev, hukou_protocol::SignedEntry::hash);
         let mut e = thief.entry(cut_at + k, prev_hash, permit_body(30_000 + k));
         time = time.max(e.time_ms);
         e.time_ms = time;
@@ -450,7 +469,9 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
     let hefei_now = entries(&net, XUHUI, "340100");
     assert!(hefei_now.len() as u64 > cut_at);
     assert!(
-        hefei_now[cut_at as usize..].iter().all(|e| e["epoch"].as_u64() >= Some(3)),
+        hefei_now[cut_at as usize..]
+            .iter()
+            .all(|e| e["epoch"].as_u64() >= Some(3)),
         "HEFEI's entries from the cut on name the revoking epoch or later"
     );
     traffic.wait_more(1);
@@ -490,11 +511,7 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
     wait_epoch(&net, &active, 4);
     wait_epoch(&net, &[FOURTH], 4);
     // FOURTH signs nothing more.
-    let (status, refused) = net.post(
-        FOURTH,
-        "/v1/enrol",
-        &json!({"person": citizen_id(13_003)}),
-    );
+    let (status, refused) = net.post(FOURTH, "/v1/enrol", &json!({"person": citizen_id(13_003)}));
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["error"], "bureau_retired", "{refused}");
     // Its successor now arbitrates the persons it did: enrol one of them.
@@ -505,7 +522,11 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
         .filter(|e| e["kind"] == "claim")
         .count();
     assert!(claims_by_xuhui > 0, "the successor granted the claim");
-    assert_eq!(log_len(&net, XUHUI, "340104"), fourth_len, "the retired log stays");
+    assert_eq!(
+        log_len(&net, XUHUI, "340104"),
+        fourth_len,
+        "the retired log stays"
+    );
     net.stop(FOURTH);
 
     // ---- 5. A calendar year (made up: the real 2027 notice is not out). ----
@@ -527,12 +548,23 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
     );
 
     // ---- 6. Bad updates change nothing. ----
-    let (ok, refusal) = submit(&net, XUHUI, &proposal(&net, XUHUI, &["--calendar-year".into(), s(&year)], 2));
+    let (ok, refusal) = submit(
+        &net,
+        XUHUI,
+        &proposal(&net, XUHUI, &["--calendar-year".into(), s(&year)], 2),
+    );
     assert!(!ok);
-    assert_eq!(refusal["error"], "config_calendar_year_published", "{refusal}");
+    assert_eq!(
+        refusal["error"], "config_calendar_year_published",
+        "{refusal}"
+    );
     let bad_year = net.dir().join("calendar-2028.txt");
     std::fs::write(&bad_year, "years 2028 2028\n2029-01-01 holiday 元旦\n").expect("year");
-    let (ok, refusal) = submit(&net, XUHUI, &proposal(&net, XUHUI, &["--calendar-year".into(), s(&bad_year)], 2));
+    let (ok, refusal) = submit(
+        &net,
+        XUHUI,
+        &proposal(&net, XUHUI, &["--calendar-year".into(), s(&bad_year)], 2),
+    );
     assert!(!ok);
     assert_eq!(refusal["error"], "config_calendar_invalid", "{refusal}");
     let one_signature = proposal(&net, XUHUI, &["--quorum".into(), "5".into()], 1);
@@ -542,7 +574,13 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
     let reused = proposal(
         &net,
         XUHUI,
-        &["--add".into(), format!("350102,福州市公安局鼓楼分局,{},/ip4/127.0.0.1/tcp/1", net.nodes[XUHUI].public_key)],
+        &[
+            "--add".into(),
+            format!(
+                "350102,福州市公安局鼓楼分局,{},/ip4/127.0.0.1/tcp/1",
+                net.nodes[XUHUI].public_key
+            ),
+        ],
         2,
     );
     let (ok, refusal) = submit(&net, XUHUI, &reused);
@@ -579,7 +617,9 @@ fn the_network_changes_members_keys_and_calendar_without_a_new_network() {
     assert_eq!(report["totals"]["violations"], 0, "{report}");
     let revoked = report["revoked"].as_array().cloned().unwrap_or_default();
     assert!(
-        revoked.iter().any(|r| r["log"] == "340100" && r["seq"] == cut_at),
+        revoked
+            .iter()
+            .any(|r| r["log"] == "340100" && r["seq"] == cut_at),
         "the audit names the revoked entries: {}",
         report["revoked"]
     );

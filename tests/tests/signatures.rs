@@ -174,11 +174,17 @@ fn every_entry_path_gives_each_crafted_signature_the_same_verdict() {
                 assert_eq!(crafted.verify(&key), case.accepted, "single: {what}");
                 // Batch verification, in the protocol and across the node's cores.
                 assert_eq!(
-                    hukou_protocol::batch::verify_entries(&hukou_protocol::config::Epochs::of_membership((&m).clone()), &entries),
+                    hukou_protocol::batch::verify_entries(
+                        &hukou_protocol::config::Epochs::of_membership((&m).clone()),
+                        &entries
+                    ),
                     expected,
                     "batch: {what}"
                 );
-                let node_verdicts = hukou_node::verify::verify_entries(&hukou_protocol::config::Epochs::of_membership((&m).clone()), &entries);
+                let node_verdicts = hukou_node::verify::verify_entries(
+                    &hukou_protocol::config::Epochs::of_membership((&m).clone()),
+                    &entries,
+                );
                 assert_eq!(node_verdicts, expected, "node ingest: {what}");
 
                 // The rulebook, verifying the crafted entry itself.
@@ -261,11 +267,21 @@ fn the_witness_gives_each_crafted_checkpoint_signature_the_same_verdict() {
             None,
         );
         if case.accepted {
-            assert_eq!(signed.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())), Ok(()), "{}", case.name);
+            assert_eq!(
+                signed.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())),
+                Ok(()),
+                "{}",
+                case.name
+            );
             assert_eq!(judged, Ok(()), "witness: {}", case.name);
         } else {
             let bad = CheckpointError::BadSignature { log: code(0) };
-            assert_eq!(signed.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())), Err(bad.clone()), "{}", case.name);
+            assert_eq!(
+                signed.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())),
+                Err(bad.clone()),
+                "{}",
+                case.name
+            );
             assert_eq!(
                 judged,
                 Err(WitnessError::Checkpoint(bad)),
@@ -318,10 +334,22 @@ fn every_certificate_path_gives_each_crafted_cosignature_the_same_verdict() {
                     signature: Signature(case.signature),
                 };
                 let mut builder = CertificateBuilder::new(checkpoint);
-                let added = builder.add(&hukou_protocol::config::Epochs::of_membership((&m).clone()), &checkpoint, cosignature);
-                let whole = certificate(&m, &checkpoint, Some((by, case.signature))).verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()));
+                let added = builder.add(
+                    &hukou_protocol::config::Epochs::of_membership((&m).clone()),
+                    &checkpoint,
+                    cosignature,
+                );
+                let whole = certificate(&m, &checkpoint, Some((by, case.signature)))
+                    .verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()));
                 if case.accepted {
-                    assert_eq!(cosignature.verify(&checkpoint, &hukou_protocol::config::Epochs::of_membership((&m).clone())), Ok(()), "{what}");
+                    assert_eq!(
+                        cosignature.verify(
+                            &checkpoint,
+                            &hukou_protocol::config::Epochs::of_membership((&m).clone())
+                        ),
+                        Ok(()),
+                        "{what}"
+                    );
                     assert_eq!(
                         added,
                         Ok(AddOutcome::Counted {
@@ -334,7 +362,10 @@ fn every_certificate_path_gives_each_crafted_cosignature_the_same_verdict() {
                 } else {
                     let bad = CertificateError::BadCosignature { witness: code(by) };
                     assert_eq!(
-                        cosignature.verify(&checkpoint, &hukou_protocol::config::Epochs::of_membership((&m).clone())),
+                        cosignature.verify(
+                            &checkpoint,
+                            &hukou_protocol::config::Epochs::of_membership((&m).clone())
+                        ),
                         Err(bad.clone()),
                         "{what}"
                     );
@@ -407,7 +438,9 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
                 proof: proof.clone(),
                 certificate: honest_certificate.clone(),
             };
-            let verdict = attestation.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())).map(|v| v.entry.seq);
+            let verdict = attestation
+                .verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()))
+                .map(|v| v.entry.seq);
             if case.accepted {
                 assert_eq!(verdict, Ok(Seq(at as u64)), "entry {}", case.name);
             } else {
@@ -428,7 +461,9 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
                 proof: proof.clone(),
                 certificate: certificate(&m, &checkpoint, Some((by, case.signature))),
             };
-            let verdict = attestation.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())).map(|v| v.entry.seq);
+            let verdict = attestation
+                .verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()))
+                .map(|v| v.entry.seq);
             if case.accepted {
                 assert_eq!(verdict, Ok(Seq(at as u64)), "cosignature {}", case.name);
             } else {

@@ -65,7 +65,7 @@ pub fn config_json(epochs: &Epochs) -> Value {
         "members": members,
         "administrators": latest.administrators.iter().map(|k| fingerprint(&k.to_bytes())).collect::<Vec<_>>(),
         "admin_threshold": latest.threshold,
-        "calendar_years": latest.calendar.years().collect::<Vec<_>>(),
+        "calendar_years": latest.calendar.years(),
         "deadlines": {
             "answer_working_days": latest.deadlines.answer_working_days,
             "registration_working_days": latest.deadlines.registration_working_days,

@@ -223,7 +223,7 @@ fn audit_bundle(args: &AuditArgs, started: Instant) -> Result<(Report, Bundle, T
         logs: &bundle.logs,
         certificates: &certificates,
         fraud_proofs: &fraud_proofs,
-        calendar: &calendar,
+        calendar: &epochs.latest().calendar,
         as_of_ms,
         progress: &progress,
     };

@@ -677,18 +677,32 @@ fn time_text(v: &Value) -> String {
     v.as_u64().map_or_else(|| "-".to_string(), china_time)
 }
 
-/// A deadline object of the node as `2026-11-25` plus `(overdue N working days)` if late.
+/// A deadline object of the node as `2026-11-25` plus `(overdue N working days)` if late; a
+/// deadline the node's calendar cannot compute names the year whose calendar is missing.
 fn deadline_text(d: &Value) -> String {
     if d.is_null() {
         return "-".to_string();
     }
+    let missing_year = d["calendar_year_missing"].as_i64();
+    if d["deadline"].is_null()
+        && let Some(year) = missing_year
+    {
+        return format!("unknown (the {year} working-day calendar is not published)");
+    }
     let mut s = text(&d["deadline"]);
     if d["overdue"].as_bool() == Some(true) {
-        let late = d["working_days_overdue"].as_u64().unwrap_or(0);
-        s.push_str(&format!(
-            " (overdue {late} working day{})",
-            if late == 1 { "" } else { "s" }
-        ));
+        match (d["working_days_overdue"].as_u64(), missing_year) {
+            (None, Some(year)) => s.push_str(&format!(
+                " (overdue; working days not counted: the {year} calendar is not published)"
+            )),
+            (late, _) => {
+                let late = late.unwrap_or(0);
+                s.push_str(&format!(
+                    " (overdue {late} working day{})",
+                    if late == 1 { "" } else { "s" }
+                ));
+            }
+        }
     }
     s
 }

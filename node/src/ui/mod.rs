@@ -507,19 +507,36 @@ pub fn short_ref(reference: &str) -> String {
     }
 }
 
-/// The deadline facts of the API (`deadline_json`) as a sentence.
+/// The deadline facts of the API (`deadline_json`) as a sentence. A deadline the calendar
+/// cannot compute says which year's calendar is missing, rather than showing a guess.
 pub fn deadline_text(l: Lang, d: &Value, pending: bool) -> Markup {
     let date = s(d, "deadline");
     let days = d["working_days"].as_u64().unwrap_or(0);
     let overdue = d["overdue"].as_bool().unwrap_or(false);
-    let late = d["working_days_overdue"].as_u64().unwrap_or(0);
+    let late = d["working_days_overdue"].as_u64();
+    let missing_year = d["calendar_year_missing"].as_i64();
+    if d["deadline"].is_null()
+        && let Some(year) = missing_year
+    {
+        return html! {
+            span.deadline.unknown {
+                "(" (days) (l.t(" 个工作日", " working day(s)")) ") "
+                strong.mark { (calendar_missing_text(l, year)) }
+            }
+        };
+    }
     html! {
         span.deadline.overdue[overdue] {
             (date) " (" (days) (l.t(" 个工作日", " working day(s)")) ") "
             @if overdue {
                 strong.mark {
                     (l.t("已超期", "overdue"))
-                    @if late > 0 { " " (late) (l.t(" 个工作日", " working day(s)")) }
+                    @if let Some(late) = late.filter(|late| *late > 0) {
+                        " " (late) (l.t(" 个工作日", " working day(s)"))
+                    }
+                }
+                @if let (None, Some(year)) = (late, missing_year) {
+                    " " (late_uncounted_text(l, year))
                 }
             } @else if pending {
                 span.ok { (l.t("未超期", "within the deadline")) }
@@ -527,6 +544,26 @@ pub fn deadline_text(l: Lang, d: &Value, pending: bool) -> Markup {
                 span.ok { (l.t("按时办结", "met")) }
             }
         }
+    }
+}
+
+/// The deadline cannot be computed: `year`'s working-day calendar is not published.
+fn calendar_missing_text(l: Lang, year: i64) -> String {
+    match l {
+        Lang::Zh => format!("{year}年工作日历尚未发布，无法计算期限"),
+        Lang::En => format!(
+            "the {year} working-day calendar is not yet published: the deadline cannot be computed"
+        ),
+    }
+}
+
+/// Past the deadline, by a count that needs `year`'s unpublished calendar.
+fn late_uncounted_text(l: Lang, year: i64) -> String {
+    match l {
+        Lang::Zh => format!("（{year}年工作日历尚未发布，无法计算超期工作日数）"),
+        Lang::En => format!(
+            "(the {year} working-day calendar is not yet published: working days overdue cannot be counted)"
+        ),
     }
 }
 
@@ -562,6 +599,39 @@ mod tests {
         assert_eq!(refresh_of(&m).as_deref(), Some("2"));
         let m = html! { span data-refresh="2;url=x" {} };
         assert_eq!(refresh_of(&m), None);
+    }
+
+    #[test]
+    fn a_deadline_without_its_calendar_says_which_year_is_missing() {
+        let unknown = serde_json::json!({"received": "2026-12-31", "working_days": 1,
+            "deadline": null, "deadline_ms": null, "overdue": null, "working_days_overdue": null,
+            "deadline_unknown": "calendar_year_missing", "calendar_year_missing": 2027});
+        let zh = deadline_text(Lang::Zh, &unknown, true).into_string();
+        assert!(zh.contains("2027年工作日历尚未发布，无法计算期限"), "{zh}");
+        assert!(!zh.contains("未超期"), "{zh}");
+        let en = deadline_text(Lang::En, &unknown, true).into_string();
+        assert!(
+            en.contains("the 2027 working-day calendar is not yet published"),
+            "{en}"
+        );
+
+        let uncounted = serde_json::json!({"received": "2026-12-30", "working_days": 1,
+            "deadline": "2026-12-31", "deadline_ms": 1_798_732_799_999_u64, "overdue": true,
+            "working_days_overdue": null, "deadline_unknown": null, "calendar_year_missing": 2027});
+        let zh = deadline_text(Lang::Zh, &uncounted, true).into_string();
+        assert!(zh.contains("2026-12-31"), "{zh}");
+        assert!(zh.contains("已超期"), "{zh}");
+        assert!(
+            zh.contains("2027年工作日历尚未发布，无法计算超期工作日数"),
+            "{zh}"
+        );
+
+        let known = serde_json::json!({"received": "2026-12-03", "working_days": 1,
+            "deadline": "2026-12-04", "deadline_ms": 1_796_399_999_999_u64, "overdue": true,
+            "working_days_overdue": 2, "deadline_unknown": null, "calendar_year_missing": null});
+        let zh = deadline_text(Lang::Zh, &known, true).into_string();
+        assert!(zh.contains("已超期 2 个工作日"), "{zh}");
+        assert!(!zh.contains("工作日历"), "{zh}");
     }
 
     #[test]

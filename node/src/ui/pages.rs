@@ -290,7 +290,7 @@ async fn reconciliation_rows(ui: &Ui) -> Result<Vec<DailyReconciliation>, ApiErr
     let me = ui.api.service.me();
     let epochs = ui.api.service.epochs();
     let store = ui.api.service.store().clone();
-    let calendar = ui.api.service.calendar().clone();
+    let calendar = ui.api.service.calendar();
     let now = now_ms();
     let codes: Vec<BureauCode> = store.logs().into_iter().map(|(code, _)| code).collect();
     let report = tokio::task::spawn_blocking(move || {

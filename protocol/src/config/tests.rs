@@ -1224,7 +1224,14 @@ fn administrators_may_stay_and_errors_name_the_change() {
         ],
     );
     assert!(
-        matches!(err, ConfigError::Invalid { index: 1, change: "retire_member", .. }),
+        matches!(
+            err,
+            ConfigError::Invalid {
+                index: 1,
+                change: "retire_member",
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
