@@ -656,6 +656,45 @@ impl Service {
         })
     }
 
+    /// Why this bureau cannot sign now (see [`Service::signing_epoch`]).
+    fn cannot_sign(&self, epochs: &Epochs) -> WriteError {
+        let (me, latest) = (self.inner.me, epochs.latest());
+        if latest.membership.contains(me) {
+            WriteError::bad(
+                "signing_key_missing",
+                format!(
+                    "configuration epoch {} names a key for {me} that this node does not hold: put the bureau's new key file in the node's key directory",
+                    latest.epoch
+                ),
+            )
+        } else {
+            WriteError::bad(
+                "bureau_retired",
+                format!(
+                    "{me} is not a member of configuration epoch {}: it signs nothing more",
+                    latest.epoch
+                ),
+            )
+        }
+    }
+
+    /// Whether this bureau can sign an entry now.
+    pub async fn can_sign(&self) -> Result<(), WriteError> {
+        let (at_least, next) = {
+            let state = self.inner.state.lock().await;
+            let log = state.ledger.log(self.inner.me);
+            (
+                log.and_then(|l| l.epochs.last().copied()).unwrap_or(0),
+                log.map_or(0, |l| l.len()),
+            )
+        };
+        let epochs = self.epochs();
+        match self.signing_epoch(&epochs, at_least, next) {
+            Some(_) => Ok(()),
+            None => Err(self.cannot_sign(&epochs)),
+        }
+    }
+
     /// The epoch a checkpoint of the own log is made under now (see [`Service::signing_epoch`]).
     pub async fn checkpoint_epoch(&self) -> Option<u32> {
         let (at_least, next) = {
@@ -820,24 +859,7 @@ impl Service {
             .map_or((0, 0), |l| (l.epochs.last().copied().unwrap_or(0), l.len()));
         let Some((epoch, key)) = self.signing_epoch(&epochs, at_least, next_seq) else {
             state.next_household = households_before;
-            let latest = epochs.latest();
-            return Err(if latest.membership.contains(inner.me) {
-                WriteError::bad(
-                    "signing_key_missing",
-                    format!(
-                        "configuration epoch {} names a key for {} that this node does not hold: put the bureau's new key file in the node's key directory",
-                        latest.epoch, inner.me
-                    ),
-                )
-            } else {
-                WriteError::bad(
-                    "bureau_retired",
-                    format!(
-                        "{} is not a member of configuration epoch {}: it signs nothing more",
-                        inner.me, latest.epoch
-                    ),
-                )
-            });
+            return Err(self.cannot_sign(&epochs));
         };
         let mut results = Vec::with_capacity(bodies.len());
         let mut accepted = Vec::with_capacity(bodies.len());
@@ -1697,6 +1719,14 @@ impl Service {
     ) -> Vec<Result<EntryRef, WriteError>> {
         let deadline = tokio::time::Instant::now() + wait;
         let me = self.inner.me;
+        // A bureau that cannot sign (retired, or its new key not installed) asks nobody.
+        if self.can_sign().await.is_err() {
+            let epochs = self.epochs();
+            return persons
+                .iter()
+                .map(|_| Err(self.cannot_sign(&epochs)))
+                .collect();
+        }
         let mut out: Vec<Option<Result<EntryRef, WriteError>>> =
             (0..persons.len()).map(|_| None).collect();
         let mut by_arbiter: std::collections::BTreeMap<BureauCode, Vec<usize>> = Default::default();

@@ -202,6 +202,11 @@ impl Liar {
         self.sign(log.len() as u64, prev, body)
     }
 
+    /// `entry` as it is, validly signed with the liar's key (a thief's entry).
+    pub fn sign_entry(&self, entry: Entry) -> SignedEntry {
+        entry.sign(&self.key)
+    }
+
     /// `entry` with a signature that does not verify (its own signature with one bit flipped).
     pub fn forge(&self, entry: Entry) -> SignedEntry {
         let mut bytes = entry.clone().sign(&self.key).signature().0;
@@ -372,6 +377,11 @@ pub struct Face {
 }
 
 impl Face {
+    /// How many honest members this face is connected to now.
+    pub fn connected(&self) -> usize {
+        self.net.connected_peers().len()
+    }
+
     /// Serves `log` to pulls from now on (replacing what was shown).
     pub fn show(&self, log: &[SignedEntry]) {
         let mut view = self.view.lock().expect("view");
