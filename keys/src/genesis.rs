@@ -79,9 +79,9 @@ pub const MAGIC_GENESIS: [u8; 4] = *b"HKG\x01";
 /// Magic of the canonical encoding of a genesis that names its administrators and threshold.
 pub const MAGIC_GENESIS_ADMINISTRATORS: [u8; 4] = *b"HKG\x02";
 
-/// Most administrators a genesis may name. Administrators are offices of the ministry and the
-/// provinces, not bureaus: a few dozen at most.
-pub const ADMINISTRATORS_MAX: usize = 64;
+/// Most administrators a genesis may name: the protocol's limit for every epoch's set.
+/// Administrators are offices of the ministry and the provinces, not bureaus: a few dozen at most.
+pub use hukou_protocol::limits::ADMINISTRATORS_MAX;
 
 /// Most addresses one member may list. A bureau has a few public endpoints at most.
 pub const MEMBER_ADDRESSES_MAX: usize = 4;
