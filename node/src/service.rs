@@ -327,11 +327,14 @@ pub struct ConfigApplied {
     pub epoch: u32,
     /// False when the node already held this update.
     pub new: bool,
-    /// Logs truncated because of a cut: `(log, kept, held before)`.
-    pub truncated: Vec<(BureauCode, u64, u64)>,
+    /// Logs truncated because of a cut.
+    pub truncated: Vec<Truncated>,
     /// Entries that waited (for the epoch, say) and applied now.
     pub released: usize,
 }
+
+/// A log truncated by a cut: `(log, kept, held before)`.
+pub type Truncated = (BureauCode, u64, u64);
 
 /// Why [`Service::apply_config`] did not take an update in.
 #[derive(Debug, thiserror::Error)]
@@ -1534,7 +1537,7 @@ impl Service {
             let (store, epochs, me) =
                 (inner.store.clone(), state.ledger.epochs().clone(), inner.me);
             let (rebuilt, truncation) = tokio::task::spawn_blocking(
-                move || -> Result<(State, Vec<(BureauCode, u64, u64)>), StoreError> {
+                move || -> Result<(State, Vec<Truncated>), StoreError> {
                     let (rebuilt, revoked) = rebuild(&store, epochs, me, &HashMap::new())?;
                     let cuts = truncation_after_cuts(&store, &rebuilt);
                     let cut_logs: Vec<BureauCode> =

@@ -277,9 +277,7 @@ async fn a_losing_fork_gives_way_to_the_certified_one_and_what_built_on_it_goes_
     let proof = FraudProof::decode(&proofs[0].2).unwrap();
     assert_eq!(proof, FraudProof::new(story.a.clone(), story.b.clone()));
     assert_eq!(
-        proof.verify(&hukou_protocol::config::Epochs::of_membership(
-            (&membership()).clone()
-        )),
+        proof.verify(&hukou_protocol::config::Epochs::of_membership(membership())),
         Ok(())
     );
     {
@@ -677,9 +675,7 @@ async fn kill_9_while_moving_leaves_a_store_that_opens_and_converges() {
         for (_, _, raw) in &proofs {
             let proof = FraudProof::decode(raw).unwrap();
             assert_eq!(
-                proof.verify(&hukou_protocol::config::Epochs::of_membership(
-                    (&membership()).clone()
-                )),
+                proof.verify(&hukou_protocol::config::Epochs::of_membership(membership())),
                 Ok(())
             );
         }

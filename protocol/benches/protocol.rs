@@ -622,17 +622,11 @@ fn bench_signatures(c: &mut Criterion, inputs: &Inputs) {
 
     let mut group = c.benchmark_group("batch_verify");
     group.sampling_mode(SamplingMode::Flat);
+    let epochs = hukou_protocol::config::Epochs::of_membership(inputs.membership.clone());
     for n in BATCH_SIZES {
         // Consecutive entries: all four authors, as a pulled batch would hold.
         let entries = &inputs.history[..n];
-        assert!(
-            verify_entries(
-                &hukou_protocol::config::Epochs::of_membership((&inputs.membership).clone()),
-                entries
-            )
-            .iter()
-            .all(|ok| *ok)
-        );
+        assert!(verify_entries(&epochs, entries).iter().all(|ok| *ok));
         let messages: Vec<_> = entries.iter().map(SignedEntry::signing_message).collect();
         let messages: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
         let signatures: Vec<DalekSignature> = entries
@@ -647,12 +641,7 @@ fn bench_signatures(c: &mut Criterion, inputs: &Inputs) {
 
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(format!("verify_entries/{n}"), |b| {
-            b.iter_timed(|| {
-                verify_entries(
-                    &hukou_protocol::config::Epochs::of_membership((&inputs.membership).clone()),
-                    black_box(entries),
-                )
-            })
+            b.iter_timed(|| verify_entries(&epochs, black_box(entries)))
         });
         group.bench_function(format!("dalek_verify_batch/{n}"), |b| {
             b.iter_timed(|| ed25519_dalek::verify_batch(black_box(&messages), &signatures, &keys))

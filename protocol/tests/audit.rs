@@ -724,7 +724,7 @@ fn run_with_calendar(world: &World, calendar: &Calendar, as_of_ms: u64) -> Repor
         .map(|(c, es)| (*c, items(m, es)))
         .collect();
     audit::audit(
-        &hukou_protocol::config::Epochs::of_membership((m).clone()),
+        &hukou_protocol::config::Epochs::of_membership(m.clone()),
         logs.into_iter().map(|(c, v)| (c, v.into_iter())),
         &[],
         &[],

@@ -628,7 +628,7 @@ fn certificates_that_do_not_verify_never_move_a_replica() {
         assert!(
             certificate
                 .verify(&hukou_protocol::config::Epochs::of_membership(
-                    (&forked.membership).clone()
+                    forked.membership.clone()
                 ))
                 .is_err()
         );

@@ -130,7 +130,7 @@ fn audit_log(
         .collect();
     let as_of_ms = entries.last().unwrap().entry().time_ms;
     let report = audit::audit(
-        &hukou_protocol::config::Epochs::of_membership((m).clone()),
+        &hukou_protocol::config::Epochs::of_membership(m.clone()),
         [(code(0), items.into_iter())],
         &[],
         &[],
@@ -175,14 +175,14 @@ fn every_entry_path_gives_each_crafted_signature_the_same_verdict() {
                 // Batch verification, in the protocol and across the node's cores.
                 assert_eq!(
                     hukou_protocol::batch::verify_entries(
-                        &hukou_protocol::config::Epochs::of_membership((&m).clone()),
+                        &hukou_protocol::config::Epochs::of_membership(m.clone()),
                         &entries
                     ),
                     expected,
                     "batch: {what}"
                 );
                 let node_verdicts = hukou_node::verify::verify_entries(
-                    &hukou_protocol::config::Epochs::of_membership((&m).clone()),
+                    &hukou_protocol::config::Epochs::of_membership(m.clone()),
                     &entries,
                 );
                 assert_eq!(node_verdicts, expected, "node ingest: {what}");
@@ -260,7 +260,7 @@ fn the_witness_gives_each_crafted_checkpoint_signature_the_same_verdict() {
             signature: Signature(case.signature),
         };
         let judged = witness::judge(
-            &hukou_protocol::config::Epochs::of_membership((&m).clone()),
+            &hukou_protocol::config::Epochs::of_membership(m.clone()),
             &signed,
             tree.len(),
             |size| tree.root_at(size).ok(),
@@ -268,7 +268,7 @@ fn the_witness_gives_each_crafted_checkpoint_signature_the_same_verdict() {
         );
         if case.accepted {
             assert_eq!(
-                signed.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())),
+                signed.verify(&hukou_protocol::config::Epochs::of_membership(m.clone())),
                 Ok(()),
                 "{}",
                 case.name
@@ -277,7 +277,7 @@ fn the_witness_gives_each_crafted_checkpoint_signature_the_same_verdict() {
         } else {
             let bad = CheckpointError::BadSignature { log: code(0) };
             assert_eq!(
-                signed.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone())),
+                signed.verify(&hukou_protocol::config::Epochs::of_membership(m.clone())),
                 Err(bad.clone()),
                 "{}",
                 case.name
@@ -335,17 +335,17 @@ fn every_certificate_path_gives_each_crafted_cosignature_the_same_verdict() {
                 };
                 let mut builder = CertificateBuilder::new(checkpoint);
                 let added = builder.add(
-                    &hukou_protocol::config::Epochs::of_membership((&m).clone()),
+                    &hukou_protocol::config::Epochs::of_membership(m.clone()),
                     &checkpoint,
                     cosignature,
                 );
                 let whole = certificate(&m, &checkpoint, Some((by, case.signature)))
-                    .verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()));
+                    .verify(&hukou_protocol::config::Epochs::of_membership(m.clone()));
                 if case.accepted {
                     assert_eq!(
                         cosignature.verify(
                             &checkpoint,
-                            &hukou_protocol::config::Epochs::of_membership((&m).clone())
+                            &hukou_protocol::config::Epochs::of_membership(m.clone())
                         ),
                         Ok(()),
                         "{what}"
@@ -364,7 +364,7 @@ fn every_certificate_path_gives_each_crafted_cosignature_the_same_verdict() {
                     assert_eq!(
                         cosignature.verify(
                             &checkpoint,
-                            &hukou_protocol::config::Epochs::of_membership((&m).clone())
+                            &hukou_protocol::config::Epochs::of_membership(m.clone())
                         ),
                         Err(bad.clone()),
                         "{what}"
@@ -439,7 +439,7 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
                 certificate: honest_certificate.clone(),
             };
             let verdict = attestation
-                .verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()))
+                .verify(&hukou_protocol::config::Epochs::of_membership(m.clone()))
                 .map(|v| v.entry.seq);
             if case.accepted {
                 assert_eq!(verdict, Ok(Seq(at as u64)), "entry {}", case.name);
@@ -462,7 +462,7 @@ fn registration_certificates_give_each_crafted_signature_the_same_verdict() {
                 certificate: certificate(&m, &checkpoint, Some((by, case.signature))),
             };
             let verdict = attestation
-                .verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()))
+                .verify(&hukou_protocol::config::Epochs::of_membership(m.clone()))
                 .map(|v| v.entry.seq);
             if case.accepted {
                 assert_eq!(verdict, Ok(Seq(at as u64)), "cosignature {}", case.name);
@@ -498,7 +498,7 @@ fn fraud_proofs_give_each_crafted_signature_the_same_verdict() {
         } else {
             "second"
         };
-        let verdict = proof.verify(&hukou_protocol::config::Epochs::of_membership((&m).clone()));
+        let verdict = proof.verify(&hukou_protocol::config::Epochs::of_membership(m.clone()));
         if case.accepted {
             assert_eq!(verdict, Ok(()), "{}", case.name);
         } else {
