@@ -292,6 +292,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/logs/{code}/certificate", get(log_certificate))
         .route("/v1/logs/{code}/checkpoint", get(log_checkpoint))
         .route("/v1/fraud-proofs", get(fraud_proofs))
+        .route("/v1/revoked", get(revoked))
         .route("/v1/refusals", get(refusals))
         .route("/v1/checkpoint-forks", get(checkpoint_forks));
     writes
@@ -1211,6 +1212,8 @@ async fn person_certificate(
         "time_ms": verified.time_ms,
         "witnesses": verified.witnesses,
         "quorum": verified.quorum,
+        "entry_epoch": verified.entry_epoch,
+        "certificate_epoch": verified.certificate_epoch,
         "file": hex::encode(attestation.encode()),
     })))
 }
@@ -1971,6 +1974,21 @@ async fn fraud_proofs(AxumState(api): AxumState<Api>) -> Json<Value> {
         })
         .collect();
     Json(json!({"fraud_proofs": proofs}))
+}
+
+/// Entries a configuration cut refused (a revoked key's or a retired bureau's, at or after the
+/// cut), kept as evidence (`Store::revoked`, at most `REVOKED_KEPT_PER_LOG_MAX` per log), by log
+/// and seq. `entry` is the hex of `SignedEntry::encode`: `hukou export` writes them to
+/// `revoked/<log>.log`, and `hukou audit` checks each against the configuration log.
+async fn revoked(AxumState(api): AxumState<Api>) -> ApiResult<Json<Value>> {
+    let stored = read_store(&api, |store| store.revoked())
+        .await
+        .map_err(store_error)?;
+    let list: Vec<Value> = stored
+        .iter()
+        .map(|(log, seq, raw)| json!({"log": log, "seq": seq, "entry": hex::encode(raw)}))
+        .collect();
+    Ok(Json(json!({"revoked": list})))
 }
 
 /// Checkpoint forks the witness stored: two checkpoints one author signed of its log at one

@@ -26,6 +26,11 @@
 //! 4. Certificates ([`Certificate::verify`], then the log's root at the certified size:
 //!    `certificate_root_mismatch`, `certificate_beyond_log`) and fraud proofs (a valid one is an
 //!    `equivocation` finding, an invalid one `invalid_fraud_proof`).
+//!    Then the revoked entries (`revoked/<code>.log`: entries a configuration cut refused, which
+//!    nodes keep as evidence): each must verify under its author's key of the epoch it names
+//!    (`revoked_entry_bad_signature`) and be refused by a cut ([`Epochs::cut_of`]:
+//!    `revoked_entry_not_cut`, a valid entry that belongs in the log); then it is listed in
+//!    [`Report::revoked`], not a finding.
 //! 5. Invariants over the final state: I1 (`duplicate_registration`: a person registered in two
 //!    places, [`Ledger::duplicates`]) and a sweep of I2 over every registration
 //!    (`invariant_i2_broken`, which only a rulebook bug could cause).
@@ -35,7 +40,8 @@
 //!    corruption. A clock the calendar cannot judge (its deadline, or its lateness, needs a
 //!    year the calendar does not cover) is never guessed: one `calendar_year_missing` warning
 //!    per missing year counts them.
-//! 7. Each bureau's daily reconciliation (China dates).
+//! 7. Each bureau's daily reconciliation (China dates), and the configuration epochs the
+//!    audit judged by ([`Report::epochs`]).
 //!
 //! Findings of one name beyond [`FINDINGS_PER_NAME_MAX`] are counted, not kept, so a bundle
 //! damaged at its first entry gives a report of bounded size.
@@ -66,6 +72,8 @@ pub const LOGS_DIR: &str = "logs";
 pub const CERTIFICATES_DIR: &str = "certificates";
 /// Directory of the fraud proofs (may be empty).
 pub const FRAUD_PROOFS_DIR: &str = "fraud-proofs";
+/// Directory of the entries configuration cuts refused, kept as evidence (may be empty).
+pub const REVOKED_DIR: &str = "revoked";
 
 /// Findings of one name kept in a report; more are counted in [`Report::findings_by_name`] and
 /// [`Report::findings_omitted`]. Large enough to show any real pattern, small enough that a log
@@ -87,6 +95,12 @@ pub const REGISTRATION_WORKING_DAYS: u32 = 1;
 /// `logs/<code>.log`, relative to the bundle.
 pub fn log_file(code: BureauCode) -> String {
     format!("{LOGS_DIR}/{code}.log")
+}
+
+/// `revoked/<code>.log`, relative to the bundle: the revoked entries of `code`'s log, framed as
+/// a log file.
+pub fn revoked_file(code: BureauCode) -> String {
+    format!("{REVOKED_DIR}/{code}.log")
 }
 
 /// The bureau of a log file name (`310104.log`), if it is one.
@@ -454,6 +468,42 @@ pub struct Totals {
     /// Findings by severity, all of them (kept or omitted).
     pub violations: u64,
     pub warnings: u64,
+    /// Revoked entries listed in [`Report::revoked`] (each verified and refused by a cut).
+    #[serde(default)]
+    pub revoked: u64,
+}
+
+/// An entry a configuration cut refused, kept by the nodes as evidence (`revoked/<log>.log`):
+/// signed by its author's key of the epoch it names, and refused because a later epoch cut the
+/// log at or below its position (a revoked key or a retired bureau). Listed, not a finding: the
+/// administrators' cut is the network working as designed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RevokedEntry {
+    /// The log (the entry's author).
+    pub log: BureauCode,
+    pub seq: u64,
+    /// The epoch the entry names; its signature verifies under the author's key of it.
+    pub epoch: u32,
+    /// The epoch whose cut refuses it ([`Epochs::cut_of`]).
+    pub cut_epoch: u32,
+    /// Why the log was cut: `revoked` (a revoked key) or `retired` (a retired bureau).
+    pub kind: String,
+    /// The position the cut starts at (at or below `seq`).
+    pub from_seq: u64,
+    /// `CODE:SEQ:HASH`.
+    #[serde(rename = "ref")]
+    pub reference: EntryRef,
+}
+
+/// One configuration epoch the audit judged by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochSummary {
+    pub epoch: u32,
+    /// The hash of the update that made it (epoch 0: the genesis hash), 64 hex digits.
+    #[serde(with = "hex32")]
+    pub hash: [u8; 32],
+    /// The names of that update's changes, in its order (`Change::name`); none for epoch 0.
+    pub changes: Vec<String>,
 }
 
 /// One log as the audit found it.
@@ -516,6 +566,13 @@ pub struct Report {
     pub kinds: BTreeMap<BodyKind, u64>,
     /// Every log: the members' (empty ones too) and any other found in the bundle.
     pub logs: Vec<LogReport>,
+    /// The configuration epochs, oldest first: the genesis's and one per update of the
+    /// bundle's configuration log.
+    #[serde(default)]
+    pub epochs: Vec<EpochSummary>,
+    /// The revoked entries that verify and that a cut refuses, by log, seq and hash.
+    #[serde(default)]
+    pub revoked: Vec<RevokedEntry>,
     /// How many findings of each name, kept or omitted.
     pub findings_by_name: BTreeMap<String, u64>,
     /// Findings beyond [`FINDINGS_PER_NAME_MAX`] of their name, counted but not kept.
@@ -536,6 +593,8 @@ impl Report {
             totals: Totals::default(),
             kinds: BTreeMap::new(),
             logs: Vec::new(),
+            epochs: Vec::new(),
+            revoked: Vec::new(),
             findings_by_name: BTreeMap::new(),
             findings_omitted: 0,
             findings: Vec::new(),
@@ -630,16 +689,44 @@ struct DayCounts {
     withdrawn: u64,
 }
 
-/// Replays a bundle's logs through the rulebook and checks everything else the bundle holds.
-///
-/// `logs` yields each log's code and its items in file order. Logs are merged by entry time, so
-/// entries referencing other logs rarely wait; the result does not depend on the order `logs`
-/// comes in. `as_of_ms` is "now" for deadlines: entries after it are still replayed.
+/// Replays a bundle's logs through the rulebook and checks everything else the bundle holds;
+/// [`audit_with_revoked`] with no revoked entries.
 pub fn audit<L, I>(
     epochs: &Epochs,
     logs: L,
     certificates: &[Certificate],
     fraud_proofs: &[FraudProof],
+    calendar: &Calendar,
+    as_of_ms: u64,
+) -> Report
+where
+    L: IntoIterator<Item = (BureauCode, I)>,
+    I: Iterator<Item = LogItem>,
+{
+    audit_with_revoked(
+        epochs,
+        logs,
+        certificates,
+        fraud_proofs,
+        &[],
+        calendar,
+        as_of_ms,
+    )
+}
+
+/// Replays a bundle's logs through the rulebook and checks everything else the bundle holds.
+///
+/// `logs` yields each log's code and its items in file order. Logs are merged by entry time, so
+/// entries referencing other logs rarely wait; the result does not depend on the order `logs`
+/// comes in. `revoked` holds each `revoked/<code>.log` file's items in file order (their
+/// `signature_valid` is not read: the few revoked entries are verified here, under the key of
+/// the epoch each names). `as_of_ms` is "now" for deadlines: entries after it are still replayed.
+pub fn audit_with_revoked<L, I>(
+    epochs: &Epochs,
+    logs: L,
+    certificates: &[Certificate],
+    fraud_proofs: &[FraudProof],
+    revoked: &[(BureauCode, Vec<LogItem>)],
     calendar: &Calendar,
     as_of_ms: u64,
 ) -> Report
@@ -773,6 +860,7 @@ where
 
     check_certificates(&mut report, epochs, certificates, &cursors, &mut logs);
     check_fraud_proofs(&mut report, epochs, fraud_proofs);
+    check_revoked(&mut report, epochs, revoked);
     check_invariants(&mut report, &replay);
     check_deadlines(&mut report, &replay.ledger, calendar, as_of_ms);
 
@@ -783,8 +871,30 @@ where
     }
     report.logs = logs.into_values().collect();
     report.reconciliation = reconciliation(replay.days);
+    report.epochs = epoch_summaries(epochs);
     report.sort_findings();
     report
+}
+
+/// Every epoch, oldest first, with the names of the changes that made it.
+fn epoch_summaries(epochs: &Epochs) -> Vec<EpochSummary> {
+    epochs
+        .all()
+        .map(|e| EpochSummary {
+            epoch: e.epoch,
+            hash: e.hash.0,
+            changes: (e.epoch as usize)
+                .checked_sub(1)
+                .and_then(|i| epochs.updates().get(i))
+                .map_or_else(Vec::new, |u| {
+                    u.update
+                        .changes
+                        .iter()
+                        .map(|c| c.name().to_string())
+                        .collect()
+                }),
+        })
+        .collect()
 }
 
 fn empty_log_report(bureau: BureauCode) -> LogReport {
@@ -1103,6 +1213,108 @@ fn check_fraud_proofs(report: &mut Report, epochs: &Epochs, proofs: &[FraudProof
             }),
         }
     }
+}
+
+/// Check 4c: each revoked entry is in its author's file, verifies under its author's key of the
+/// epoch it names, and is refused by a cut; those are listed in [`Report::revoked`], sorted, the
+/// same entry once.
+fn check_revoked(report: &mut Report, epochs: &Epochs, revoked: &[(BureauCode, Vec<LogItem>)]) {
+    let mut files: Vec<&(BureauCode, Vec<LogItem>)> = revoked.iter().collect();
+    files.sort_by_key(|(code, _)| *code);
+    let mut listed = Vec::new();
+    for (code, items) in files {
+        let file = revoked_file(*code);
+        for (position, item) in items.iter().enumerate() {
+            let position = Some(position as u64);
+            let entry = match item {
+                LogItem::Unreadable {
+                    offset,
+                    name,
+                    message,
+                } => {
+                    report.add_finding(Finding {
+                        log: Some(*code),
+                        file: Some(file.clone()),
+                        offset: Some(*offset),
+                        position,
+                        ..Finding::violation(name, message.clone())
+                    });
+                    continue;
+                }
+                LogItem::Entry { entry, .. } => entry,
+            };
+            let (e, r) = (entry.entry(), entry.reference());
+            let finding = |name: &str, message: String| Finding {
+                log: Some(*code),
+                entries: vec![r],
+                file: Some(file.clone()),
+                position,
+                ..Finding::violation(name, message)
+            };
+            if e.author != *code {
+                report.add_finding(finding(
+                    "entry_in_wrong_log",
+                    format!("{file} holds entry {r} of another author"),
+                ));
+                continue;
+            }
+            if let Err(why) = revoked_signature(epochs, entry) {
+                report.add_finding(finding(
+                    "revoked_entry_bad_signature",
+                    format!("revoked entry {r} in {file} proves nothing: {why}"),
+                ));
+                continue;
+            }
+            let Some(cut) = epochs.cut_of(e.author, e.seq, e.epoch) else {
+                report.add_finding(finding(
+                    "revoked_entry_not_cut",
+                    format!(
+                        "revoked entry {r} in {file} names epoch {} and no configuration cut refuses it: a valid entry, which belongs in the log of {}",
+                        e.epoch, e.author
+                    ),
+                ));
+                continue;
+            };
+            listed.push(RevokedEntry {
+                log: e.author,
+                seq: e.seq.0,
+                epoch: e.epoch,
+                cut_epoch: cut.epoch,
+                kind: cut.kind.name().to_string(),
+                from_seq: cut.from_seq.0,
+                reference: r,
+            });
+        }
+    }
+    listed.sort();
+    listed.dedup();
+    report.totals.revoked = listed.len() as u64;
+    report.revoked = listed;
+}
+
+/// Whether a revoked entry is what it seems: of this network, signed by its author's key of the
+/// epoch it names. `Err` says why not.
+fn revoked_signature(epochs: &Epochs, entry: &SignedEntry) -> Result<(), String> {
+    let e = entry.entry();
+    if e.network != epochs.network() {
+        return Err(format!("it is of network {}, not this one", e.network));
+    }
+    let Some(epoch) = epochs.get(e.epoch) else {
+        return Err(format!(
+            "it names configuration epoch {}, which the configuration log does not hold",
+            e.epoch
+        ));
+    };
+    let Some(key) = epoch.membership.key(e.author) else {
+        return Err(format!("{} is no member in epoch {}", e.author, e.epoch));
+    };
+    if !entry.verify(key) {
+        return Err(format!(
+            "its signature does not verify under the key {} had in epoch {}",
+            e.author, e.epoch
+        ));
+    }
+    Ok(())
 }
 
 /// Check 5: I1 over the final state and the history, and a sweep of I2.

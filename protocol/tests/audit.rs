@@ -851,3 +851,238 @@ fn a_valid_transfer_history_reconciles_to_zero_pending() {
         3
     );
 }
+
+// ---- Revoked entries and the epoch chain ----
+
+/// A world whose configuration log revokes bureau 2's (340100's) key from the position after its
+/// last entry, where a thief signed an entry with the old key under epoch 0; the holder of the
+/// new key carries the log on at that position under epoch 1. Returns the world (its history is
+/// the bundle's logs, the honest entry included), the thief's entry and the cut's position.
+fn revoked_world() -> (World, SignedEntry, u64) {
+    let mut world = World::with_epochs(4);
+    for b in [2, 3, 2] {
+        world.enrol_new(b);
+    }
+    let p = world.enrol_new(3);
+    let b2 = world.code(2);
+    let cut_at = world.bureaus[2].seq;
+    // The thief holds the old key: an entry at `cut_at` naming epoch 0, never applied here.
+    let stolen = world.bureaus[2].clone();
+    let mut thief = stolen.clone();
+    thief.time_ms += 30_000;
+    let thief_entry = thief.draft(
+        world.network,
+        Body::Permit {
+            person: p,
+            origin: world.code(3),
+            category: Category::Spouse,
+            valid_until_ms: thief.time_ms + 30 * DAY_MS,
+            materials: Digest([0x77; 32]),
+            corrects: None,
+        },
+    );
+    let new_key = ed25519_dalek::SigningKey::from_bytes(&[0x42; 32]);
+    world.push_config(vec![hukou_protocol::config::Change::RevokeKey {
+        code: b2,
+        key: new_key.verifying_key().to_bytes(),
+        from_seq: hukou_protocol::Seq(cut_at),
+    }]);
+    world.bureaus[2].key = new_key;
+    world.bureaus[2].epoch = 1;
+    let origin = world.code(3);
+    let honest = world
+        .act(
+            2,
+            Body::Permit {
+                person: p,
+                origin,
+                category: Category::Spouse,
+                valid_until_ms: world.bureaus[2].time_ms + 30 * DAY_MS,
+                materials: Digest([0x78; 32]),
+                corrects: None,
+            },
+        )
+        .expect("the new key carries the log on");
+    assert_eq!(honest.entry().seq.0, cut_at);
+    assert_ne!(honest.hash(), thief_entry.hash());
+    (world, thief_entry, cut_at)
+}
+
+/// Audits `world`'s history with `revoked` as the bundle's `revoked/` files, as of its last entry.
+fn run_revoked(world: &World, revoked: &[(BureauCode, Vec<LogItem>)]) -> Report {
+    let logs: Vec<(BureauCode, Vec<LogItem>)> = logs_of(world, &world.history)
+        .into_iter()
+        .map(|(c, es)| {
+            let items = es
+                .into_iter()
+                .map(|entry| LogItem::Entry {
+                    entry,
+                    signature_valid: false,
+                })
+                .collect();
+            (c, items)
+        })
+        .collect();
+    audit::audit_with_revoked(
+        world.ledger.epochs(),
+        logs.into_iter().map(|(c, v)| (c, v.into_iter())),
+        &[],
+        &[],
+        revoked,
+        Calendar::prc(),
+        last_time(world),
+    )
+}
+
+fn revoked_item(entry: &SignedEntry) -> LogItem {
+    LogItem::Entry {
+        entry: entry.clone(),
+        signature_valid: true,
+    }
+}
+
+#[test]
+fn a_revoked_entry_a_cut_refuses_is_listed_and_the_audit_is_clean() {
+    let (world, thief, cut_at) = revoked_world();
+    let b2 = world.code(2);
+    let report = run_revoked(&world, &[(b2, vec![revoked_item(&thief)])]);
+    assert!(report.clean, "{:#?}", report.findings);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.totals.entries_applied, world.history.len() as u64);
+    assert_eq!(report.totals.revoked, 1);
+    assert_eq!(
+        report.revoked,
+        vec![audit::RevokedEntry {
+            log: b2,
+            seq: cut_at,
+            epoch: 0,
+            cut_epoch: 1,
+            kind: "revoked".to_string(),
+            from_seq: cut_at,
+            reference: thief.reference(),
+        }]
+    );
+    let update_hash = world.ledger.epochs().updates()[0].hash().0;
+    assert_eq!(
+        report.epochs,
+        vec![
+            audit::EpochSummary {
+                epoch: 0,
+                hash: [0x99; 32],
+                changes: vec![],
+            },
+            audit::EpochSummary {
+                epoch: 1,
+                hash: update_hash,
+                changes: vec!["revoke_key".to_string()],
+            },
+        ]
+    );
+    // The JSON an auditor's script reads.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["revoked"],
+        serde_json::json!([{
+            "log": "340100", "seq": cut_at, "epoch": 0, "cut_epoch": 1, "kind": "revoked",
+            "from_seq": cut_at, "ref": thief.reference().to_string(),
+        }])
+    );
+    assert_eq!(json["totals"]["revoked"], 1);
+    assert_eq!(
+        json["epochs"][1],
+        serde_json::json!({"epoch": 1, "hash": hex::encode(update_hash), "changes": ["revoke_key"]})
+    );
+    // Listed once, however often the file repeats it.
+    let twice = run_revoked(
+        &world,
+        &[(b2, vec![revoked_item(&thief), revoked_item(&thief)])],
+    );
+    assert_eq!(twice.revoked, report.revoked);
+    assert!(twice.clean);
+}
+
+#[test]
+fn a_revoked_entry_no_cut_refuses_or_that_does_not_verify_is_a_violation() {
+    let (world, thief, cut_at) = revoked_world();
+    let b2 = world.code(2);
+    // Below the cut, under epoch 0: valid, so it belongs in the log, not among the revoked.
+    let below = world
+        .history
+        .iter()
+        .find(|e| e.entry().author == b2 && e.entry().seq.0 == cut_at - 1)
+        .unwrap()
+        .clone();
+    // The honest entry at the cut names epoch 1: no cut refuses it either.
+    let honest = world
+        .history
+        .iter()
+        .find(|e| e.entry().author == b2 && e.entry().seq.0 == cut_at)
+        .unwrap()
+        .clone();
+    let mut signature = thief.signature().0;
+    signature[10] ^= 1;
+    let forged = SignedEntry::from_parts(thief.entry().clone(), Signature(signature));
+    let other = world.history.iter().find(|e| e.entry().author != b2).unwrap();
+    let report = run_revoked(
+        &world,
+        &[(
+            b2,
+            vec![
+                revoked_item(&below),
+                revoked_item(&forged),
+                revoked_item(&thief),
+                revoked_item(&honest),
+                revoked_item(other),
+            ],
+        )],
+    );
+    assert!(!report.clean);
+    let file = Some("revoked/340100.log".to_string());
+    let not_cut = findings(&report, "revoked_entry_not_cut");
+    assert_eq!(
+        not_cut
+            .iter()
+            .map(|f| (f.entries.clone(), f.position, f.file.clone(), f.log))
+            .collect::<Vec<_>>(),
+        vec![
+            (vec![below.reference()], Some(0), file.clone(), Some(b2)),
+            (vec![honest.reference()], Some(3), file.clone(), Some(b2)),
+        ]
+    );
+    assert_eq!(not_cut[0].severity, Severity::Violation);
+    let bad = findings(&report, "revoked_entry_bad_signature");
+    assert_eq!(bad.len(), 1);
+    assert_eq!(
+        (bad[0].entries.clone(), bad[0].position, bad[0].file.clone()),
+        (vec![forged.reference()], Some(1), file.clone())
+    );
+    let wrong = findings(&report, "entry_in_wrong_log");
+    assert_eq!(
+        (wrong[0].entries.clone(), wrong[0].position, wrong[0].file.clone()),
+        (vec![other.reference()], Some(4), file)
+    );
+    assert_eq!(
+        names(&report),
+        vec![
+            "entry_in_wrong_log",
+            "revoked_entry_bad_signature",
+            "revoked_entry_not_cut"
+        ]
+    );
+    // The thief's entry still stands as revoked evidence.
+    assert_eq!(report.totals.revoked, 1);
+    assert_eq!(report.revoked[0].reference, thief.reference());
+    // Without the update, the thief's entry is a valid entry of epoch 0 that no cut refuses.
+    let unrevoked = audit::audit_with_revoked(
+        &common::genesis_epochs(4),
+        std::iter::empty::<(BureauCode, std::vec::IntoIter<LogItem>)>(),
+        &[],
+        &[],
+        &[(b2, vec![revoked_item(&thief)])],
+        Calendar::prc(),
+        last_time(&world),
+    );
+    assert_eq!(names(&unrevoked), vec!["revoked_entry_not_cut"]);
+    assert_eq!(unrevoked.epochs.len(), 1);
+    assert!(unrevoked.revoked.is_empty());
+}

@@ -13,6 +13,10 @@
 //!    file and byte offset, never a panic), into `audit::audit` with the verdicts;
 //! 4. compares the manifest's lengths and roots with what the files hold, and reports.
 //!
+//! The revoked entries (`revoked/<code>.log`, at most `REVOKED_KEPT_PER_LOG_MAX` read per file)
+//! are read whole before the replay and judged by `audit::audit_with_revoked`; the report lists
+//! them with the configuration epochs.
+//!
 //! Exit codes (DESIGN.md): 0 clean (warnings such as overdue permits allowed, unless
 //! `--strict`), 1 violations found, 2 unusable input. Memory: the rulebook's state and one chunk
 //! per worker, never the whole history (a 1,000,000-entry bundle: docs/BENCHMARKS.md, "Audit").
@@ -29,7 +33,7 @@ use clap::Args;
 use hukou_keys::{Genesis, VerifiedGenesis};
 use hukou_protocol::audit::{
     self as rules, CERTIFICATES_DIR, FRAUD_PROOFS_DIR, Finding, GENESIS_FILE, LOGS_DIR, LogItem,
-    MANIFEST_FILE, Manifest, Report, Severity,
+    MANIFEST_FILE, Manifest, REVOKED_DIR, Report, RevokedEntry, Severity,
 };
 use hukou_protocol::calendar::{Calendar, Date, china_date, china_day_end_ms};
 use hukou_protocol::checkpoint::Certificate;
@@ -202,6 +206,7 @@ fn audit_bundle(args: &AuditArgs, started: Instant) -> Result<(Report, Bundle, T
     let mut extra: Vec<Finding> = Vec::new();
     let certificates = read_certificates(&args.dir, &mut extra)?;
     let fraud_proofs = read_fraud_proofs(&args.dir, &mut extra)?;
+    let revoked = read_revoked(&args.dir, &mut extra)?;
     timings.load = started.elapsed();
 
     let total_bytes: u64 = bundle.logs.iter().map(|(_, _, len)| len).sum();
@@ -223,6 +228,7 @@ fn audit_bundle(args: &AuditArgs, started: Instant) -> Result<(Report, Bundle, T
         logs: &bundle.logs,
         certificates: &certificates,
         fraud_proofs: &fraud_proofs,
+        revoked: &revoked,
         calendar: &epochs.latest().calendar,
         as_of_ms,
         progress: &progress,
@@ -271,6 +277,8 @@ struct ReplayInputs<'a> {
     logs: &'a [(BureauCode, PathBuf, u64)],
     certificates: &'a [Certificate],
     fraud_proofs: &'a [FraudProof],
+    /// Each `revoked/<code>.log`'s items, in file order.
+    revoked: &'a [(BureauCode, Vec<LogItem>)],
     calendar: &'a Calendar,
     as_of_ms: u64,
     progress: &'a Mutex<Progress>,
@@ -299,11 +307,12 @@ fn replay(inputs: &ReplayInputs, verdicts: Option<Vec<Vec<bool>>>) -> Result<Rep
             },
         ));
     }
-    Ok(rules::audit(
+    Ok(rules::audit_with_revoked(
         inputs.membership,
         sources,
         inputs.certificates,
         inputs.fraud_proofs,
+        inputs.revoked,
         inputs.calendar,
         inputs.as_of_ms,
     ))
@@ -626,6 +635,80 @@ fn read_fraud_proofs(dir: &Path, findings: &mut Vec<Finding>) -> Result<Vec<Frau
     Ok(proofs)
 }
 
+/// Reads `revoked/<code>.log` files: at most [`REVOKED_KEPT_PER_LOG_MAX`] frames each (what a
+/// node keeps; `revoked_file_too_long` beyond), decoded into log items whose signatures the audit
+/// verifies itself. Misnamed files are `unexpected_file` warnings.
+///
+/// [`REVOKED_KEPT_PER_LOG_MAX`]: crate::service::REVOKED_KEPT_PER_LOG_MAX
+fn read_revoked(
+    dir: &Path,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<(BureauCode, Vec<LogItem>)>, Unusable> {
+    let max = crate::service::REVOKED_KEPT_PER_LOG_MAX;
+    let mut revoked = Vec::new();
+    for (name, path) in list_files(&dir.join(REVOKED_DIR))? {
+        let file = format!("{REVOKED_DIR}/{name}");
+        let Some(code) = rules::parse_log_file_name(&name) else {
+            findings.push(Finding {
+                file: Some(file.clone()),
+                ..Finding::new(
+                    "unexpected_file",
+                    Severity::Warning,
+                    format!("{file} is not named <code>.log; ignored"),
+                )
+            });
+            continue;
+        };
+        let frames = FrameReader::open_labelled(&path, file.clone()).map_err(|e| {
+            unusable(
+                "bundle_unreadable",
+                format!("cannot open {}: {e}", path.display()),
+            )
+        })?;
+        let mut items = Vec::new();
+        for (index, frame) in frames.enumerate() {
+            if index == max {
+                findings.push(Finding {
+                    log: Some(code),
+                    file: Some(file.clone()),
+                    position: Some(index as u64),
+                    ..Finding::violation(
+                        "revoked_file_too_long",
+                        format!(
+                            "{file} holds more than the {max} revoked entries a node keeps of a log; the rest is not read"
+                        ),
+                    )
+                });
+                break;
+            }
+            items.push(match frame {
+                Frame::Bad {
+                    offset,
+                    name,
+                    message,
+                } => LogItem::Unreadable {
+                    offset,
+                    name,
+                    message,
+                },
+                Frame::Bytes { offset, bytes } => match SignedEntry::decode(&bytes) {
+                    Ok(entry) => LogItem::Entry {
+                        entry,
+                        signature_valid: false,
+                    },
+                    Err(e) => LogItem::Unreadable {
+                        offset,
+                        name: "undecodable_entry",
+                        message: format!("{file} at byte {offset} (frame {index}): {e}"),
+                    },
+                },
+            });
+        }
+        revoked.push((code, items));
+    }
+    Ok(revoked)
+}
+
 /// Step 4: the manifest's claims against what the files hold.
 fn check_manifest(bundle: &Bundle, report: &mut Report) {
     let mut listed = BTreeMap::new();
@@ -733,12 +816,18 @@ pub struct FrameReader {
 }
 
 impl FrameReader {
-    /// Opens a log file.
+    /// Opens a log file of `logs/`.
     pub fn open(path: &Path) -> std::io::Result<FrameReader> {
+        let file = path.file_name().map_or_else(String::new, |n| {
+            format!("{LOGS_DIR}/{}", n.to_string_lossy())
+        });
+        FrameReader::open_labelled(path, file)
+    }
+
+    /// Opens a file of frames, naming it `file` (relative to the bundle) in messages.
+    pub fn open_labelled(path: &Path, file: String) -> std::io::Result<FrameReader> {
         Ok(FrameReader {
-            file: path.file_name().map_or_else(String::new, |n| {
-                format!("{LOGS_DIR}/{}", n.to_string_lossy())
-            }),
+            file,
             reader: BufReader::with_capacity(1 << 20, File::open(path)?),
             offset: 0,
             done: false,
@@ -1136,6 +1225,7 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
         t.fraud_proofs,
         t.fraud_proofs_valid
     );
+    print_epochs(report);
     outln!();
     for (severity, title) in [
         (Severity::Violation, "violations"),
@@ -1180,6 +1270,64 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
             _ => "VIOLATIONS FOUND (exit 1)",
         }
     );
+}
+
+/// Revoked entries (by the epoch whose cut refuses them) shown per log before "…".
+const REVOKED_SEQS_SHOWN: usize = 10;
+
+/// The configuration epochs, one line each, and the revoked entries, one line per epoch that
+/// cut logs: "N entries revoked by configuration epoch C: 340100 from seq S (…)".
+fn print_epochs(report: &Report) {
+    outln!();
+    outln!("configuration epochs: {}", report.epochs.len());
+    for e in &report.epochs {
+        let changes = if e.epoch == 0 {
+            "genesis".to_string()
+        } else {
+            e.changes.join(", ")
+        };
+        outln!("  epoch {} {}: {changes}", e.epoch, hex::encode(e.hash));
+    }
+    outln!(
+        "revoked entries: {} (refused by a configuration cut, kept as evidence; not violations)",
+        report.totals.revoked
+    );
+    let mut by_epoch: BTreeMap<u32, BTreeMap<(BureauCode, u64, &str), Vec<&RevokedEntry>>> =
+        BTreeMap::new();
+    for r in &report.revoked {
+        by_epoch
+            .entry(r.cut_epoch)
+            .or_default()
+            .entry((r.log, r.from_seq, r.kind.as_str()))
+            .or_default()
+            .push(r);
+    }
+    for (epoch, cuts) in by_epoch {
+        let n: usize = cuts.values().map(Vec::len).sum();
+        let parts: Vec<String> = cuts
+            .iter()
+            .map(|((log, from_seq, kind), entries)| {
+                let why = if *kind == "retired" {
+                    "bureau retired"
+                } else {
+                    "key revoked"
+                };
+                let mut seqs: Vec<String> = entries
+                    .iter()
+                    .take(REVOKED_SEQS_SHOWN)
+                    .map(|r| r.seq.to_string())
+                    .collect();
+                if entries.len() > REVOKED_SEQS_SHOWN {
+                    seqs.push("…".to_string());
+                }
+                format!("{log} from seq {from_seq} ({why}; seq {})", seqs.join(", "))
+            })
+            .collect();
+        outln!(
+            "  {n} entries revoked by configuration epoch {epoch}: {}",
+            parts.join("; ")
+        );
+    }
 }
 
 fn print_reconciliation(report: &Report) {

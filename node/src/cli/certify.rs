@@ -6,10 +6,12 @@
 //!   `--json`, as every client command) calls `POST /v1/person/certificate`, checks that the
 //!   answer decodes as a registration certificate, and writes it. A refusal (not registered at
 //!   this bureau, not final yet, ...) exits 1 with the node's `{"error", "message"}`.
-//! - `hukou verify-certificate FILE --genesis G [--expect-genesis HASH] [--json]`: exit 0 valid
-//!   (and what it proves), 1 invalid (the fault, by its stable name), 2 unusable input (the file
-//!   or the genesis cannot be read, the file is not a registration certificate of a version this
-//!   build reads, the genesis does not verify or is not the expected one).
+//! - `hukou verify-certificate FILE --genesis G [--config-log FILE] [--expect-genesis HASH]
+//!   [--json]`: exit 0 valid (and what it proves, with the configuration epochs the entry and
+//!   the certificate name), 1 invalid (the fault, by its stable name), 2 unusable input (the
+//!   file or the genesis cannot be read, the file is not a registration certificate of a version
+//!   this build reads, the genesis does not verify or is not the expected one). `--config-log`
+//!   (`hukou config fetch`'s file) brings the keys of epochs after the genesis.
 
 use std::path::PathBuf;
 
@@ -58,10 +60,16 @@ impl CertifyArgs {
                 client.refused(&json!({"error": "bad_answer",
                     "message": "the node's answer has no \"file\" (hex bytes)"}))
             })?;
-        if let Err(e) = Attestation::decode(&bytes) {
-            return Err(client.refused(&json!({"error": "bad_answer",
-                "message": format!("the node served something that is not a registration certificate: {e}")})));
-        }
+        let attestation = match Attestation::decode(&bytes) {
+            Ok(attestation) => attestation,
+            Err(e) => {
+                return Err(client.refused(&json!({"error": "bad_answer",
+                    "message": format!("the node served something that is not a registration certificate: {e}")})));
+            }
+        };
+        // The epochs as the file names them (the file, not the node's answer, is what is kept).
+        let entry_epoch = attestation.entry.entry().epoch;
+        let certificate_epoch = attestation.certificate.checkpoint.epoch;
         std::fs::write(&self.out, &bytes)
             .with_context(|| format!("cannot write {}", self.out.display()))?;
         let out = self.out.display().to_string();
@@ -70,12 +78,15 @@ impl CertifyArgs {
             object.remove("file");
             object.insert("out".into(), json!(out));
             object.insert("bytes".into(), json!(bytes.len()));
+            object.insert("entry_epoch".into(), json!(entry_epoch));
+            object.insert("certificate_epoch".into(), json!(certificate_epoch));
             print_json(&answer);
         } else {
             eprintln!(
-                "wrote the registration certificate of person {} at {}: {} {}, final as of the \
-                 certificate of {} entries made {} (China time); check it with \
-                 `hukou verify-certificate {out} --genesis GENESIS`",
+                "wrote the registration certificate of person {} at {}: {} {} (signed under \
+                 configuration epoch {entry_epoch}), final as of the certificate of {} entries \
+                 made {} (China time, epoch {certificate_epoch}); check it with \
+                 `hukou verify-certificate {out} --genesis GENESIS{}`",
                 text(&answer["person_tag"]),
                 text(&answer["bureau"]),
                 text(&answer["kind"]),
@@ -84,6 +95,11 @@ impl CertifyArgs {
                 answer["time_ms"]
                     .as_u64()
                     .map_or_else(|| "-".to_string(), china_time),
+                if entry_epoch.max(certificate_epoch) > 0 {
+                    " --config-log CONFIG_LOG"
+                } else {
+                    ""
+                },
             );
             outln!("{out}");
         }
@@ -284,6 +300,8 @@ fn valid_json(genesis: &VerifiedGenesis, v: &Verified) -> Value {
             "witnesses": v.witnesses,
             "quorum": v.quorum,
         },
+        "entry_epoch": v.entry_epoch,
+        "certificate_epoch": v.certificate_epoch,
         "network": genesis.genesis().network(),
         "genesis_hash": genesis.hash().to_hex(),
         "proves": PROVES,
@@ -309,10 +327,18 @@ fn print_valid(genesis: &VerifiedGenesis, v: &Verified) {
         v.placement.household
     );
     outln!(
+        "               signed under configuration epoch {} (entry_epoch)",
+        v.entry_epoch
+    );
+    outln!(
         "final as of    certificate of log {} at {} entries, made {} China time",
         v.bureau,
         v.size,
         china_time(v.time_ms)
+    );
+    outln!(
+        "               under configuration epoch {} (certificate_epoch)",
+        v.certificate_epoch
     );
     outln!("               root {}", hex::encode(v.root));
     outln!(

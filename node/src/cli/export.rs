@@ -3,19 +3,22 @@
 //! - `hukou export --node URL --genesis FILE --out DIR` pulls from a running node's API: the
 //!   latest certificate of every member's log (`GET /v1/logs/{code}/certificate`), then the
 //!   list of logs (`GET /v1/logs`), each log in batches (`GET /v1/logs/{code}/raw`) up to the
-//!   length listed, and the fraud proofs (`GET /v1/fraud-proofs`). Certificates are fetched
+//!   length listed, the fraud proofs (`GET /v1/fraud-proofs`) and the entries configuration cuts
+//!   refused, which the node keeps as evidence (`GET /v1/revoked`). Certificates are fetched
 //!   first because a node stores a certificate only once it holds the entries it covers, and
 //!   logs only grow: so every certificate exported covers no more than the entries exported.
 //!   The node serves no genesis, so the auditor's copy is named with `--genesis`; its network
 //!   must be the node's.
 //! - `hukou export --config FILE [--data-dir DIR] [--out DIR]` reads a stopped node's store
-//!   directly: every log, the latest certificate of each log and the fraud proofs.
+//!   directly: every log, the latest certificate of each log, the fraud proofs and the revoked
+//!   entries.
 //!
 //! Either way the exporter checks what it writes as it goes (every entry decodes, sits at its
 //! seq in its author's log, and a node's stated root matches the entries it served), writes
 //! the manifest last, and refuses to write into a non-empty directory, so a directory with a
 //! manifest is a complete bundle. It does not judge the entries: that is `hukou audit`'s job.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -26,7 +29,7 @@ use clap::Args;
 use hukou_keys::{Genesis, VerifiedGenesis};
 use hukou_protocol::audit::{
     self as bundle, CERTIFICATES_DIR, FRAUD_PROOFS_DIR, GENESIS_FILE, LOGS_DIR, MANIFEST_FILE,
-    Manifest, ManifestLog, MerkleFrontier,
+    Manifest, ManifestLog, MerkleFrontier, REVOKED_DIR,
 };
 use hukou_protocol::checkpoint::Certificate;
 use hukou_protocol::config::SignedUpdate;
@@ -116,7 +119,7 @@ impl Writer {
                 );
             }
         }
-        for dir in [LOGS_DIR, CERTIFICATES_DIR, FRAUD_PROOFS_DIR] {
+        for dir in [LOGS_DIR, CERTIFICATES_DIR, FRAUD_PROOFS_DIR, REVOKED_DIR] {
             let path = out.join(dir);
             fs::create_dir_all(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
@@ -185,6 +188,28 @@ impl Writer {
             root,
         });
         Ok(root)
+    }
+
+    /// Writes `revoked/<code>.log`: entries of `code`'s log a configuration cut refused, as
+    /// (seq, wire bytes) in seq order, framed as a log file. Each must decode and be the entry of
+    /// `code` at its seq on this network; whether a cut refuses it is the audit's call.
+    fn revoked(&self, code: BureauCode, entries: &[(u64, Vec<u8>)]) -> anyhow::Result<()> {
+        let network = self.genesis.membership().network();
+        let mut frames = Vec::new();
+        for (seq, wire) in entries {
+            let entry = SignedEntry::decode(wire)
+                .with_context(|| format!("revoked entry {seq} of {code} does not decode"))?;
+            let e = entry.entry();
+            if e.author != code || e.seq.0 != *seq || e.network != network {
+                bail!(
+                    "the source gave entry {} (network {}) as the revoked entry at seq {seq} of {code}",
+                    entry.reference(),
+                    e.network
+                );
+            }
+            bundle::push_frame(&mut frames, wire);
+        }
+        write_file(&self.out.join(bundle::revoked_file(code)), &frames)
     }
 
     /// Writes the configuration log (`config.log`, the format of `hukou config fetch`).
@@ -260,6 +285,18 @@ fn bureaus_ever(
     codes.sort();
     codes.dedup();
     Ok(codes)
+}
+
+/// Writes each log's revoked entries, sorted by seq.
+fn write_revoked(
+    writer: &Writer,
+    by_log: BTreeMap<BureauCode, Vec<(u64, Vec<u8>)>>,
+) -> anyhow::Result<()> {
+    for (code, mut entries) in by_log {
+        entries.sort();
+        writer.revoked(code, &entries)?;
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -371,6 +408,22 @@ fn export_from_node(args: &ExportArgs, node: &str) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow!("GET {base}/v1/fraud-proofs: a proof without hex bytes"))?;
         writer.fraud_proof(&bytes)?;
     }
+    let revoked = get_json(&agent, &format!("{base}/v1/revoked"))?;
+    let mut by_log: BTreeMap<BureauCode, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+    for r in revoked["revoked"].as_array().into_iter().flatten() {
+        let bad = || anyhow!("GET {base}/v1/revoked: an item without a valid \"log\", \"seq\" and hex \"entry\"");
+        let log: BureauCode = r["log"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(bad)?;
+        let seq = r["seq"].as_u64().ok_or_else(bad)?;
+        let bytes = r["entry"]
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(bad)?;
+        by_log.entry(log).or_default().push((seq, bytes));
+    }
+    write_revoked(&writer, by_log)?;
     writer.finish(format!("node {base}"))
 }
 
@@ -538,6 +591,11 @@ fn export_from_store(args: &ExportArgs) -> anyhow::Result<()> {
     for (_, _, bytes) in store.fraud_proofs()? {
         writer.fraud_proof(&bytes)?;
     }
+    let mut by_log: BTreeMap<BureauCode, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+    for (log, seq, bytes) in store.revoked()? {
+        by_log.entry(log).or_default().push((seq, bytes));
+    }
+    write_revoked(&writer, by_log)?;
     writer.finish(format!(
         "store {} of bureau {}",
         db.display(),
