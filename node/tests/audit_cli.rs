@@ -17,6 +17,7 @@ use common::{HERE, OTHER, TwoBureaus};
 use ed25519_dalek::SigningKey;
 use hukou_keys::{Genesis, GenesisMember};
 use hukou_protocol::audit::Manifest;
+use hukou_protocol::config::{Change, ConfigHash, ConfigUpdate, SignedUpdate};
 use hukou_protocol::entry::{Body, Entry, Placement};
 use hukou_protocol::{
     BureauCode, EntryHash, FraudProof, HouseholdId, NetworkId, PersonTag, Relation, Seq,
@@ -486,6 +487,132 @@ fn fraud_proofs_are_checked_and_a_flipped_byte_is_named() {
     }
 }
 
+/// A clean bundle whose `config.log` revokes bureau 2's key from the position after its last
+/// entry, where a thief signed an entry with the old key, kept in `revoked/`. Returns the
+/// directory guard, the bundle, bureau 2's code, the thief's entry and the cut's position.
+fn revoked_bundle() -> (tempfile::TempDir, PathBuf, BureauCode, SignedEntry, u64) {
+    let (dir, bundle) = clean_bundle();
+    let genesis = Genesis::load(&bundle.join("genesis.toml"))
+        .unwrap()
+        .verify()
+        .unwrap();
+    let (code, _) = generator::bureaus(4)[2];
+    let path = log_path(&bundle, &code.to_string());
+    let cut_at = frames(&fs::read(&path).unwrap()).len() as u64;
+    let last = entry_at(&path, cut_at as usize - 1);
+    let mut stolen = last.entry().clone();
+    stolen.seq = Seq(cut_at);
+    stolen.prev = last.hash();
+    stolen.time_ms += 1_000;
+    let thief = stolen.sign(&generator::bureau_key(SEED, 2));
+    let mut update = SignedUpdate::unsigned(ConfigUpdate {
+        network: genesis.membership().network(),
+        epoch: 1,
+        prev: ConfigHash(genesis.hash().0),
+        time_ms: last.entry().time_ms,
+        changes: vec![Change::RevokeKey {
+            code,
+            key: SigningKey::from_bytes(&[0x5c; 32])
+                .verifying_key()
+                .to_bytes(),
+            from_seq: Seq(cut_at),
+        }],
+    });
+    update.sign(&generator::admin_key(SEED));
+    fs::write(
+        bundle.join("config.log"),
+        hukou_node::cli::config::config_log_text(genesis.genesis().network(), &[update]),
+    )
+    .unwrap();
+    fs::create_dir_all(bundle.join("revoked")).unwrap();
+    fs::write(revoked_path(&bundle, code), framed(&thief)).unwrap();
+    (dir, bundle, code, thief, cut_at)
+}
+
+fn revoked_path(bundle: &Path, code: BureauCode) -> PathBuf {
+    bundle.join("revoked").join(format!("{code}.log"))
+}
+
+#[test]
+fn revoked_entries_in_a_bundle_are_listed_with_the_epoch_chain() {
+    let (_dir, bundle, code, thief, cut_at) = revoked_bundle();
+    let (exit, v) = audit(&bundle, &[]);
+    assert_eq!(exit, 0, "{:#}", v["findings"]);
+    assert_eq!(v["totals"]["violations"], 0);
+    assert_eq!(v["totals"]["revoked"], 1);
+    assert_eq!(
+        v["revoked"],
+        json!([{"log": code.to_string(), "seq": cut_at, "epoch": 0, "cut_epoch": 1,
+            "kind": "revoked", "from_seq": cut_at, "ref": thief.reference().to_string()}])
+    );
+    let config = hukou_node::cli::config::read_config_log(&bundle.join("config.log")).unwrap();
+    let genesis_hash = v["bundle"]["genesis_hash"].as_str().unwrap().to_string();
+    assert_eq!(
+        v["epochs"],
+        json!([
+            {"epoch": 0, "hash": genesis_hash, "changes": []},
+            {"epoch": 1, "hash": config[0].hash().to_hex(), "changes": ["revoke_key"]},
+        ])
+    );
+
+    // The text report: one line per epoch, one per epoch whose cut refused listed entries.
+    let out = hukou(&["audit", bundle.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("  epoch 1 {}: revoke_key\n", config[0].hash().to_hex())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "  1 entries revoked by configuration epoch 1: {code} from seq {cut_at} (key revoked; seq {cut_at})\n"
+        )),
+        "{stdout}"
+    );
+
+    // An entry of the log itself, valid under epoch 0 below the cut: no cut refuses it.
+    let path = revoked_path(&bundle, code);
+    let below = entry_at(&log_path(&bundle, &code.to_string()), cut_at as usize - 1);
+    let mut bytes = framed(&below);
+    bytes.extend_from_slice(&framed(&thief));
+    fs::write(&path, &bytes).unwrap();
+    let v = assert_violations(&bundle, &["revoked_entry_not_cut"]);
+    let finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "revoked_entry_not_cut")
+        .unwrap();
+    assert_eq!(finding["entries"], json!([below.reference().to_string()]));
+    assert_eq!(finding["file"], format!("revoked/{code}.log"));
+    assert_eq!(finding["position"], 0);
+    assert_eq!(v["totals"]["revoked"], 1);
+
+    // A byte of the thief's signature (of its R) flipped: it proves nothing.
+    let sig_at = framed(&thief).len() - 64 + 5;
+    fs::write(&path, framed(&thief)).unwrap();
+    flip(&path, sig_at);
+    let v = assert_violations(&bundle, &["revoked_entry_bad_signature"]);
+    assert_eq!(v["totals"]["revoked"], 0);
+    assert_eq!(v["revoked"], json!([]));
+
+    // Cut short: named with the file and offset, as in a log file.
+    fs::write(&path, &framed(&thief)[..20]).unwrap();
+    let v = assert_violations(&bundle, &["truncated_log"]);
+    let finding = &v["findings"].as_array().unwrap()[0];
+    assert_eq!(
+        (finding["file"].as_str(), finding["offset"].as_u64()),
+        (Some(format!("revoked/{code}.log").as_str()), Some(0)),
+        "{finding}"
+    );
+
+    // Without the configuration log, the thief's entry is a valid entry no cut refuses.
+    fs::write(&path, framed(&thief)).unwrap();
+    fs::remove_file(bundle.join("config.log")).unwrap();
+    let v = assert_violations(&bundle, &["revoked_entry_not_cut"]);
+    assert_eq!(v["epochs"].as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn a_flipped_byte_in_a_certificate_is_named() {
     let (_dir, bundle) = clean_bundle();
@@ -725,5 +852,127 @@ fn no_claim() -> hukou_protocol::EntryRef {
         author: BureauCode::new(310104).unwrap(),
         seq: Seq(0),
         hash: EntryHash([0xcc; 32]),
+    }
+}
+
+#[test]
+fn revoked_entries_a_node_keeps_are_served_exported_and_listed() {
+    let mut net = TwoBureaus::start("audit-revoked-test", TOKEN);
+    let d = net.dir().to_path_buf();
+    let d = d.as_path();
+    net.other.stop();
+    net.here.stop();
+    // 330502's key leaked: a thief signed seq 0 of its log with it, under epoch 0, and the
+    // administrators revoked the key from seq 0. HERE holds the update and kept the thief's
+    // entry as evidence, as `Service::apply_config` and `keep_revoked` leave a store.
+    let genesis = Genesis::load(&d.join("genesis.toml"))
+        .unwrap()
+        .verify()
+        .unwrap();
+    let network = genesis.membership().network();
+    let other: BureauCode = OTHER.parse().unwrap();
+    let other_key = hukou_keys::BureauKey::load(&d.join("other").join("bureau.key")).unwrap();
+    let admin_key = hukou_keys::BureauKey::load(&d.join("admin.key")).unwrap();
+    let thief = Entry {
+        network,
+        epoch: 0,
+        author: other,
+        seq: Seq(0),
+        prev: EntryHash::ZERO,
+        time_ms: 1_767_225_600_000,
+        body: Body::Enrol {
+            person: PersonTag([0x44; 32]),
+            placement: Placement {
+                household: HouseholdId(1),
+                relation: Relation::Head,
+            },
+            claim: no_claim(),
+        },
+    }
+    .sign(other_key.signing_key());
+    let mut update = SignedUpdate::unsigned(ConfigUpdate {
+        network,
+        epoch: 1,
+        prev: ConfigHash(genesis.hash().0),
+        time_ms: 1_767_225_600_000,
+        changes: vec![Change::RevokeKey {
+            code: other,
+            key: SigningKey::from_bytes(&[0x6d; 32])
+                .verifying_key()
+                .to_bytes(),
+            from_seq: Seq(0),
+        }],
+    });
+    update.sign(admin_key.signing_key());
+    {
+        let config = hukou_node::config::Config::load(&d.join("node.toml")).unwrap();
+        let store = hukou_node::store::Store::open(
+            &config.data_dir.join("db"),
+            HERE.parse().unwrap(),
+            network,
+        )
+        .unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(store.put_config(1, &update.encode()))
+            .unwrap();
+        assert!(store.put_revoked(other, 0, &thief.encode()).unwrap());
+        store.flush().unwrap();
+    }
+    net.here.start();
+    let started = Instant::now();
+    while net.here.health().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the node did not start again:\n{}",
+            net.here.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = net.here.url.clone();
+
+    // Served as evidence, by log and seq.
+    let (status, v) = request("GET", &format!("{url}/v1/revoked"), None).unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"revoked": [{"log": OTHER, "seq": 0, "entry": hex::encode(thief.encode())}]})
+    );
+
+    // Exported over HTTP and from the store into revoked/, and listed by the audit.
+    let expected = json!([{"log": OTHER, "seq": 0, "epoch": 0, "cut_epoch": 1,
+        "kind": "revoked", "from_seq": 0, "ref": thief.reference().to_string()}]);
+    ok(run_in(
+        d,
+        &[
+            "export",
+            "--node",
+            &url,
+            "--genesis",
+            "genesis.toml",
+            "--out",
+            "over-http",
+        ],
+    ));
+    net.here.stop();
+    ok(run_in(
+        d,
+        &["export", "--config", "node.toml", "--out", "from-store"],
+    ));
+    for bundle in ["over-http", "from-store"] {
+        let bundle = d.join(bundle);
+        assert_eq!(
+            fs::read(revoked_path(&bundle, other)).unwrap(),
+            framed(&thief),
+            "{}",
+            bundle.display()
+        );
+        let (code, v) = audit(&bundle, &[]);
+        assert_eq!(code, 0, "{}: {:#}", bundle.display(), v["findings"]);
+        assert_eq!(v["revoked"], expected, "{}", bundle.display());
+        assert_eq!(v["totals"]["revoked"], 1);
+        assert_eq!(v["epochs"][1]["changes"], json!(["revoke_key"]));
     }
 }
