@@ -366,10 +366,15 @@ fn a_registration_certificate_verifies_offline_and_each_tampering_is_named() {
     assert_eq!(answer["entry"], enrolment.as_str());
     assert_eq!(answer["person_tag"], tag.as_str());
     assert_eq!(answer["out"], "alice.cert");
+    assert_eq!(
+        (&answer["entry_epoch"], &answer["certificate_epoch"]),
+        (&json!(0), &json!(0)),
+        "{answer}"
+    );
     assert!(answer.get("file").is_none(), "{answer}");
     // The ID number is nowhere in the file, only the tag.
     let bytes = std::fs::read(d.join("alice.cert")).unwrap();
-    assert_eq!(&bytes[..4], b"HKA\x01");
+    assert_eq!(&bytes[..4], b"HKA\x02");
     assert!(!bytes.windows(alice.len()).any(|w| w == alice.as_bytes()));
     assert!(
         bytes.windows(32).any(|w| hex::encode(w) == tag),
@@ -384,6 +389,7 @@ fn a_registration_certificate_verifies_offline_and_each_tampering_is_named() {
     assert_eq!(v["bureau_name"], format!("公安局 {}", CODES[ORIGIN]));
     assert_eq!(v["entry"], enrolment.as_str());
     assert_eq!(v["kind"], "enrol");
+    assert_eq!((&v["entry_epoch"], &v["certificate_epoch"]), (&json!(0), &json!(0)));
     assert_eq!(v["certificate"]["log"], CODES[ORIGIN].to_string());
     assert!(v["certificate"]["size"].as_u64().unwrap() >= 1);
     assert_eq!(v["certificate"]["quorum"], 3);
@@ -433,15 +439,21 @@ fn a_registration_certificate_verifies_offline_and_each_tampering_is_named() {
         "{stdout}"
     );
     assert!(stdout.contains(&enrolment), "{stdout}");
+    assert!(
+        stdout.contains("signed under configuration epoch 0 (entry_epoch)")
+            && stdout.contains("under configuration epoch 0 (certificate_epoch)"),
+        "{stdout}"
+    );
 
     // Tampering, each named (exit 1). Layout: magic 4, entry length 8, the entry (content, then
-    // a 64-byte signature; the person tag at content offset 92), ..., the certificate last (its
+    // a 64-byte signature; the body's variant at content offset 92, the person tag after it at
+    // 96), ..., the certificate last (its
     // last bytes are the last cosignature's signature).
     let entry_len = u64::from_le_bytes(bytes[4..12].try_into().unwrap()) as usize;
     assert_invalid(
         d,
         "alice.cert",
-        |b| b[12 + 92] ^= 1,
+        |b| b[12 + 96] ^= 1,
         "attestation_bad_entry_signature",
     );
     assert_invalid(
