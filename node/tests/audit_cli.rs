@@ -509,9 +509,14 @@ fn revoked_bundle() -> (tempfile::TempDir, PathBuf, BureauCode, SignedEntry, u64
     genesis.save(&bundle.join("genesis.toml")).unwrap();
     let genesis = genesis.verify().unwrap();
     let manifest_path = bundle.join("manifest.json");
-    let mut manifest: Manifest = serde_json::from_slice(&fs::read(&manifest_path).unwrap()).unwrap();
+    let mut manifest: Manifest =
+        serde_json::from_slice(&fs::read(&manifest_path).unwrap()).unwrap();
     manifest.genesis_hash = genesis.hash().0;
-    fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
     let (code, _) = generator::bureaus(4)[2];
     let path = log_path(&bundle, &code.to_string());
     let cut_at = frames(&fs::read(&path).unwrap()).len() as u64;
@@ -577,7 +582,10 @@ fn revoked_entries_in_a_bundle_are_listed_with_the_epoch_chain() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains(&format!("  epoch 1 {}: revoke_key\n", config[0].hash().to_hex())),
+        stdout.contains(&format!(
+            "  epoch 1 {}: revoke_key\n",
+            config[0].hash().to_hex()
+        )),
         "{stdout}"
     );
     assert!(

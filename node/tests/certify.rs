@@ -389,7 +389,10 @@ fn a_registration_certificate_verifies_offline_and_each_tampering_is_named() {
     assert_eq!(v["bureau_name"], format!("公安局 {}", CODES[ORIGIN]));
     assert_eq!(v["entry"], enrolment.as_str());
     assert_eq!(v["kind"], "enrol");
-    assert_eq!((&v["entry_epoch"], &v["certificate_epoch"]), (&json!(0), &json!(0)));
+    assert_eq!(
+        (&v["entry_epoch"], &v["certificate_epoch"]),
+        (&json!(0), &json!(0))
+    );
     assert_eq!(v["certificate"]["log"], CODES[ORIGIN].to_string());
     assert!(v["certificate"]["size"].as_u64().unwrap() >= 1);
     assert_eq!(v["certificate"]["quorum"], 3);

@@ -182,6 +182,7 @@ fn the_report_has_stable_field_names() {
             "as_of",
             "as_of_ms",
             "clean",
+            "epochs",
             "findings",
             "findings_by_name",
             "findings_omitted",
@@ -189,8 +190,15 @@ fn the_report_has_stable_field_names() {
             "logs",
             "network",
             "reconciliation",
+            "revoked",
             "totals"
         ]
+    );
+    assert_eq!(v["revoked"], serde_json::json!([]));
+    assert_eq!(v["totals"]["revoked"], 0);
+    assert_eq!(
+        v["epochs"],
+        serde_json::json!([{"epoch": 0, "hash": "00".repeat(32), "changes": []}])
     );
     let log = &v["logs"][0];
     for key in [
@@ -1022,7 +1030,11 @@ fn a_revoked_entry_no_cut_refuses_or_that_does_not_verify_is_a_violation() {
     let mut signature = thief.signature().0;
     signature[10] ^= 1;
     let forged = SignedEntry::from_parts(thief.entry().clone(), Signature(signature));
-    let other = world.history.iter().find(|e| e.entry().author != b2).unwrap();
+    let other = world
+        .history
+        .iter()
+        .find(|e| e.entry().author != b2)
+        .unwrap();
     let report = run_revoked(
         &world,
         &[(
@@ -1058,7 +1070,11 @@ fn a_revoked_entry_no_cut_refuses_or_that_does_not_verify_is_a_violation() {
     );
     let wrong = findings(&report, "entry_in_wrong_log");
     assert_eq!(
-        (wrong[0].entries.clone(), wrong[0].position, wrong[0].file.clone()),
+        (
+            wrong[0].entries.clone(),
+            wrong[0].position,
+            wrong[0].file.clone()
+        ),
         (vec![other.reference()], Some(4), file)
     );
     assert_eq!(

@@ -411,7 +411,11 @@ fn export_from_node(args: &ExportArgs, node: &str) -> anyhow::Result<()> {
     let revoked = get_json(&agent, &format!("{base}/v1/revoked"))?;
     let mut by_log: BTreeMap<BureauCode, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
     for r in revoked["revoked"].as_array().into_iter().flatten() {
-        let bad = || anyhow!("GET {base}/v1/revoked: an item without a valid \"log\", \"seq\" and hex \"entry\"");
+        let bad = || {
+            anyhow!(
+                "GET {base}/v1/revoked: an item without a valid \"log\", \"seq\" and hex \"entry\""
+            )
+        };
         let log: BureauCode = r["log"]
             .as_str()
             .and_then(|c| c.parse().ok())
