@@ -1275,6 +1275,9 @@ fn print_summary(dir: &Path, bundle: &Bundle, report: &Report, code: i32) {
 /// Revoked entries (by the epoch whose cut refuses them) shown per log before "…".
 const REVOKED_SEQS_SHOWN: usize = 10;
 
+/// The revoked entries one epoch's cuts refused, by (log, cut position, kind).
+type CutsOfEpoch<'r> = BTreeMap<(BureauCode, u64, &'r str), Vec<&'r RevokedEntry>>;
+
 /// The configuration epochs, one line each, and the revoked entries, one line per epoch that
 /// cut logs: "N entries revoked by configuration epoch C: 340100 from seq S (…)".
 fn print_epochs(report: &Report) {
@@ -1292,8 +1295,7 @@ fn print_epochs(report: &Report) {
         "revoked entries: {} (refused by a configuration cut, kept as evidence; not violations)",
         report.totals.revoked
     );
-    let mut by_epoch: BTreeMap<u32, BTreeMap<(BureauCode, u64, &str), Vec<&RevokedEntry>>> =
-        BTreeMap::new();
+    let mut by_epoch: BTreeMap<u32, CutsOfEpoch> = BTreeMap::new();
     for r in &report.revoked {
         by_epoch
             .entry(r.cut_epoch)
