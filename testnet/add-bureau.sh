@@ -20,6 +20,10 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+fi
 (( $# == 2 )) || die "usage: testnet/add-bureau.sh CODE NAME   (e.g. 320102 南京市公安局玄武分局)"
 CODE="$1"
 NAME="$2"
