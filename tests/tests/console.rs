@@ -446,7 +446,11 @@ async fn scenario(net: &Testnet, c: &Client) {
         .expect("a fingerprint")
         .to_string();
     assert!(text(c, "#config-members").await.contains(&fingerprint));
-    assert!(text(c, "#config-history").await.contains("创世（网络成立）"));
+    assert!(
+        text(c, "#config-history")
+            .await
+            .contains("创世（网络成立）")
+    );
     shot(c, "11-network").await;
 
     // The reconciliation: one registration in today, a table, a CSV and a chart.

@@ -545,7 +545,10 @@ mod tests {
         let html = section(Lang::Zh, &genesis()).into_string();
         assert!(html.contains("第0版网络配置"), "{html}");
         assert!(html.contains("创世（网络成立）"), "{html}");
-        assert!(!html.contains("已轮换") && !html.contains("已吊销"), "{html}");
+        assert!(
+            !html.contains("已轮换") && !html.contains("已吊销"),
+            "{html}"
+        );
         let en = section(Lang::En, &genesis()).into_string();
         assert!(en.contains("Network configuration, epoch 0"), "{en}");
     }

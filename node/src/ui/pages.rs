@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Ctx, network_config, Lang, Ui, bureau_names, china_time, deadline_text, error_box, kind_label, page, raw, s,
-    short_ref, vocab_label,
+    Ctx, Lang, Ui, bureau_names, china_time, deadline_text, error_box, kind_label, network_config,
+    page, raw, s, short_ref, vocab_label,
 };
 use crate::api::{self, ApiError};
 use crate::service::now_ms;
