@@ -426,6 +426,31 @@ async fn scenario(net: &Testnet, c: &Client) {
         c.find(Locator::Css("#fraud-banner")).await.is_err(),
         "no fraud, no banner"
     );
+    // The configuration in force: the genesis epoch, its three members with their key
+    // fingerprints, and a history of one epoch, the genesis.
+    assert!(
+        text(c, "#config-epoch").await.starts_with("第0版网络配置"),
+        "{}",
+        text(c, "#config-epoch").await
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#config-members tbody tr"))
+            .await
+            .expect("rows")
+            .len(),
+        3
+    );
+    let (_, config) = net.get(DESTINATION, "/v1/config");
+    let fingerprint = config["members"][0]["key_fingerprint"]
+        .as_str()
+        .expect("a fingerprint")
+        .to_string();
+    assert!(text(c, "#config-members").await.contains(&fingerprint));
+    assert!(
+        text(c, "#config-history")
+            .await
+            .contains("创世（网络成立）")
+    );
     shot(c, "11-network").await;
 
     // The reconciliation: one registration in today, a table, a CSV and a chart.

@@ -2,7 +2,7 @@
 //! server (no second listener, no build step, no CDN).
 //!
 //! - Public pages, no sign-in: the progress of a transfer (`/ui/transfer/{ref}`), the network
-//!   (`/ui/network`), the bureau's daily reconciliation (`/ui/reconciliation`), fraud proofs.
+//!   and its configuration epoch (`/ui/network`), the bureau's daily reconciliation (`/ui/reconciliation`), fraud proofs.
 //! - The window (`/ui/window`), after signing in with the node's clerk token: the inbox with
 //!   working-day deadlines, the clerk's forms, and look-ups by ID number.
 //! - Simplified Chinese by default; `?lang=en` or the toggle (a cookie) switches to English.
@@ -19,6 +19,7 @@
 //! - Every response carries a strict Content-Security-Policy: scripts and styles only from
 //!   `/ui/static/`, no inline script or style.
 
+mod network_config;
 mod pages;
 mod session;
 mod window;

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Ctx, Lang, Ui, bureau_names, china_time, deadline_text, error_box, kind_label, page, raw, s,
-    short_ref, vocab_label,
+    Ctx, Lang, Ui, bureau_names, china_time, deadline_text, error_box, kind_label, network_config,
+    page, raw, s, short_ref, vocab_label,
 };
 use crate::api::{self, ApiError};
 use crate::service::now_ms;
@@ -155,7 +155,8 @@ pub async fn transfer(
     page(&ui, &ctx, StatusCode::OK, title, body).await
 }
 
-/// The network: members, connections, logs, certificates, replication lag.
+/// The network: members, connections, logs, certificates, replication lag, and the
+/// configuration in force with its history (`network_config`).
 pub async fn network(AxumState(ui): AxumState<Ui>, ctx: Ctx) -> Response {
     let l = ctx.lang;
     let title = l.t("网络", "Network");
@@ -203,7 +204,7 @@ pub async fn network(AxumState(ui): AxumState<Ui>, ctx: Ctx) -> Response {
         table #members {
             thead { tr {
                 th { (l.t("代码", "Code")) }
-                th { (l.t("公安局（创世成员）", "Bureau (genesis member)")) }
+                th { (l.t("公安局", "Bureau")) }
                 th { (l.t("连接", "Connected")) }
                 th.num { (l.t("日志条数", "Log size")) }
                 th.num { (l.t("最新证书覆盖", "Latest certificate size")) }
@@ -229,6 +230,7 @@ pub async fn network(AxumState(ui): AxumState<Ui>, ctx: Ctx) -> Response {
         }
         p.note { (l.t("复制滞后：其他节点报告而本节点尚未持有的条数。证书：法定多数见证人联署的检查点，其覆盖的记录即为终局。",
                       "Replication lag: entries peers report that this node does not hold yet. Certificate: a checkpoint cosigned by a quorum of witnesses; the entries it covers are final.")) }
+        (network_config::section(l, &ui.api.service.epochs()))
     };
     page(&ui, &ctx, StatusCode::OK, title, body).await
 }
