@@ -301,27 +301,25 @@ async fn fraud_count(ui: &Ui) -> usize {
 
 /// The name of a member bureau, or its code if it is not one.
 pub async fn bureau_name(ui: &Ui, code: BureauCode) -> String {
-    ui.api
-        .service
-        .state()
-        .await
-        .ledger
-        .membership()
-        .member(code)
+    // The latest epoch naming it (a retired bureau keeps its name).
+    let epochs = ui.api.service.epochs();
+    epochs
+        .all()
+        .filter_map(|e| e.membership.member(code))
+        .last()
         .map_or_else(|| code.to_string(), |m| m.name.clone())
 }
 
 /// The members' names, by code.
 pub async fn bureau_names(ui: &Ui) -> std::collections::BTreeMap<String, String> {
-    ui.api
-        .service
-        .state()
-        .await
-        .ledger
-        .membership()
-        .members()
-        .map(|m| (m.code.to_string(), m.name.clone()))
-        .collect()
+    // Every bureau of every epoch: a retired bureau's acts still show its name.
+    let mut names = std::collections::BTreeMap::new();
+    for e in ui.api.service.epochs().all() {
+        for m in e.membership.members() {
+            names.insert(m.code.to_string(), m.name.clone());
+        }
+    }
+    names
 }
 
 /// Renders a whole page: header with navigation and language toggle, the fraud banner when the
