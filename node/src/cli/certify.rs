@@ -342,10 +342,10 @@ fn print_valid(genesis: &VerifiedGenesis, v: &Verified) {
     );
     outln!("               root {}", hex::encode(v.root));
     outln!(
-        "               cosigned by {} (quorum {} of {})",
+        "               cosigned by {} (quorum {} of epoch {})",
         witnesses.join(", "),
         v.quorum,
-        genesis.membership().len()
+        v.certificate_epoch
     );
     outln!(
         "network        {}, genesis {}",

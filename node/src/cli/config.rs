@@ -436,6 +436,7 @@ fn propose(args: ProposeArgs) -> anyhow::Result<()> {
         time_ms: crate::service::now_ms(),
         changes,
     };
+    warn_about_cuts(&client, &update.changes)?;
     let signed = SignedUpdate::unsigned(update);
     write_proposal(&args.out, &signed)?;
     if args.node.json {
@@ -453,6 +454,45 @@ fn propose(args: ProposeArgs) -> anyhow::Result<()> {
             "next: each administrator runs `hukou config sign {} --key ADMIN.key`; then `hukou config submit`",
             args.out.display()
         );
+    }
+    Ok(())
+}
+
+/// Warns (on stderr) about a cut that would undo final acts (below the log's certified size) or,
+/// for a retirement, lie beyond the log's end (its successor's claims would wait for it).
+fn warn_about_cuts(client: &Client, changes: &[Change]) -> anyhow::Result<()> {
+    let cuts: Vec<(BureauCode, u64, bool)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::RevokeKey { code, from_seq, .. } => Some((*code, from_seq.0, false)),
+            Change::RetireMember { code, from_seq, .. } => Some((*code, from_seq.0, true)),
+            _ => None,
+        })
+        .collect();
+    if cuts.is_empty() {
+        return Ok(());
+    }
+    let logs = client.get("/v1/logs")?;
+    for (code, from, retire) in cuts {
+        let log = logs["logs"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["bureau"] == code.to_string()));
+        let (length, final_size) = log.map_or((0, 0), |l| {
+            (
+                l["length"].as_u64().unwrap_or(0),
+                l["final_size"].as_u64().unwrap_or(0),
+            )
+        });
+        if from < final_size {
+            eprintln!(
+                "warning: {code}'s log is final up to {final_size} entries; a cut from seq {from} undoes the final acts {from}..{final_size} on every node"
+            );
+        }
+        if retire && from > length {
+            eprintln!(
+                "warning: {code}'s log holds {length} entries here; retiring it from seq {from} makes its successor's claims on its persons wait until it reaches {from}"
+            );
+        }
     }
     Ok(())
 }
