@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use common::*;
 use ed25519_dalek::SigningKey;
 use hukou_protocol::checkpoint::{Certificate, CertificateError, Checkpoint, Cosignature};
-use hukou_protocol::config::{Change, Cut, CutKind, SignedUpdate};
+use hukou_protocol::config::{Change, Cut, CutKind, Deadlines, SignedUpdate};
 use hukou_protocol::entry::{Body, Placement};
 use hukou_protocol::merkle::Tree;
 use hukou_protocol::rules::{CausalBuffer, SignatureCheck};
@@ -998,4 +998,38 @@ fn entries_and_updates_in_any_order_reach_one_state() {
         0 < rebuilds && rebuilds < seeds,
         "{rebuilds} of {seeds} orders rebuilt"
     );
+}
+
+/// A deadline rule change applies to the clocks that start under the new epoch: a permit
+/// issued before keeps the old rule, one issued after gets the new one, on every replay.
+#[test]
+fn a_deadline_rule_change_applies_to_clocks_started_after_it() {
+    let mut w = World::with_epochs(4);
+    let people: Vec<PersonTag> = (0..2).map(|_| w.enrol_new(0)).collect();
+    let origin = w.code(0);
+    let body = permit(&w, 1, people[0], origin);
+    let before = w.act(1, body).expect("a permit under epoch 0").reference();
+    w.push_config(vec![Change::SetDeadlines(Deadlines {
+        answer_working_days: 3,
+        registration_working_days: 2,
+    })]);
+    w.bureaus[1].epoch = 1;
+    let body = permit(&w, 1, people[1], origin);
+    let after = w.act(1, body).expect("a permit under epoch 1").reference();
+    let rules = |ledger: &Ledger| {
+        (
+            ledger.deadlines_of(&before).answer_working_days,
+            ledger.deadlines_of(&after).answer_working_days,
+        )
+    };
+    assert_eq!(rules(&w.ledger), (1, 3));
+    // A replay from scratch (updates first, then every entry) judges the same.
+    let mut replayed = Ledger::with_epochs(w.ledger.epochs().clone());
+    let mut buffer = CausalBuffer::for_history();
+    for e in &w.history {
+        for j in buffer.offer(&mut replayed, e.clone(), SignatureCheck::Verify) {
+            j.result.expect("every entry applies on replay");
+        }
+    }
+    assert_eq!(rules(&replayed), (1, 3));
 }
