@@ -328,7 +328,20 @@ pub fn get_text(url: &str) -> (u16, String) {
 
 /// `POST url` with a raw body and an optional bearer token.
 pub fn try_post_raw(url: &str, token: Option<&str>, body: &str) -> Result<(u16, Value), String> {
-    let mut req = agent().post(url).content_type("application/json");
+    // A fresh connection for every raw post: the bad-input cases make the node close
+    // connections (oversized or refused bodies), and a pooled connection the node has just
+    // closed would fail the next case with "peer disconnected" instead of its answer.
+    static FRESH: OnceLock<ureq::Agent> = OnceLock::new();
+    let fresh = FRESH.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .timeout_connect(Some(Duration::from_secs(2)))
+            .max_idle_connections(0)
+            .build()
+            .into()
+    });
+    let mut req = fresh.post(url).content_type("application/json");
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
     }
@@ -870,6 +883,25 @@ impl Testnet {
         let (status, v) = self.post(i, path, body);
         assert_eq!(status, 200, "POST {path} {body} on {}: {v}", self.code(i));
         v
+    }
+
+    /// `POST path` on node `i` until it answers 200 (a step that needs an entry to have
+    /// replicated, or become final, first is refused until then); panics with the last answer
+    /// after `wait`.
+    #[track_caller]
+    pub fn post_until_ok(&self, i: usize, path: &str, body: &Value, wait: Duration) -> Value {
+        let mut last = Value::Null;
+        let ok = wait_until(wait, || {
+            let (status, v) = self.post(i, path, body);
+            last = v;
+            status == 200
+        });
+        assert!(
+            ok,
+            "POST {path} {body} on {} never succeeded: {last}",
+            self.code(i)
+        );
+        last
     }
 
     /// `POST /v1/enrol` of `id` at node `i`; returns the new entry's reference.

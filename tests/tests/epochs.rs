@@ -36,20 +36,9 @@ const WUXING: usize = 1; // 330502: its key is rotated
 const HEFEI: usize = 2; // 340100: its key is stolen and revoked
 const FOURTH: usize = 3; // 340104: retires
 
-/// `POST path` on node `i` until it answers 200; panics with the last answer after [`WAIT`].
+/// `POST path` on node `i` until it answers 200 ([`Testnet::post_until_ok`], within [`WAIT`]).
 fn post_until_ok(net: &Testnet, i: usize, path: &str, body: &Value) -> Value {
-    let mut last = Value::Null;
-    let ok = wait_until(WAIT, || {
-        let (status, v) = net.post(i, path, body);
-        last = v;
-        status == 200
-    });
-    assert!(
-        ok,
-        "POST {path} {body} on {} never succeeded: {last}",
-        net.code(i)
-    );
-    last
+    net.post_until_ok(i, path, body, WAIT)
 }
 
 fn reference(v: &Value) -> String {

@@ -29,21 +29,9 @@ const WUXING: usize = 1; // 330502
 const HEFEI: usize = 2; // 340100
 const FOURTH: usize = 3; // the bureau stopped or cut off (BUREAUS[3])
 
-/// `POST path` on node `i` until it answers 200 (a step that needs an entry to have replicated
-/// first is refused until then); panics with the last answer after [`WAIT`].
+/// `POST path` on node `i` until it answers 200 ([`Testnet::post_until_ok`], within [`WAIT`]).
 fn post_until_ok(net: &Testnet, i: usize, path: &str, body: &Value) -> Value {
-    let mut last = Value::Null;
-    let ok = wait_until(WAIT, || {
-        let (status, v) = net.post(i, path, body);
-        last = v;
-        status == 200
-    });
-    assert!(
-        ok,
-        "POST {path} {body} on {} never succeeded: {last}",
-        net.code(i)
-    );
-    last
+    net.post_until_ok(i, path, body, WAIT)
 }
 
 fn reference(v: &Value) -> String {

@@ -332,20 +332,8 @@ fn bundle_epochs(
     if !path.exists() {
         return Ok(epochs);
     }
-    let updates = crate::cli::config::read_config_log(&path)
-        .map_err(|e| unusable("config_log_unreadable", format!("{e:#}")))?;
-    for update in updates {
-        let epoch = update.update.epoch;
-        epochs.push(update).map_err(|e| {
-            unusable(
-                e.name(),
-                format!(
-                    "{}: configuration epoch {epoch} is refused: {e}",
-                    path.display()
-                ),
-            )
-        })?;
-    }
+    crate::cli::config::extend_from_log(&mut epochs, &path)
+        .map_err(|(name, message)| unusable(name, message))?;
     Ok(epochs)
 }
 

@@ -247,20 +247,8 @@ impl VerifyCertificateArgs {
         let mut epochs =
             crate::run::genesis_epochs(&genesis, hukou_protocol::calendar::Calendar::prc().clone());
         if let Some(path) = &self.config_log {
-            let updates = crate::cli::config::read_config_log(path)
-                .map_err(|e| unusable("config_log_unreadable", format!("{e:#}")))?;
-            for update in updates {
-                let epoch = update.update.epoch;
-                epochs.push(update).map_err(|e| {
-                    unusable(
-                        e.name(),
-                        format!(
-                            "{}: configuration epoch {epoch} is refused: {e}",
-                            path.display()
-                        ),
-                    )
-                })?;
-            }
+            crate::cli::config::extend_from_log(&mut epochs, path)
+                .map_err(|(name, message)| unusable(name, message))?;
         }
         let verdict = match attestation.verify(&epochs) {
             Ok(v) => Verdict::Valid(Box::new(v)),

@@ -396,6 +396,29 @@ pub fn read_config_log(path: &Path) -> anyhow::Result<Vec<SignedUpdate>> {
     Ok(out)
 }
 
+/// Takes the updates of a configuration log file into `epochs`, each judged against the epochs
+/// before it. On failure: the stable name (`config_log_unreadable`, or the refusing update's
+/// `config_*`) and a message naming the file and the epoch.
+pub fn extend_from_log(
+    epochs: &mut hukou_protocol::config::Epochs,
+    path: &Path,
+) -> Result<(), (&'static str, String)> {
+    let updates = read_config_log(path).map_err(|e| ("config_log_unreadable", format!("{e:#}")))?;
+    for update in updates {
+        let epoch = update.update.epoch;
+        epochs.push(update).map_err(|e| {
+            (
+                e.name(),
+                format!(
+                    "{}: configuration epoch {epoch} is refused: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// The text of a configuration log.
 pub fn config_log_text(network: &str, updates: &[SignedUpdate]) -> String {
     let mut text = format!(
