@@ -18,7 +18,7 @@ use hukou_keys::genesis::{Genesis, VerifiedGenesis};
 use hukou_keys::secret::{BureauKey, NetworkKey, load_person_key};
 use hukou_protocol::BureauCode;
 use hukou_protocol::calendar::Calendar;
-use hukou_protocol::config::{Epochs, GenesisConfig, SignedUpdate};
+use hukou_protocol::config::{Epochs, GenesisConfig};
 use tokio::sync::watch;
 
 use crate::api::{Api, ApiMetrics};
@@ -116,10 +116,8 @@ pub async fn run(
     // Updates the operator brought (a bureau added after the genesis learns it is a member),
     // then the configuration as the store holds it: this bureau must be a member of some epoch
     // and its key file one of the keys the configuration names for it.
-    if let Some(path) = &config.config_log {
-        import_config_log(&store, &genesis_epochs, path)?;
-    }
-    let epochs_now = stored_epochs(&store, genesis_epochs.clone())?;
+    let epochs_now =
+        configuration_at_start(&store, genesis_epochs, config.config_log.as_deref()).await?;
     let keys_of_me = epochs_now.keys_of(me);
     if keys_of_me.is_empty() {
         bail!(
@@ -148,7 +146,7 @@ pub async fn run(
     }
     let (committer, committer_task) = Committer::start(store.clone(), stop());
     let parts = {
-        let (signing_key, epochs) = (key.signing_key().clone(), genesis_epochs.clone());
+        let (signing_key, epochs) = (key.signing_key().clone(), epochs_now.clone());
         tokio::task::spawn_blocking(move || {
             Service::start(me, signing_key, person_key, epochs, store, committer, true)
         })
@@ -320,25 +318,21 @@ fn genesis_administrators(genesis: &Genesis) -> (Vec<ed25519_dalek::VerifyingKey
     (keys, threshold)
 }
 
-/// The genesis epochs and every update the store holds.
-fn stored_epochs(store: &Store, mut epochs: Epochs) -> anyhow::Result<Epochs> {
-    for (epoch, raw) in store.config_updates().map_err(|e| anyhow::anyhow!("{e}"))? {
-        let update = SignedUpdate::decode(&raw)
-            .map_err(|e| anyhow::anyhow!("stored configuration update {epoch}: {e}"))?;
-        epochs
-            .push(update)
-            .map_err(|e| anyhow::anyhow!("stored configuration update {epoch} is refused: {e}"))?;
-    }
-    Ok(epochs)
-}
-
-/// Takes the updates of a configuration log file (`hukou config fetch`) into the store, each
-/// judged against the epochs before it; those already held are skipped.
-fn import_config_log(store: &Store, genesis: &Epochs, path: &Path) -> anyhow::Result<()> {
-    let mut epochs = stored_epochs(store, genesis.clone())?;
-    let updates = crate::cli::config::read_config_log(path)?;
+/// The configuration as the store holds it (genesis epochs and stored updates), after taking in
+/// the updates of a configuration log file (`hukou config fetch`) if one is given: each judged
+/// against the epochs before it and stored durably; those already held are skipped.
+async fn configuration_at_start(
+    store: &Store,
+    genesis: Epochs,
+    config_log: Option<&Path>,
+) -> anyhow::Result<Epochs> {
+    let mut epochs =
+        crate::service::load_config(store, genesis).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(path) = config_log else {
+        return Ok(epochs);
+    };
     let mut added = 0;
-    for update in updates {
+    for update in crate::cli::config::read_config_log(path)? {
         let epoch = update.update.epoch;
         if epoch <= epochs.latest().epoch {
             continue;
@@ -350,14 +344,16 @@ fn import_config_log(store: &Store, genesis: &Epochs, path: &Path) -> anyhow::Re
                 path.display()
             )
         })?;
-        futures::executor::block_on(store.put_config(epoch, &bytes))
+        store
+            .put_config(epoch, &bytes)
+            .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         added += 1;
     }
     if added > 0 {
         tracing::info!(added, path = %path.display(), "took in configuration updates from the file");
     }
-    Ok(())
+    Ok(epochs)
 }
 
 /// The members the network task allows and dials under the latest epoch, and the peer map:

@@ -683,32 +683,25 @@ impl Service {
 
     /// Whether this bureau can sign an entry now.
     pub async fn can_sign(&self) -> Result<(), WriteError> {
-        let (at_least, next) = {
-            let state = self.inner.state.lock().await;
-            let log = state.ledger.log(self.inner.me);
-            (
-                log.and_then(|l| l.epochs.last().copied()).unwrap_or(0),
-                log.map_or(0, |l| l.len()),
-            )
-        };
-        let epochs = self.epochs();
-        match self.signing_epoch(&epochs, at_least, next) {
-            Some(_) => Ok(()),
-            None => Err(self.cannot_sign(&epochs)),
-        }
+        self.signing_now(&*self.inner.state.lock().await)
+            .map(|_| ())
+    }
+
+    /// The epoch the own log's next entry is signed under, and its key, given `state`: see
+    /// [`Service::signing_epoch`]; why not, when the bureau cannot sign.
+    fn signing_now(&self, state: &State) -> Result<(u32, SigningKey), WriteError> {
+        let log = state.ledger.log(self.inner.me);
+        let at_least = log.and_then(|l| l.epochs.last().copied()).unwrap_or(0);
+        let next = log.map_or(0, |l| l.len());
+        let epochs = state.ledger.epochs();
+        self.signing_epoch(epochs, at_least, next)
+            .ok_or_else(|| self.cannot_sign(epochs))
     }
 
     /// The epoch a checkpoint of the own log is made under now (see [`Service::signing_epoch`]).
     pub async fn checkpoint_epoch(&self) -> Option<u32> {
-        let (at_least, next) = {
-            let state = self.inner.state.lock().await;
-            let log = state.ledger.log(self.inner.me);
-            (
-                log.and_then(|l| l.epochs.last().copied()).unwrap_or(0),
-                log.map_or(0, |l| l.len()),
-            )
-        };
-        self.signing_epoch(&self.epochs(), at_least, next)
+        self.signing_now(&*self.inner.state.lock().await)
+            .ok()
             .map(|(e, _)| e)
     }
 
@@ -855,52 +848,42 @@ impl Service {
             }
         };
         let network = state.ledger.membership().network();
-        let epochs = state.ledger.epochs_arc();
-        let (at_least, next_seq) = state
-            .ledger
-            .log(inner.me)
-            .map_or((0, 0), |l| (l.epochs.last().copied().unwrap_or(0), l.len()));
-        let Some((epoch, key)) = self.signing_epoch(&epochs, at_least, next_seq) else {
-            state.next_household = households_before;
-            return Err(self.cannot_sign(&epochs));
+        let (epoch, key) = match self.signing_now(&state) {
+            Ok(signing) => signing,
+            Err(e) => {
+                state.next_household = households_before;
+                return Err(e);
+            }
         };
         let mut results = Vec::with_capacity(bodies.len());
         let mut accepted = Vec::with_capacity(bodies.len());
         for body in bodies {
             // Nobody is registered out of nowhere before the arbiter's claim is final: a claim
-            // of a forked arbiter log could otherwise be used on one fork only.
-            // A reference that is not a claim is the rulebook's to name (`reference_wrong_kind`).
-            if let Body::Enrol { claim, .. } | Body::Birth { claim, .. } = &body
-                && state.ledger.claim(claim).is_some()
-                && !state.is_final(claim)
-            {
-                inner
-                    .counters
-                    .writes_refused
-                    .fetch_add(1, Ordering::Relaxed);
-                let refused = WriteError::ClaimNotFinal(*claim);
-                if !partial {
-                    state.next_household = households_before;
-                    return Err(refused);
+            // of a forked arbiter log could otherwise be used on one fork only. And (DESIGN) a
+            // destination registers only against a final deregistration. Finality is this
+            // node's knowledge (certificates it holds), not a rule of validity: replicas judge
+            // these entries by the rulebook alone, so it is checked here, before signing, with
+            // the state lock held so the check and the write see one state. A reference of
+            // another kind is the rulebook's to name (`reference_wrong_kind`).
+            let not_final = match &body {
+                Body::Enrol { claim, .. } | Body::Birth { claim, .. }
+                    if state.ledger.claim(claim).is_some() && !state.is_final(claim) =>
+                {
+                    Some(WriteError::ClaimNotFinal(*claim))
                 }
-                results.push(Err(refused));
-                continue;
-            }
-            // DESIGN: a destination registers only against a final deregistration. Finality is
-            // this node's knowledge (certificates it holds), not a rule of validity: replicas
-            // judge the registration by the rulebook alone, so this is checked here, before
-            // signing, with the state lock held so the check and the write see one state.
-            // A reference that is not a deregistration is the rulebook's to name
-            // (`reference_wrong_kind`).
-            if let Body::Registration { deregistration, .. } = &body
-                && state.ledger.deregistration(deregistration).is_some()
-                && !state.is_final(deregistration)
-            {
+                Body::Registration { deregistration, .. }
+                    if state.ledger.deregistration(deregistration).is_some()
+                        && !state.is_final(deregistration) =>
+                {
+                    Some(WriteError::NotFinal(*deregistration))
+                }
+                _ => None,
+            };
+            if let Some(refused) = not_final {
                 inner
                     .counters
                     .writes_refused
                     .fetch_add(1, Ordering::Relaxed);
-                let refused = WriteError::NotFinal(*deregistration);
                 if !partial {
                     // A refused write takes no household number.
                     state.next_household = households_before;
@@ -1405,7 +1388,7 @@ impl Service {
                 }
             }
             let limits = HashMap::from([(log, common)]);
-            rebuild(&store, epochs, me, &limits).map(|(rebuilt, _)| (proof, rebuilt))
+            rebuild(&store, epochs, me, &limits).map(|rebuilt| (proof, rebuilt))
         })
         .await
         .expect("rebuilding does not panic")?;
@@ -1538,28 +1521,9 @@ impl Service {
                 (inner.store.clone(), state.ledger.epochs().clone(), inner.me);
             let (rebuilt, truncation) = tokio::task::spawn_blocking(
                 move || -> Result<(State, Vec<Truncated>), StoreError> {
-                    let (rebuilt, revoked) = rebuild(&store, epochs, me, &HashMap::new())?;
-                    let cuts = truncation_after_cuts(&store, &rebuilt);
-                    let cut_logs: Vec<BureauCode> =
-                        rebuilt.ledger.epochs().all_cuts().map(|c| c.log).collect();
-                    let mut evidence = revoked;
-                    for &(log, kept) in &cuts {
-                        if !cut_logs.contains(&log) {
-                            continue;
-                        }
-                        for seq in kept..store.log_len(log) {
-                            if let Some(e) = store.entry(log, seq)? {
-                                evidence.push(e);
-                            }
-                        }
-                    }
-                    keep_revoked(&store, &evidence)?;
-                    let with_held: Vec<(BureauCode, u64, u64)> = cuts
-                        .iter()
-                        .map(|&(log, kept)| (log, kept, store.log_len(log)))
-                        .collect();
-                    store.truncate_for_cuts(&cuts)?;
-                    Ok((rebuilt, with_held))
+                    let rebuilt = rebuild(&store, epochs, me, &HashMap::new())?;
+                    let truncated = truncate_after_cuts(&store, &rebuilt)?;
+                    Ok((rebuilt, truncated))
                 },
             )
             .await
@@ -1946,29 +1910,17 @@ fn note_applied(
 /// when the entries were first accepted, and the store's integrity is checked on open).
 fn replay(store: &Store, epochs: Epochs, me: BureauCode) -> Result<State, StoreError> {
     let started = Instant::now();
-    let (mut state, revoked) = rebuild(store, epochs, me, &HashMap::new())?;
+    let mut state = rebuild(store, epochs, me, &HashMap::new())?;
     // A crash between storing an update that cuts a log and the truncation it calls for (see
     // `Service::apply_config`): finish the truncation now.
-    if !revoked.is_empty() || state.ledger.epochs().all_cuts().next().is_some() {
-        let cuts = truncation_after_cuts(store, &state);
-        if !cuts.is_empty() {
-            keep_revoked(store, &revoked)?;
-            let mut dropped = Vec::new();
-            for &(log, kept) in &cuts {
-                for seq in kept..store.log_len(log) {
-                    if let Some(e) = store.entry(log, seq)? {
-                        dropped.push(e);
-                    }
-                }
-            }
-            keep_revoked(store, &dropped)?;
-            tracing::warn!(
-                ?cuts,
-                "finishing the truncation a configuration cut calls for"
-            );
-            store.truncate_for_cuts(&cuts)?;
-            state.buffer = CausalBuffer::for_history();
-        }
+    let truncated = truncate_after_cuts(store, &state)?;
+    if !truncated.is_empty() {
+        tracing::warn!(
+            ?truncated,
+            "finished the truncation a configuration cut calls for"
+        );
+        // What waited for the dropped entries is gone with them.
+        state.buffer = CausalBuffer::for_history();
     }
     if let Some((position, entry)) = state.buffer.waiting().next() {
         return Err(StoreError::Damaged {
@@ -2006,15 +1958,14 @@ fn replay(store: &Store, epochs: Epochs, me: BureauCode) -> Result<State, StoreE
 /// wait for something not stored stay in the (unbounded) buffer; fraud proofs, final sizes and
 /// the operators' lists are left empty for the caller.
 ///
-/// Entries a configuration cut refuses (`signed_after_cut`) are returned, not treated as damage:
-/// the caller truncates the store after them ([`truncation_after_cuts`]).
+/// Entries a configuration cut refuses (`signed_after_cut`) are not damage: the caller truncates
+/// the store after them ([`truncate_after_cuts`]).
 fn rebuild(
     store: &Store,
     epochs: Epochs,
     me: BureauCode,
     limits: &HashMap<BureauCode, u64>,
-) -> Result<(State, Vec<SignedEntry>), StoreError> {
-    let mut revoked = Vec::new();
+) -> Result<State, StoreError> {
     let mut state = State {
         ledger: Ledger::with_epochs(epochs),
         // The store holds complete logs: nothing may be dropped while they are replayed.
@@ -2048,7 +1999,7 @@ fn rebuild(
                             note_household(next_household, j.entry.entry());
                         }
                     }
-                    Err(Violation::SignedAfterCut { .. }) => revoked.push(j.entry),
+                    Err(Violation::SignedAfterCut { .. }) => {}
                     Err(v) => {
                         return Err(StoreError::Damaged {
                             path: store.path().to_path_buf(),
@@ -2063,11 +2014,11 @@ fn rebuild(
             }
         }
     }
-    Ok((state, revoked))
+    Ok(state)
 }
 
 /// The configuration log: the genesis epochs and every update the store holds, in order.
-fn load_config(store: &Store, mut epochs: Epochs) -> Result<Epochs, StoreError> {
+pub(crate) fn load_config(store: &Store, mut epochs: Epochs) -> Result<Epochs, StoreError> {
     for (epoch, raw) in store.config_updates()? {
         let damaged = |reason: String| StoreError::Damaged {
             path: store.path().to_path_buf(),
@@ -2084,18 +2035,36 @@ fn load_config(store: &Store, mut epochs: Epochs) -> Result<Epochs, StoreError> 
     Ok(epochs)
 }
 
-/// Logs the store holds further than the state applied, after a cut: `(log, length to keep)`.
-fn truncation_after_cuts(store: &Store, state: &State) -> Vec<(BureauCode, u64)> {
-    let mut cuts: Vec<(BureauCode, u64)> = store
+/// Truncates, durably, every log the store holds further than `rebuilt` (a state rebuilt under
+/// configuration cuts) applied: the cut logs, and whatever built on their dropped entries. The
+/// dropped entries of the cut logs are kept as evidence first ([`keep_revoked`]); dependents are
+/// only dropped. Returns `(log, kept, held before)` for each log truncated. Blocking.
+fn truncate_after_cuts(store: &Store, rebuilt: &State) -> Result<Vec<Truncated>, StoreError> {
+    let mut truncated: Vec<Truncated> = store
         .logs()
         .into_iter()
-        .filter_map(|(log, stored)| {
-            let kept = state.ledger.log_len(log);
-            (kept < stored).then_some((log, kept))
+        .filter_map(|(log, held)| {
+            let kept = rebuilt.ledger.log_len(log);
+            (kept < held).then_some((log, kept, held))
         })
         .collect();
-    cuts.sort();
-    cuts
+    if truncated.is_empty() {
+        return Ok(truncated);
+    }
+    truncated.sort();
+    let cut_logs: Vec<BureauCode> = rebuilt.ledger.epochs().all_cuts().map(|c| c.log).collect();
+    let mut evidence = Vec::new();
+    for &(log, kept, held) in truncated.iter().filter(|t| cut_logs.contains(&t.0)) {
+        for seq in kept..held {
+            if let Some(e) = store.entry(log, seq)? {
+                evidence.push(e);
+            }
+        }
+    }
+    keep_revoked(store, &evidence)?;
+    let cuts: Vec<(BureauCode, u64)> = truncated.iter().map(|&(l, kept, _)| (l, kept)).collect();
+    store.truncate_for_cuts(&cuts)?;
+    Ok(truncated)
 }
 
 /// Keeps entries a cut refused as evidence (`Store::put_revoked`), at most
