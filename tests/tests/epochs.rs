@@ -233,13 +233,23 @@ impl Traffic {
             Arc::new(AtomicU64::new(0)),
         );
         let (wa, wb) = (Window::of(net, a), Window::of(net, b));
+        // People whose arbiter is one of the two bureaus, which stay up throughout: the others
+        // are stopped (revocation) or retire, and a claim their log granted just before would
+        // wait for them.
+        let people: Vec<String> = (first_id..)
+            .map(citizen_id)
+            .filter(|id| {
+                let arbiter = net.arbiter_of(id);
+                arbiter == wa.code || arbiter == wb.code
+            })
+            .take(1_000)
+            .collect();
         let thread = {
             let (stop, done) = (stop.clone(), done.clone());
             std::thread::spawn(move || {
-                let mut n = first_id;
+                let mut people = people.into_iter();
                 while !stop.load(Ordering::Relaxed) {
-                    let person = citizen_id(n);
-                    n += 1;
+                    let person = people.next().expect("enough people");
                     wa.post_until_ok("/v1/enrol", &json!({"person": person, "wait_ms": 10_000}));
                     let permit = reference(&wb.post_until_ok(
                         "/v1/permits",
