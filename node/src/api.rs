@@ -276,6 +276,12 @@ pub fn router(api: Api) -> Router {
                 config::CONFIG_BODY_BYTES_MAX,
             )),
         )
+        .route(
+            "/v1/config/draft",
+            post(config::draft).layer(axum::extract::DefaultBodyLimit::max(
+                config::CONFIG_BODY_BYTES_MAX,
+            )),
+        )
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     let reads = Router::new()
         .route("/healthz", get(healthz))
