@@ -10,7 +10,7 @@
 //!   `{"error": "config_*", "message"}` (409 for a refused update, 400 for one that does not
 //!   decode). Its body may be up to [`CONFIG_BODY_BYTES_MAX`] (a calendar year or a hundred new
 //!   members do not fit the 8 KiB of the other routes).
-//! - `POST /v1/config/draft` (token): `{"update": HEX}` (an unsigned proposal,
+//! - `POST /v1/config/draft` (no token: it changes nothing): `{"update": HEX}` (an unsigned proposal,
 //!   `SignedUpdate::encode`) answers which logs' witness committees it would seat anew
 //!   (`reseated`) and, for each that this node holds a certificate of, that certificate
 //!   (`anchors`, hex): `hukou config propose` adds them as `Change::Anchor`, so the new
