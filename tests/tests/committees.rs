@@ -187,4 +187,65 @@ fn a_committee_quorum_finalises_alone_and_a_stopped_province_blocks_no_one_else(
             );
         }
     }
+
+    // 3. What every verifier checks agrees: the exported ledger audits clean against the
+    //    committees, and a registration certificate (户籍证明) of a person whose destination's log
+    //    was certified by its committee verifies offline with the configuration log.
+    let bundle = net.dir().join("bundle");
+    hukou_ok(&[
+        "export",
+        "--node",
+        net.api(2),
+        "--genesis",
+        &s(&net.dir().join("genesis.toml")),
+        "--out",
+        &s(&bundle),
+    ]);
+    let out = Command::new(hukou_bin())
+        .args(["audit", &s(&bundle), "--json"])
+        .output()
+        .expect("hukou runs");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "audit: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "the audit is not clean: {report}");
+    assert_eq!(report["totals"]["violations"], 0, "{report}");
+    assert_eq!(report["epochs"].as_array().map(Vec::len), Some(2), "{report}");
+
+    let certificate = net.post_until_ok(
+        4,
+        "/v1/person/certificate",
+        &json!({"person": people[1]}),
+        WAIT,
+    );
+    let file = net.dir().join("certificate.hukou");
+    std::fs::write(
+        &file,
+        hex::decode(certificate["file"].as_str().expect("file")).expect("hex"),
+    )
+    .expect("write");
+    let config_log = net.dir().join("config.log");
+    hukou_ok(&[
+        "config",
+        "fetch",
+        "--node",
+        net.api(4),
+        "--out",
+        &s(&config_log),
+    ]);
+    let verified = hukou_ok(&[
+        "verify-certificate",
+        &s(&file),
+        "--genesis",
+        &s(&net.dir().join("genesis.toml")),
+        "--config-log",
+        &s(&config_log),
+        "--json",
+    ]);
+    let verified: Value = serde_json::from_str(verified.trim()).expect("JSON");
+    assert_eq!(verified["certificate_epoch"], 1, "{verified}");
 }
