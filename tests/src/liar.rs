@@ -98,7 +98,11 @@ impl Liar {
                 .iter()
                 .map(|a| a.parse().expect("genesis address"))
                 .collect();
-            members.push((m.code.to_string(), NetMember { peer_id, addresses }));
+            members.push((m.code.to_string(), NetMember {
+                    peer_id,
+                    addresses,
+                    role: net::PeerRole::Neighbour { dial_first: true },
+                }));
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -256,6 +260,7 @@ impl Liar {
             psk: self.psk,
             listen: "/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr"),
             members,
+            message_id: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (handle, events) = self
