@@ -21,6 +21,7 @@ source "$(dirname "$0")/common.sh"
 if [[ -n "${HUKOU_BIN:-}" ]]; then HUKOU="$HUKOU_BIN"; else build; fi
 IDLE_S="${IDLE_S:-20}"
 IDLE_RUN="${HUKOU_IDLE_RUN:-$TESTNET_DIR/.run-idle}"
+umask 077
 
 stop_nodes() {
     local pidfile
@@ -59,12 +60,14 @@ for N in "$@"; do
     "$HUKOU" keys gen-person-key --out "$IDLE_RUN/person.key" >/dev/null
     "$HUKOU" keys gen-network-key --out "$IDLE_RUN/network.key" >/dev/null
     admin_flags=()
+    # (an older build, measured for comparison, may not know administrators yet)
+    "$HUKOU" genesis create --help | grep -q -- --administrator-key &&
     for i in 1 2 3; do
         "$HUKOU" keys gen --out "$IDLE_RUN/admin-$i.key" >/dev/null
         admin_flags+=(--administrator-key "$IDLE_RUN/admin-$i.key")
     done
     "$HUKOU" genesis create --network "hukou-idle" --admin-key "$IDLE_RUN/admin.key" \
-        "${admin_flags[@]}" --admin-threshold 2 --out "$IDLE_RUN/genesis.toml" >/dev/null
+        ${admin_flags[@]+"${admin_flags[@]}"} ${admin_flags[@]+--admin-threshold 2} --out "$IDLE_RUN/genesis.toml" >/dev/null
     read -r -a PORTS <<<"$(free_ports $((2 * N)))"
     for ((i = 0; i < N; i++)); do
         dir="$IDLE_RUN/${CODES[$i]}"

@@ -543,7 +543,10 @@ async fn pull_loop(
         if round.behind && round.applied > 0 {
             continue; // still behind and getting somewhere: go on at once
         }
-        if !service.is_recovering() && !catch_up.is_active() && !round.behind {
+        // Done once the own log is confirmed and the node is not catching up. A peer that stays
+        // ahead in a log this node cannot take (entries the rulebook refuses, a fork) does not
+        // keep the rounds going: the digests find it again when something changes.
+        if !service.is_recovering() && !catch_up.is_active() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(PULL_INTERVAL_MS)).await;

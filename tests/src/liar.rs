@@ -355,6 +355,9 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
                 Some(SyncRequest::Range { .. }) => SyncResponse::Entries(Vec::new()),
                 Some(SyncRequest::Certificates) => SyncResponse::Certificates(Vec::new()),
                 Some(SyncRequest::Config { .. }) => SyncResponse::Config(Vec::new()),
+                // A digest no honest node's matches: whoever asks pulls from the liar, as an
+                // honest node pulls from any peer whose holdings differ from its own.
+                Some(SyncRequest::Digest(_)) => SyncResponse::Digest([0; 32]),
                 // As an arbiter the liar grants nothing (refusing service is all a lone liar can
                 // do to claims: a claim it grants still needs a certificate to be used).
                 Some(SyncRequest::Claims { .. }) => {
