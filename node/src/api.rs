@@ -88,6 +88,10 @@ pub struct Api {
     pub token: Arc<String>,
     pub metrics: Arc<ApiMetrics>,
     pub peers: Arc<dyn Fn() -> Vec<BureauCode> + Send + Sync>,
+    /// This node's overlay neighbours (`crate::overlay`), for `GET /healthz`.
+    pub overlay: Arc<dyn Fn() -> Vec<BureauCode> + Send + Sync>,
+    /// The network's counters, for `GET /metrics`.
+    pub net_stats: Arc<dyn Fn() -> crate::net::NetStats + Send + Sync>,
 }
 
 /// Latency histogram of API requests.
@@ -1494,6 +1498,8 @@ async fn healthz(AxumState(api): AxumState<Api>) -> Json<Value> {
         "network": state.ledger.membership().network_name(),
         "members": state.ledger.membership().len(),
         "peers_connected": peers,
+        "overlay_neighbors": (api.overlay)(),
+        "connections_open": (api.net_stats)().connections_open,
         "entries": state.ledger.entries_applied(),
         "own_log_length": state.ledger.log_len(api.service.me()),
         "fraud_proofs": state.fraud_proofs.len(),
@@ -1584,6 +1590,21 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         "# HELP hukou_peers_connected Member peers connected.\n# TYPE hukou_peers_connected gauge\nhukou_peers_connected {}",
         (api.peers)().len()
     );
+    let net = (api.net_stats)();
+    let _ = writeln!(
+        out,
+        "# HELP hukou_connections_open Established connections (overlay neighbours and on demand).\n# TYPE hukou_connections_open gauge\nhukou_connections_open {}",
+        net.connections_open
+    );
+    for (name, help, value) in [
+        ("hukou_gossip_in_total", "Gossip messages delivered to this node.", net.gossip_in),
+        ("hukou_gossip_out_total", "Gossip messages this node published.", net.gossip_out),
+        ("hukou_requests_in_total", "Requests received from peers.", net.requests_in),
+        ("hukou_requests_out_total", "Requests sent to peers.", net.requests_out),
+        ("hukou_idle_connections_closed_total", "On-demand connections closed when idle.", net.idle_closed),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
     let _ = writeln!(
         out,
         "# HELP hukou_log_length Entries held of each member's log.\n# TYPE hukou_log_length gauge"

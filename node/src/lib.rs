@@ -4,6 +4,7 @@
 //! - [`service`]: the node's core: ledger state, own writes, replicated entries
 //! - [`store`]: durable storage (sled) and group commit
 //! - [`net`]: the private libp2p network
+//! - [`overlay`]: which members a node keeps connections to
 //! - [`sync`]: replication over the network (push and pull)
 //! - [`witness`]: checkpoints, cosignatures, certificates: finality
 //! - [`verify`]: signature verification across cores
@@ -16,6 +17,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod net;
+pub mod overlay;
 pub mod run;
 pub mod service;
 pub mod store;

@@ -51,12 +51,19 @@
 //! 6. A request always ends: with the answer, with an error when the peer drops the reply or
 //!    the connection, or after [`REQUEST_TIMEOUT`].
 //!
-//! # Reconnection
+//! # Reconnection and the overlay
 //!
-//! Every [`REDIAL_TICK`] the task dials each member that is neither connected nor being dialled
-//! and whose backoff has expired; the backoff doubles from [`REDIAL_BACKOFF_MIN`] to
-//! [`REDIAL_BACKOFF_MAX`] and resets on connection. Ping closes connections whose peer stopped
-//! answering, so a bureau whose machine lost power is redialled too.
+//! The node says which members are its overlay neighbours ([`PeerRole`], computed by
+//! `crate::overlay`): connections to those are kept up, connections to the others are made on
+//! demand (a [`NetHandle::request`] dials) and closed after [`ON_DEMAND_IDLE`] without a request
+//! either way. Every [`REDIAL_TICK`] the task dials each neighbour that is neither connected nor
+//! being dialled and whose backoff has expired; the backoff doubles from [`REDIAL_BACKOFF_MIN`]
+//! to [`REDIAL_BACKOFF_MAX`] and resets on connection. Of two neighbours the one that does not
+//! dial first ([`PeerRole::Neighbour`]`{ dial_first: false }`) dials only if no connection came
+//! within [`NEIGHBOUR_ANSWER_GRACE`], so a pair normally holds one connection, and a pair whose
+//! views of the membership differ for a while still connects. Ping closes connections whose peer
+//! stopped answering, so a bureau whose machine lost power is redialled too. Established incoming
+//! connections are capped at [`INCOMING_CONNECTIONS_MAX`], independently of the network's size.
 //!
 //! # Addresses
 //!
@@ -141,9 +148,28 @@ const REQUEST_TIMEOUT_MARGIN: Duration = Duration::from_secs(2);
 const CONNECTIONS_PER_PEER_MAX: u32 = 2;
 
 /// Incoming established connections allowed per member, so the total is this times the
-/// number of members: room for restarts (old connection not yet noticed dead) without letting
-/// one peer exhaust file descriptors.
+/// number of members (at most [`INCOMING_CONNECTIONS_MAX`]): room for restarts (old connection
+/// not yet noticed dead) without letting one peer exhaust file descriptors.
 const INCOMING_CONNECTIONS_PER_MEMBER_MAX: u32 = 4;
+
+/// Hard cap on established incoming connections, whatever the network's size: about half of a
+/// node's overlay neighbours dial it (at most 12 of 24 at 2,800 bureaus), plus on-demand
+/// connections (arbiters, pulls from an author, which close when idle) and restarts. Beyond it
+/// a connection is refused; the dialler retries with backoff.
+pub const INCOMING_CONNECTIONS_MAX: u32 = 48;
+
+/// A connection to a member that is not an overlay neighbour is closed after this long without
+/// a request either way. Longer than a request may take ([`REQUEST_TIMEOUT`] plus margin), so a
+/// pull in progress is never cut; short enough that the connections of a node that talked to
+/// many arbiters drain within a minute.
+pub const ON_DEMAND_IDLE: Duration = Duration::from_secs(45);
+
+/// How often idle on-demand connections are looked for: a scan of the members every 5 s.
+const ON_DEMAND_CHECK: Duration = Duration::from_secs(5);
+
+/// How long the neighbour that does not dial first waits for the other's connection before it
+/// dials itself (after start, a membership change, or a disconnection).
+pub const NEIGHBOUR_ANSWER_GRACE: Duration = Duration::from_secs(3);
 
 /// Incoming handshakes in progress at once. Each costs a Noise DH and a timer; anyone who can
 /// reach the port can start one, so this caps what a stranger can make us spend.
@@ -178,20 +204,30 @@ const STREAMS_PER_CONNECTION_MAX: usize = 16;
 /// caller that builds topic names from data.
 const TOPICS_MAX: usize = 32;
 
-/// Gossipsub heartbeat: how often meshes are repaired and gossip (IHAVE) is emitted. The network
-/// is small and on a LAN or private WAN, so a fast heartbeat costs nothing and forms meshes
-/// within a second of connecting.
-const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(500);
+/// Gossipsub heartbeat: how often meshes are repaired and gossip (IHAVE) is emitted. Messages
+/// themselves travel at once (flood publishing to every neighbour, then forwarding along the
+/// mesh); the heartbeat only repairs the mesh after a connection change and advertises recent
+/// messages a peer may have missed. An idle heartbeat sends nothing, it only wakes the task and
+/// walks the mesh tables: measured at 500 ms, 1 s and 2 s (testnet/idle.sh, 16 nodes) the
+/// difference was below the measurement noise (tens of µs/s per node). 1 s keeps mesh repair
+/// and the IHAVE repair of a lost message within about a second; slower would only trade
+/// finality latency after a loss for nothing measurable.
+const GOSSIP_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Delay before the first heartbeat (libp2p's default is 5 s, too slow for a restarted node).
 const GOSSIP_HEARTBEAT_INITIAL_DELAY: Duration = Duration::from_millis(100);
 
-/// Gossipsub mesh degree and its bounds. A network of 2–4 bureaus must still form a mesh, so
-/// the lower bound is 1 (libp2p's defaults of 5/6/12 assume dozens of peers); with more members
-/// a mesh of 4 keeps redundancy without sending every message to everyone.
-const GOSSIP_MESH_N_LOW: usize = 1;
-const GOSSIP_MESH_N: usize = 4;
-const GOSSIP_MESH_N_HIGH: usize = 8;
+/// Gossipsub mesh degree and its bounds, for an overlay of degree up to ~16–24
+/// (`crate::overlay`). Connections are the overlay's edges, so a mesh is a subset of them: a
+/// node grafts up to 8 of its neighbours whenever it has fewer than 4 in its mesh (all of them in
+/// small networks, where the degree is below 4), and prunes beyond 12. With each node in the
+/// meshes of at least 4 neighbours the mesh of a connected overlay stays connected in practice;
+/// a message also goes, when published, to every neighbour (flood publishing), and what a mesh
+/// gap loses is advertised by IHAVE at the next heartbeat and, failing that, found by the
+/// digest anti-entropy (`sync`).
+const GOSSIP_MESH_N_LOW: usize = 4;
+const GOSSIP_MESH_N: usize = 8;
+const GOSSIP_MESH_N_HIGH: usize = 12;
 /// Mesh peers that must be outbound connections (eclipse protection; members are trusted to
 /// connect, so the minimum gossipsub allows with our lower bound).
 const GOSSIP_MESH_OUTBOUND_MIN: usize = 1;
@@ -212,9 +248,13 @@ pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// How often each connection is pinged, and how long an answer may take before the connection
 /// is closed as dead. TCP alone notices a peer that lost power only after ~15 minutes of
-/// retransmissions; this notices within 25 s so the redial loop can take over.
-const PING_INTERVAL: Duration = Duration::from_secs(10);
-const PING_TIMEOUT: Duration = Duration::from_secs(15);
+/// retransmissions; this notices within 50 s so the redial loop can take over. A clean stop or
+/// crash closes the TCP connection and is noticed at once; only a lost machine or link waits for
+/// ping. Cost: one small frame each way per connection per 30 s, ~0.5 pings/s per node at
+/// degree 16 (a few µs each); at 10 s it was three times that for a faster notice nobody needs
+/// (anti-entropy and on-demand pulls repair what a dead link lost).
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A connection between members stays up while idle: members talk in bursts, reconnecting costs
 /// a handshake, and liveness is judged by ping, not by traffic.
@@ -235,6 +275,9 @@ const _: () = assert!(FRAME_PREALLOCATION_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(REDIAL_BACKOFF_MIN.as_millis() <= REDIAL_BACKOFF_MAX.as_millis());
 const _: () = assert!(REDIAL_TICK.as_millis() <= REDIAL_BACKOFF_MIN.as_millis());
 const _: () = assert!(PING_TIMEOUT.as_secs() < IDLE_CONNECTION_TIMEOUT.as_secs());
+const _: () = assert!(
+    REQUEST_TIMEOUT.as_secs() + REQUEST_TIMEOUT_MARGIN.as_secs() < ON_DEMAND_IDLE.as_secs()
+);
 // gossipsub's own rules (ConfigBuilder::build checks them only for per-topic settings).
 const _: () = assert!(GOSSIP_MESH_OUTBOUND_MIN <= GOSSIP_MESH_N_LOW);
 const _: () = assert!(GOSSIP_MESH_N_LOW <= GOSSIP_MESH_N && GOSSIP_MESH_N <= GOSSIP_MESH_N_HIGH);
@@ -255,6 +298,23 @@ pub struct NetConfig {
     pub listen: Multiaddr,
     /// Every member of the network. Our own entry, if present, is ignored.
     pub members: Vec<NetMember>,
+    /// Gossip message ids: given a message's topic and bytes, `Some(key)` makes the key its id,
+    /// so every message with that key is one message to gossipsub (the first floods, the others
+    /// are duplicates); `None` (or no function) gives each published message its own id.
+    pub message_id: Option<MessageIdFn>,
+}
+
+/// See [`NetConfig::message_id`].
+pub type MessageIdFn = Arc<dyn Fn(&str, &[u8]) -> Option<Vec<u8>> + Send + Sync>;
+
+/// What a member is to this node in the overlay (`crate::overlay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// A neighbour: the connection is kept up. `dial_first`: dial at once; otherwise wait
+    /// [`NEIGHBOUR_ANSWER_GRACE`] for the neighbour to dial.
+    Neighbour { dial_first: bool },
+    /// Connected only while requests go either way (dialled by [`NetHandle::request`]).
+    OnDemand,
 }
 
 /// One member bureau as the network sees it.
@@ -265,14 +325,18 @@ pub struct NetMember {
     /// Where to dial it. May be empty: the member then has to dial us (or be learnt through
     /// identify from another connection). When not empty, only these are dialled.
     pub addresses: Vec<Multiaddr>,
+    /// Neighbour or on-demand.
+    pub role: PeerRole,
 }
 
 /// What the network tells the node.
 #[derive(Debug)]
 pub enum NetEvent {
-    /// A gossip message on a subscribed topic. `from` is its claimed author (a member; see invariant 3).
+    /// A gossip message on a subscribed topic. `from` is its claimed author (a member; see
+    /// invariant 3), `via` the neighbour that forwarded it to us (who holds what it refers to).
     Gossip {
         from: PeerId,
+        via: PeerId,
         topic: String,
         bytes: Vec<u8>,
     },
@@ -322,6 +386,10 @@ pub struct NetStats {
     pub dials_failed: u64,
     /// Events dropped because the node did not drain the event queue in time.
     pub events_dropped: u64,
+    /// Established connections now (to neighbours and on demand; a pair may briefly hold two).
+    pub connections_open: u64,
+    /// On-demand connections closed because idle for [`ON_DEMAND_IDLE`].
+    pub idle_closed: u64,
 }
 
 /// Why a network call failed.
@@ -574,6 +642,8 @@ struct Counters {
     connections_refused: AtomicU64,
     dials_failed: AtomicU64,
     events_dropped: AtomicU64,
+    connections_open: AtomicU64,
+    idle_closed: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -607,7 +677,8 @@ enum Command {
         bytes: Vec<u8>,
         done: RequestDone,
     },
-    /// The membership changed (a configuration epoch): allow, dial and keep exactly these.
+    /// The membership changed (a configuration epoch): allow exactly these, keep connections to
+    /// the neighbours among them.
     SetMembers(Vec<NetMember>),
 }
 
@@ -667,9 +738,9 @@ impl NetHandle {
         }
     }
 
-    /// Replaces the membership (a new configuration epoch): new members are allowed and
-    /// dialled, members no longer listed are disallowed and disconnected (invariant 1 keeps
-    /// holding), the addresses of the others are updated.
+    /// Replaces the membership (a new configuration epoch): new members are allowed (and
+    /// dialled if neighbours), members no longer listed are disallowed and disconnected
+    /// (invariant 1 keeps holding), the addresses and roles of the others are updated.
     pub async fn set_members(&self, members: Vec<NetMember>) -> Result<(), NetError> {
         self.send(Command::SetMembers(members)).await
     }
@@ -702,6 +773,8 @@ impl NetHandle {
             connections_refused: read(&c.connections_refused),
             dials_failed: read(&c.dials_failed),
             events_dropped: read(&c.events_dropped),
+            connections_open: read(&c.connections_open),
+            idle_closed: read(&c.idle_closed),
         }
     }
 
@@ -732,29 +805,50 @@ struct NetBehaviour {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The connection limits for a membership of `members` others.
+fn connection_limits_for(members: usize) -> connection_limits::ConnectionLimits {
+    let count = u32::try_from(members.max(1)).unwrap_or(u32::MAX);
+    connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
+        .with_max_established_incoming(Some(
+            count
+                .saturating_mul(INCOMING_CONNECTIONS_PER_MEMBER_MAX)
+                .min(INCOMING_CONNECTIONS_MAX),
+        ))
+        .with_max_pending_incoming(Some(PENDING_INCOMING_MAX))
+        .with_max_pending_outgoing(Some(count.saturating_mul(PENDING_OUTGOING_PER_MEMBER_MAX)))
+}
+
 fn build_behaviour(
     key: &identity::Keypair,
     members: &HashMap<PeerId, Member>,
+    message_id: Option<MessageIdFn>,
 ) -> Result<NetBehaviour, BoxError> {
     let mut allowed = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
     for peer in members.keys() {
         allowed.allow_peer(*peer);
     }
 
-    let member_count = u32::try_from(members.len().max(1)).unwrap_or(u32::MAX);
-    let limits = connection_limits::Behaviour::new(
-        connection_limits::ConnectionLimits::default()
-            .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
-            .with_max_established_incoming(Some(
-                member_count.saturating_mul(INCOMING_CONNECTIONS_PER_MEMBER_MAX),
-            ))
-            .with_max_pending_incoming(Some(PENDING_INCOMING_MAX))
-            .with_max_pending_outgoing(Some(
-                member_count.saturating_mul(PENDING_OUTGOING_PER_MEMBER_MAX),
-            )),
-    );
+    let limits = connection_limits::Behaviour::new(connection_limits_for(members.len()));
 
+    let message_id = move |m: &gossipsub::Message| -> gossipsub::MessageId {
+        if let Some(key) = message_id.as_ref().and_then(|f| f(m.topic.as_str(), &m.data)) {
+            let mut id = b"k:".to_vec();
+            id.extend(key);
+            return gossipsub::MessageId::new(&id);
+        }
+        // libp2p's default: author and sequence number, unique per publish.
+        let mut id = b"s:".to_vec();
+        if let Some(source) = &m.source {
+            id.extend(source.to_bytes());
+        }
+        if let Some(seq) = m.sequence_number {
+            id.extend(seq.to_be_bytes());
+        }
+        gossipsub::MessageId::new(&id)
+    };
     let gossipsub_config = gossipsub::ConfigBuilder::default()
+        .message_id_fn(message_id)
         .heartbeat_interval(GOSSIP_HEARTBEAT)
         .heartbeat_initial_delay(GOSSIP_HEARTBEAT_INITIAL_DELAY)
         .mesh_n_low(GOSSIP_MESH_N_LOW)
@@ -806,7 +900,7 @@ fn build_behaviour(
 /// Binds `config.listen`, starts the network task and returns its handle and event stream.
 ///
 /// Fails if the address cannot be bound (taken, not local, not `/ip4|ip6/…/tcp/…`). The task
-/// dials every member at once and keeps redialling those not connected. It stops when
+/// dials its neighbours (module doc) and keeps redialling those not connected. It stops when
 /// `shutdown` completes; the event receiver then yields `None`.
 pub async fn spawn(
     config: NetConfig,
@@ -817,16 +911,22 @@ pub async fn spawn(
         psk,
         listen,
         members,
+        message_id,
     } = config;
     let local_peer_id = identity.public().to_peer_id();
     let mut by_peer: HashMap<PeerId, Member> = HashMap::new();
-    for NetMember { peer_id, addresses } in members {
+    for NetMember {
+        peer_id,
+        addresses,
+        role,
+    } in members
+    {
         if peer_id == local_peer_id {
             continue;
         }
         let member = by_peer
             .entry(peer_id)
-            .or_insert_with(|| Member::new(Vec::new()));
+            .or_insert_with(|| Member::new(Vec::new(), role));
         for address in addresses {
             if !member.addresses.contains(&address) {
                 member.addresses.push(address);
@@ -865,7 +965,7 @@ pub async fn spawn(
         .map_err(|e| NetError::Setup {
             reason: e.to_string(),
         })?
-        .with_behaviour(|key| build_behaviour(key, &members))
+        .with_behaviour(|key| build_behaviour(key, &members, message_id))
         .map_err(|e| NetError::Setup {
             reason: e.to_string(),
         })?
@@ -931,15 +1031,22 @@ struct Member {
     next_dial_at: Instant,
     /// Wait after the next failed dial.
     backoff: Duration,
+    /// Neighbour or on-demand.
+    role: PeerRole,
+    /// Last request to or from it (on-demand connections close when idle).
+    last_used: Instant,
 }
 
 impl Member {
-    fn new(addresses: Vec<Multiaddr>) -> Self {
+    fn new(addresses: Vec<Multiaddr>, role: PeerRole) -> Self {
+        let now = Instant::now();
         Member {
             addresses,
             learnt: Vec::new(),
-            next_dial_at: Instant::now(),
+            next_dial_at: first_dial_at(role, now),
             backoff: REDIAL_BACKOFF_MIN,
+            role,
+            last_used: now,
         }
     }
 
@@ -969,6 +1076,15 @@ impl Member {
             }
             self.learnt.push(address);
         }
+    }
+}
+
+/// When a member not connected is first dialled from `now` on: a neighbour that dials first at
+/// once, the other after [`NEIGHBOUR_ANSWER_GRACE`] (module doc).
+fn first_dial_at(role: PeerRole, now: Instant) -> Instant {
+    match role {
+        PeerRole::Neighbour { dial_first: false } => now + NEIGHBOUR_ANSWER_GRACE,
+        _ => now,
     }
 }
 
@@ -1031,6 +1147,8 @@ impl NetTask {
         tokio::pin!(shutdown);
         let mut redial = tokio::time::interval(REDIAL_TICK);
         redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut idle_check = tokio::time::interval(ON_DEMAND_CHECK);
+        idle_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // When every handle is gone no command can come, but the node may still answer
         // requests through the event stream, so the task keeps running until shutdown.
         let mut commands_open = true;
@@ -1046,6 +1164,7 @@ impl NetTask {
                     self.on_reply(channel, reply);
                 }
                 _ = redial.tick() => self.redial_due_members(),
+                _ = idle_check.tick() => self.close_idle_on_demand(),
             }
         }
         info!("network stopping");
@@ -1106,10 +1225,11 @@ impl NetTask {
                 let _ = done.send(result);
             }
             Command::Request { peer, bytes, done } => {
-                let Some(member) = self.members.get(&peer) else {
+                let Some(member) = self.members.get_mut(&peer) else {
                     let _ = done.send(Err(NetError::NotMember { peer }));
                     return;
                 };
+                member.last_used = Instant::now();
                 if self.outbound.len() >= OUTBOUND_REQUESTS_MAX {
                     let _ = done.send(Err(NetError::Busy {
                         max: OUTBOUND_REQUESTS_MAX,
@@ -1131,10 +1251,19 @@ impl NetTask {
 
     fn set_members(&mut self, members: Vec<NetMember>) {
         let local = self.shared.local_peer_id;
-        let mut wanted: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
-        for NetMember { peer_id, addresses } in members {
+        let mut wanted: HashMap<PeerId, (Vec<Multiaddr>, PeerRole)> = HashMap::new();
+        for NetMember {
+            peer_id,
+            addresses,
+            role,
+        } in members
+        {
             if peer_id != local {
-                wanted.entry(peer_id).or_default().extend(addresses);
+                let entry = wanted
+                    .entry(peer_id)
+                    .or_insert_with(|| (Vec::new(), role));
+                entry.0.extend(addresses);
+                entry.1 = role;
             }
         }
         let gone: Vec<PeerId> = self
@@ -1149,26 +1278,29 @@ impl NetTask {
             let _ = self.swarm.disconnect_peer_id(peer);
             info!(%peer, "no longer a member: disallowed");
         }
-        for (peer, mut addresses) in wanted {
+        let now = Instant::now();
+        for (peer, (mut addresses, role)) in wanted {
             addresses.dedup();
             match self.members.get_mut(&peer) {
-                Some(member) => member.addresses = addresses,
+                Some(member) => {
+                    member.addresses = addresses;
+                    if member.role != role {
+                        // A new neighbour is dialled as if just met; one no longer a neighbour
+                        // keeps its connection until it is idle.
+                        member.role = role;
+                        member.next_dial_at = first_dial_at(role, now);
+                        member.last_used = now;
+                    }
+                }
                 None => {
                     self.swarm.behaviour_mut().allowed.allow_peer(peer);
-                    self.members.insert(peer, Member::new(addresses));
+                    self.members.insert(peer, Member::new(addresses, role));
                     info!(%peer, "new member: allowed");
                 }
             }
         }
-        let count = u32::try_from(self.members.len().max(1)).unwrap_or(u32::MAX);
-        let limits = self.swarm.behaviour_mut().limits.limits_mut();
-        *limits = connection_limits::ConnectionLimits::default()
-            .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
-            .with_max_established_incoming(Some(
-                count.saturating_mul(INCOMING_CONNECTIONS_PER_MEMBER_MAX),
-            ))
-            .with_max_pending_incoming(Some(PENDING_INCOMING_MAX))
-            .with_max_pending_outgoing(Some(count.saturating_mul(PENDING_OUTGOING_PER_MEMBER_MAX)));
+        *self.swarm.behaviour_mut().limits.limits_mut() =
+            connection_limits_for(self.members.len());
         self.redial_due_members();
     }
 
@@ -1213,7 +1345,10 @@ impl NetTask {
     fn redial_due_members(&mut self) {
         let now = Instant::now();
         for (peer, member) in &mut self.members {
-            if self.swarm.is_connected(peer) || now < member.next_dial_at {
+            if member.role == PeerRole::OnDemand
+                || now < member.next_dial_at
+                || self.swarm.is_connected(peer)
+            {
                 continue;
             }
             member.next_dial_at = now + member.backoff;
@@ -1227,6 +1362,40 @@ impl NetTask {
                 debug!(%peer, "not dialling: {e}");
             }
         }
+    }
+
+    /// Closes connections to members that are not neighbours and saw no request either way for
+    /// [`ON_DEMAND_IDLE`], unless a request to them is still in flight.
+    fn close_idle_on_demand(&mut self) {
+        let now = Instant::now();
+        let idle: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(peer, m)| {
+                m.role == PeerRole::OnDemand
+                    && now.duration_since(m.last_used) >= ON_DEMAND_IDLE
+                    && self.swarm.is_connected(peer)
+                    && !self.outbound.values().any(|(p, _)| p == *peer)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in idle {
+            debug!(%peer, "closing an idle on-demand connection");
+            bump(&self.shared.counters.idle_closed);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn count_connections(&self) {
+        let open = self
+            .swarm
+            .network_info()
+            .connection_counters()
+            .num_established();
+        self.shared
+            .counters
+            .connections_open
+            .store(u64::from(open), Ordering::Relaxed);
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<NetBehaviourEvent>) {
@@ -1256,8 +1425,11 @@ impl NetTask {
                 ..
             } => {
                 debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connection established");
+                self.count_connections();
                 if let Some(member) = self.members.get_mut(&peer_id) {
                     member.backoff = REDIAL_BACKOFF_MIN;
+                    // An on-demand connection the peer opened is given the idle time from now.
+                    member.last_used = Instant::now();
                 }
                 if num_established.get() == 1 {
                     lock(&self.shared.connected).insert(peer_id);
@@ -1272,11 +1444,13 @@ impl NetTask {
                 ..
             } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
+                self.count_connections();
                 if num_established == 0 {
                     lock(&self.shared.connected).remove(&peer_id);
                     if let Some(member) = self.members.get_mut(&peer_id) {
-                        // Try again at once: a clean restart is usually back within a second.
-                        member.next_dial_at = Instant::now();
+                        // A neighbour that dials first tries again at once: a clean restart is
+                        // usually back within a second.
+                        member.next_dial_at = first_dial_at(member.role, Instant::now());
                     }
                     info!(peer = %peer_id, "peer disconnected");
                     self.emit(NetEvent::PeerDisconnected(peer_id));
@@ -1319,6 +1493,7 @@ impl NetTask {
                 bump(&self.shared.counters.gossip_in);
                 self.emit(NetEvent::Gossip {
                     from,
+                    via: propagation_source,
                     topic: message.topic.into_string(),
                     bytes: message.data,
                 });
@@ -1357,6 +1532,9 @@ impl NetTask {
                 ..
             } => {
                 bump(&self.shared.counters.requests_in);
+                if let Some(member) = self.members.get_mut(&peer) {
+                    member.last_used = Instant::now();
+                }
                 if self.replies.len() >= INBOUND_REQUESTS_MAX {
                     warn!(%peer, max = INBOUND_REQUESTS_MAX, "too many requests waiting; refusing one");
                     return; // dropping `channel` fails the request at the peer
@@ -1387,7 +1565,10 @@ impl NetTask {
                     },
                 ..
             } => {
-                if let Some((_, done)) = self.outbound.remove(&request_id) {
+                if let Some((peer, done)) = self.outbound.remove(&request_id) {
+                    if let Some(member) = self.members.get_mut(&peer) {
+                        member.last_used = Instant::now();
+                    }
                     let _ = done.send(Ok(response));
                 }
             }

@@ -189,6 +189,7 @@ pub async fn run(
         psk: network_key.to_bytes(),
         listen,
         members,
+        message_id: Some(Arc::new(sync::gossip_message_id)),
     };
     let (net_handle, events) = net::spawn(net_config, stop())
         .await
@@ -229,10 +230,14 @@ pub async fn run(
     let api_addr = listener.local_addr()?;
     let peer_net = net_handle.clone();
     let peer_map = peers.clone();
+    let overlay_epochs = service.clone();
+    let stats_net = net_handle.clone();
     let api = Api {
         service: service.clone(),
         token: Arc::new(token),
         metrics: Arc::new(ApiMetrics::default()),
+        overlay: Arc::new(move || overlay_of(&overlay_epochs.epochs(), me)),
+        net_stats: Arc::new(move || stats_net.stats()),
         peers: Arc::new(move || {
             let mut v: Vec<_> = peer_net
                 .connected_peers()
@@ -356,16 +361,29 @@ async fn configuration_at_start(
     Ok(epochs)
 }
 
+/// This node's overlay neighbours in the latest epoch (`crate::overlay`).
+pub fn overlay_of(epochs: &Epochs, me: BureauCode) -> Vec<BureauCode> {
+    let codes: Vec<BureauCode> = epochs
+        .latest()
+        .membership
+        .members()
+        .map(|m| m.code)
+        .collect();
+    crate::overlay::neighbours(&codes, me)
+}
+
 /// The members the network task allows and dials under the latest epoch, and the peer map:
 /// every key of a member that was not revoked gives a peer id it may connect with (a node keeps
 /// its network identity across a planned rotation until it restarts); only the current key's
-/// peer id is dialled, at the epoch's addresses (or the operator's `[peers]` override).
+/// peer id is dialled (if an overlay neighbour; others on demand), at the epoch's addresses (or the operator's `[peers]` override).
 pub fn net_members(
     epochs: &Epochs,
     me: BureauCode,
     overrides: &BTreeMap<BureauCode, String>,
 ) -> (Vec<NetMember>, Vec<(libp2p::PeerId, BureauCode)>) {
     let latest = epochs.latest();
+    let neighbours = overlay_of(epochs, me);
+    let count = latest.membership.len();
     let mut members = Vec::new();
     let mut by_peer = Vec::new();
     for m in latest.membership.members() {
@@ -401,8 +419,16 @@ pub fn net_members(
                 }
             })
             .collect();
+        let role = if neighbours.contains(&m.code) {
+            net::PeerRole::Neighbour {
+                dial_first: crate::overlay::dials_first(&me, &m.code, count),
+            }
+        } else {
+            net::PeerRole::OnDemand
+        };
         for (id, current) in ids {
             members.push(NetMember {
+                role,
                 peer_id: id,
                 addresses: if current {
                     addresses.clone()

@@ -3,10 +3,20 @@
 //!
 //! - Push: entries this node wrote go out on [`TOPIC_ENTRIES`] as soon as they are durable, in
 //!   batches (up to [`PUSH_BATCH_ENTRIES`] or [`PUSH_DELAY_MS`]).
-//! - Pull (anti-entropy): every [`PULL_INTERVAL_MS`], and when a peer connects, the node asks
-//!   each connected peer for the lengths of every log it holds, and pulls every log where the
-//!   peer is ahead, from its own length, in batches of `BATCH_ENTRIES_MAX`. Gossip is therefore
-//!   only an accelerator: anything lost or dropped is pulled.
+//! - Work follows activity (issue 14): an idle node polls nobody. A pull with one peer
+//!   ([`sync_with`]: its `Tips`, the logs where it is ahead from this node's length in batches
+//!   of `BATCH_ENTRIES_MAX`, its certificates) runs only when
+//!   - a peer connects: the two exchange digests ([`digest`], [`SyncRequest::Digest`]: SHA-256
+//!     over the epoch, every log's length and tip, every log's certified size); equal digests
+//!     cost one hash each way and nothing more; different ones make each pull from the other;
+//!   - anti-entropy: every [`ANTI_ENTROPY_INTERVAL_MS`] the same digest exchange with one
+//!     overlay neighbour, in turn, so a lost gossip message nothing later refers to is found;
+//!   - on demand: an entry received by gossip waits for one this node lacks (the causal buffer
+//!     says which), or a checkpoint, cosignature or certificate names a size beyond what the
+//!     node holds: after [`ON_DEMAND_DELAY_MS`], if still missing, that log is pulled from the
+//!     neighbour that forwarded the message, then from the log's author (dialled on demand).
+//! - Start-up: pull rounds with every connected neighbour every [`PULL_INTERVAL_MS`] until a
+//!   peer confirmed the node's own log (`Service::is_recovering`) and it is not behind.
 //! - Catch-up (a new, wiped or long-stopped node): the same pull, pipelined. Up to
 //!   [`PULL_REQUESTS_IN_FLIGHT`] range requests are outstanding at once, always for the log the
 //!   node holds the smallest share of (so logs that reference one another arrive together and
@@ -19,15 +29,16 @@
 //!   stored; only the waiting is overlapped.
 //! - Every received entry goes through `Service::ingest`, i.e. the rulebook, before it is stored.
 //! - Checkpoints, cosignatures and certificates travel on `witness::TOPIC_CHECKPOINTS` and go to
-//!   the witness task (`witness`), which this module starts. Each pull round also asks every
-//!   peer for its latest certificate of each log ([`SyncRequest::Certificates`]), so a node that
-//!   missed the gossip still learns what is final.
+//!   the witness task (`witness`), which this module starts. Each pull also asks the peer for
+//!   its latest certificate of each log ([`SyncRequest::Certificates`]), so a node that missed
+//!   the gossip still learns what is final.
 //! - A losing fork: when the witness found that a certificate's root is not this node's replica
 //!   of a log (`Service::want_adoption`), each pull round fetches the certified entries from a
 //!   peer, from just before where the replica diverges up to the certificate's size
 //!   ([`adopt_certified_forks`]), and hands them to `Service::adopt_certified_fork`, which checks
-//!   them against the certificate before anything is taken back; a peer that holds another
-//!   fork, or lies, costs a request. The certificate is then offered to the witness again.
+//!   them against the certificate before anything is taken back (the digest differs while the
+//!   replica is the losing fork, so the next digest exchange pulls again); a peer that holds
+//!   another fork, or lies, costs a request. The certificate is then offered to the witness again.
 //! - When the network's event stream ends (shutdown), every task started here is stopped before
 //!   [`run`] returns, so nothing keeps the store open.
 //!
@@ -44,7 +55,7 @@ use hukou_protocol::BureauCode;
 use hukou_protocol::adoption::AdoptionError;
 use hukou_protocol::limits::{ADOPTION_ENTRIES_MAX, BATCH_ENTRIES_MAX, FRAME_BYTES_MAX};
 use libp2p::PeerId;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use crate::net::{NetEvent, NetHandle};
 use crate::service::{AdoptError, CLAIMS_PER_REQUEST_MAX, CatchUp, ClaimAnswer, ClaimAsk, Service};
@@ -56,11 +67,24 @@ pub const TOPIC_ENTRIES: &str = "hukou/entries/1";
 pub const PUSH_BATCH_ENTRIES: usize = 512;
 /// Longest a new entry waits to be batched before it is pushed.
 pub const PUSH_DELAY_MS: u64 = 5;
-/// Anti-entropy period.
+/// Interval between the pull rounds of a node starting up or catching up (only then).
 pub const PULL_INTERVAL_MS: u64 = 500;
-/// Shortest interval between the starts of two pull rounds when the second was asked for early
-/// (a peer connected, or an entry waits for one we lack).
-pub const POKED_ROUND_INTERVAL_MS: u64 = 100;
+/// Anti-entropy period: every 30 s the node compares digests with one neighbour, in turn.
+pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 30_000;
+/// How long an on-demand pull waits before it checks whether the entries are still missing:
+/// gossip usually brings them within milliseconds (an entry's predecessor is published before
+/// it, a log's entries before its checkpoint), so a pull at once would fetch them twice.
+pub const ON_DEMAND_DELAY_MS: u64 = 300;
+/// Most logs pulled on demand after one gossip batch.
+const ON_DEMAND_LOGS_MAX: usize = 16;
+/// Jobs queued for the pull task; beyond this they are dropped (digests make up for them).
+const JOBS_QUEUED_MAX: usize = 1_024;
+/// Domain separation of [`digest`].
+const DIGEST_DOMAIN: &[u8] = b"hukou/sync-digest/1";
+/// How often the pull task looks whether the witness found a losing fork to move off
+/// (`Service::adoptions_wanted`). A local check (a lock and an empty map when idle, well under
+/// a microsecond), once a second, so a fork is fetched within a second of its certificate.
+const ADOPTION_CHECK_MS: u64 = 1_000;
 /// How long a starting node waits for a peer to confirm its own log before it accepts writes
 /// anyway (the first node of a new network has nobody to ask).
 pub const RECOVERY_WAIT_MS: u64 = 5_000;
@@ -110,6 +134,9 @@ pub enum SyncRequest {
     Claims { persons: Vec<[u8; 32]> },
     /// Configuration updates from epoch `from` on, at most [`CONFIG_UPDATES_PER_RESPONSE_MAX`].
     Config { from: u32 },
+    /// The asker's [`digest`]; the peer answers with its own (and, if they differ, pulls from
+    /// the asker as the asker pulls from it). Last, so earlier variants keep their encodings.
+    Digest([u8; 32]),
 }
 
 /// A peer's answer.
@@ -126,6 +153,8 @@ pub enum SyncResponse {
     Claims(Vec<ClaimAnswer>),
     /// `SignedUpdate::encode` of each configuration update asked for, in epoch order.
     Config(Vec<Vec<u8>>),
+    /// The peer's [`digest`].
+    Digest([u8; 32]),
 }
 
 /// Most configuration updates in one answer (each at most `CONFIG_UPDATE_BYTES_MAX`, 2 MiB, so
@@ -219,8 +248,9 @@ pub async fn run(
     if let Err(e) = net.subscribe(TOPIC_ENTRIES).await {
         tracing::error!("cannot subscribe to {TOPIC_ENTRIES}: {e}");
     }
-    let poke = Arc::new(Notify::new());
-    let (ingest_tx, mut ingest_rx) = mpsc::channel::<Vec<Vec<u8>>>(256);
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(JOBS_QUEUED_MAX);
+    let jobs = Jobs(jobs_tx);
+    let (ingest_tx, mut ingest_rx) = mpsc::channel::<(PeerId, Vec<Vec<u8>>)>(256);
     let (witness, witness_task) = witness::spawn(service.clone(), net.clone()).await;
 
     // Claims: a window's request for claims goes to the persons' arbiters.
@@ -241,9 +271,9 @@ pub async fn run(
 
     // Ingest: one task, so gossip batches are judged in arrival order.
     let ingest_service = service.clone();
-    let ingest_poke = poke.clone();
+    let ingest_jobs = jobs.clone();
     let ingest_task = tokio::spawn(async move {
-        while let Some(batch) = ingest_rx.recv().await {
+        while let Some((via, batch)) = ingest_rx.recv().await {
             match ingest_service.ingest(batch).await {
                 Ok(_) => {}
                 Err(e) => {
@@ -251,9 +281,15 @@ pub async fn run(
                     return;
                 }
             }
-            if !ingest_service.state().await.buffer.is_empty() {
-                // Something waits for entries we lack: pull soon.
-                ingest_poke.notify_one();
+            // Something waits for entries this node lacks: pull those logs from the neighbour
+            // that forwarded the batch (on demand, after a short delay, if still missing).
+            let waits = waits_of(&ingest_service).await;
+            for (log, size) in waits {
+                ingest_jobs.send(Job::Log {
+                    log,
+                    size,
+                    peer: via,
+                });
             }
         }
     });
@@ -282,74 +318,42 @@ pub async fn run(
     });
 
     // Pull.
-    let pull_service = service.clone();
-    let pull_net = net.clone();
-    let pull_peers = peers.clone();
-    let pull_poke = poke.clone();
-    let pull_witness = witness.clone();
-    let pull_task = tokio::spawn(async move {
-        let started = tokio::time::Instant::now();
-        let mut catch_up = CatchUpTracker::default();
-        let mut answered = false;
-        loop {
-            let round_started = tokio::time::Instant::now();
-            let round = pull_round(
-                &pull_service,
-                &pull_net,
-                &pull_peers,
-                &pull_witness,
-                &mut catch_up,
-            )
-            .await;
-            let confirmed = round.confirmed;
-            answered |= round.answered;
-            // The wait applies only while no peer has answered: once one has, the node waits
-            // until a peer confirms its own log, however long pulling it back takes (a wiped
-            // node's first round can outlast the wait), so it never signs at a position it
-            // already signed.
-            if pull_service.is_recovering()
-                && (confirmed
-                    || (!answered && started.elapsed() >= Duration::from_millis(RECOVERY_WAIT_MS)))
-            {
-                if !confirmed {
-                    tracing::warn!(
-                        "no peer answered within {RECOVERY_WAIT_MS} ms; accepting writes on the local log"
-                    );
-                }
-                pull_service.finish_recovery();
-            }
-            catch_up.end_round(&pull_service).await;
-            if round.behind && round.applied > 0 && catch_up.is_active() {
-                // Catching up, still behind and getting somewhere: go on at once.
-                continue;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(PULL_INTERVAL_MS)) => {}
-                _ = pull_poke.notified() => {
-                    // Under load entries often wait for another log's entry that gossip is
-                    // about to deliver; a poke per ingest would turn pulls into a storm of
-                    // Tips and Certificates requests. At most one poked round per interval.
-                    tokio::time::sleep_until(
-                        round_started + Duration::from_millis(POKED_ROUND_INTERVAL_MS),
-                    )
-                    .await;
-                }
-            }
-        }
-    });
+    let pull_task = tokio::spawn(pull_loop(
+        service.clone(),
+        net.clone(),
+        peers.clone(),
+        witness.clone(),
+        jobs_rx,
+    ));
 
     // Events.
     while let Some(event) = events.recv().await {
         match event {
-            NetEvent::Gossip { topic, bytes, .. } if topic == TOPIC_CHECKPOINTS => {
+            NetEvent::Gossip {
+                topic, bytes, via, ..
+            } if topic == TOPIC_CHECKPOINTS => {
+                // A checkpoint, cosignature or certificate of a size beyond what this node
+                // holds: pull that log from the neighbour that forwarded it (if still missing
+                // after the delay, by which time gossip has usually brought the entries).
+                if let Some((log, size)) = checkpoint_size(&bytes)
+                    && log != service.me()
+                    && size > service.store().log_len(log)
+                {
+                    jobs.send(Job::Log {
+                        log,
+                        size,
+                        peer: via,
+                    });
+                }
                 if !witness.offer_gossip(bytes) {
                     tracing::debug!("witness queue full; dropping a checkpoint message");
                 }
             }
-            NetEvent::Gossip { bytes, .. } => match decode::<Gossip>(&bytes) {
+            NetEvent::Gossip { bytes, via, .. } => match decode::<Gossip>(&bytes) {
                 Some(Gossip::Entries(raw)) => {
-                    if ingest_tx.try_send(raw).is_err() {
-                        // Overloaded: drop; anti-entropy pulls the entries later.
+                    if ingest_tx.try_send((via, raw)).is_err() {
+                        // Overloaded: drop; the next entries of those logs wait for these,
+                        // which makes an on-demand pull (and the digests catch the rest).
                         tracing::debug!("ingest queue full; dropping a gossip batch");
                     }
                 }
@@ -365,14 +369,23 @@ pub async fn run(
                 // from the store on every core (net.rs bounds the requests waiting).
                 let service = service.clone();
                 let asker = peers.bureau(&from);
+                let jobs = jobs.clone();
                 tokio::spawn(async move {
                     let response = answer(&service, asker, &bytes).await;
+                    if let (Some(SyncRequest::Digest(theirs)), SyncResponse::Digest(ours)) =
+                        (decode::<SyncRequest>(&bytes), &response)
+                        && theirs != *ours
+                    {
+                        // The asker holds something this node does not, or the reverse: it
+                        // pulls from us, and we from it.
+                        jobs.send(Job::Sync(from));
+                    }
                     let _ = reply.send(encode(&response));
                 });
             }
             NetEvent::PeerConnected(peer) => {
                 tracing::info!(bureau = ?peers.bureau(&peer), "peer connected");
-                poke.notify_one();
+                jobs.send(Job::Digest(peer));
             }
             NetEvent::PeerDisconnected(peer) => {
                 tracing::info!(bureau = ?peers.bureau(&peer), "peer disconnected");
@@ -388,6 +401,358 @@ pub async fn run(
         let _ = task.await;
     }
 }
+
+/// Work for the pull task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Job {
+    /// Exchange digests with this peer (it connected, or it is the anti-entropy timer's turn);
+    /// on a mismatch, sync with it.
+    Digest(PeerId),
+    /// Sync with this peer ([`sync_with`]): its digest differed from ours.
+    Sync(PeerId),
+    /// Pull `log` up to at least `size` entries from `peer`, else from the log's author, if this
+    /// node still lacks them after [`ON_DEMAND_DELAY_MS`]. `log` may be the configuration log
+    /// (`size` is then an epoch).
+    Log {
+        log: BureauCode,
+        size: u64,
+        peer: PeerId,
+    },
+}
+
+/// Sends jobs to the pull task without waiting: a full queue drops the job (the digests make up
+/// for it).
+#[derive(Clone)]
+struct Jobs(mpsc::Sender<Job>);
+
+impl Jobs {
+    fn send(&self, job: Job) {
+        if self.0.try_send(job).is_err() {
+            tracing::debug!(?job, "pull queue full; dropping a job");
+        }
+    }
+}
+
+/// The positions (log, entries needed) that entries in the causal buffer wait for, one per log,
+/// at most [`ON_DEMAND_LOGS_MAX`].
+async fn waits_of(service: &Service) -> Vec<(BureauCode, u64)> {
+    let state = service.state().await;
+    if state.buffer.is_empty() {
+        return Vec::new();
+    }
+    let mut needed: HashMap<BureauCode, u64> = HashMap::new();
+    for ((log, seq), _) in state.buffer.waiting() {
+        let size = needed.entry(*log).or_insert(0);
+        *size = (*size).max(seq.0 + 1);
+    }
+    let mut out: Vec<_> = needed.into_iter().collect();
+    out.sort();
+    out.truncate(ON_DEMAND_LOGS_MAX);
+    out
+}
+
+/// The log and size a message on the checkpoint topic names, if it decodes.
+fn checkpoint_size(bytes: &[u8]) -> Option<(BureauCode, u64)> {
+    use hukou_protocol::checkpoint::{Certificate, Checkpoint, SignedCheckpoint};
+    let c = match decode::<witness::WitnessGossip>(bytes)? {
+        witness::WitnessGossip::Checkpoint(raw) => SignedCheckpoint::decode(&raw).ok()?.checkpoint,
+        witness::WitnessGossip::Cosignature { checkpoint, .. } => {
+            Checkpoint::decode(&checkpoint).ok()?
+        }
+        witness::WitnessGossip::Certificate(raw) => Certificate::decode(&raw).ok()?.checkpoint,
+    };
+    Some((c.log, c.size))
+}
+
+/// The gossip message id hook (`NetConfig::message_id`): a certificate's id is its checkpoint,
+/// so of the certificates many nodes build for one checkpoint from different cosignature
+/// subsets only the first floods the network. Every other message gets its own id.
+pub fn gossip_message_id(topic: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    if topic != TOPIC_CHECKPOINTS {
+        return None;
+    }
+    match decode::<witness::WitnessGossip>(bytes)? {
+        witness::WitnessGossip::Certificate(raw) => {
+            let c = hukou_protocol::checkpoint::Certificate::decode(&raw).ok()?;
+            let mut id = b"certificate:".to_vec();
+            id.extend(c.checkpoint.encode());
+            Some(id)
+        }
+        _ => None,
+    }
+}
+
+/// SHA-256 over the configuration epoch, every held log's (code, length, tip) and every held
+/// log's latest certified size: two nodes with equal digests hold the same, and exchange
+/// nothing more.
+pub async fn digest(service: &Service) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let state = service.state().await;
+    let mut h = Sha256::new();
+    h.update(DIGEST_DOMAIN);
+    h.update(state.ledger.epochs().latest().epoch.to_be_bytes());
+    let mut logs: Vec<_> = state
+        .ledger
+        .logs()
+        .filter(|(_, log)| !log.is_empty())
+        .map(|(code, log)| (code, log.len(), log.tip().0))
+        .collect();
+    logs.sort_by_key(|l| l.0);
+    for (code, len, tip) in logs {
+        h.update(code.get().to_be_bytes());
+        h.update(len.to_be_bytes());
+        h.update(tip);
+        h.update(state.final_size(code).to_be_bytes());
+    }
+    h.finalize().into()
+}
+
+/// The pull task: at start, pull rounds with every neighbour until this node's own log is
+/// confirmed and it is not catching up; then only what [`Job`]s and the anti-entropy timer ask.
+async fn pull_loop(
+    service: Service,
+    net: NetHandle,
+    peers: Peers,
+    witness: WitnessHandle,
+    mut jobs: mpsc::Receiver<Job>,
+) {
+    let started = tokio::time::Instant::now();
+    let mut catch_up = CatchUpTracker::default();
+    let mut answered = false;
+    // Start-up (and a new or wiped node's catch-up): ask every neighbour.
+    loop {
+        let round = pull_round(&service, &net, &peers, &witness, &mut catch_up).await;
+        let confirmed = round.confirmed;
+        answered |= round.answered;
+        // The wait applies only while no peer has answered: once one has, the node waits
+        // until a peer confirms its own log, however long pulling it back takes (a wiped
+        // node's first round can outlast the wait), so it never signs at a position it
+        // already signed.
+        if service.is_recovering()
+            && (confirmed
+                || (!answered && started.elapsed() >= Duration::from_millis(RECOVERY_WAIT_MS)))
+        {
+            if !confirmed {
+                tracing::warn!(
+                    "no peer answered within {RECOVERY_WAIT_MS} ms; accepting writes on the local log"
+                );
+            }
+            service.finish_recovery();
+        }
+        catch_up.end_round(&service).await;
+        if round.behind && round.applied > 0 {
+            continue; // still behind and getting somewhere: go on at once
+        }
+        // Done once the own log is confirmed and the node is not catching up. A peer that stays
+        // ahead in a log this node cannot take (entries the rulebook refuses, a fork) does not
+        // keep the rounds going: the digests find it again when something changes.
+        if !service.is_recovering() && !catch_up.is_active() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(PULL_INTERVAL_MS)).await;
+    }
+    tracing::debug!("start-up pulls done; pulling on demand from now on");
+
+    // Anti-entropy by digest, one neighbour at a time. Periodic because a lost gossip message
+    // that nothing later refers to (the last entry or certificate of an idle log) would
+    // otherwise stay lost. Cost: one request of 32 bytes each way per ANTI_ENTROPY_INTERVAL_MS
+    // per node (and one answer for each neighbour's turn), i.e. a few µs per second.
+    let mut anti_entropy =
+        tokio::time::interval(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS));
+    anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    anti_entropy.tick().await; // the first tick is immediate; the start-up rounds just ran
+    let mut adoption_check = tokio::time::interval(Duration::from_millis(ADOPTION_CHECK_MS));
+    adoption_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut turn = 0usize;
+    let mut queued: VecDeque<Job> = VecDeque::new();
+    // On-demand log pulls: the size needed, whom to ask, and when.
+    let mut logs: HashMap<BureauCode, (u64, PeerId, tokio::time::Instant)> = HashMap::new();
+    loop {
+        let next_log = logs.values().map(|(_, _, due)| *due).min();
+        tokio::select! {
+            job = jobs.recv() => match job {
+                None => return,
+                Some(Job::Log { log, size, peer }) => {
+                    let due = tokio::time::Instant::now() + Duration::from_millis(ON_DEMAND_DELAY_MS);
+                    let entry = logs.entry(log).or_insert((size, peer, due));
+                    if size > entry.0 {
+                        entry.0 = size;
+                        entry.1 = peer;
+                    }
+                }
+                Some(job) => {
+                    if !queued.contains(&job) {
+                        queued.push_back(job);
+                    }
+                }
+            },
+            _ = anti_entropy.tick() => {
+                let connected = neighbours_connected(&service, &net, &peers);
+                if !connected.is_empty() {
+                    turn = (turn + 1) % connected.len();
+                    let job = Job::Digest(connected[turn]);
+                    if !queued.contains(&job) {
+                        queued.push_back(job);
+                    }
+                }
+            }
+            _ = adoption_check.tick() => {
+                if !service.adoptions_wanted().await.is_empty() {
+                    for peer in net.connected_peers() {
+                        let Some(bureau) = peers.bureau(&peer) else {
+                            continue;
+                        };
+                        if let Err(e) =
+                            adopt_certified_forks(&service, &net, peer, bureau, &witness).await
+                        {
+                            tracing::error!("storage failed while moving to a certified fork: {e}");
+                            return;
+                        }
+                        if service.adoptions_wanted().await.is_empty() {
+                            break;
+                        }
+                    }
+                }
+            }
+            () = sleep_until(next_log) => {
+                let now = tokio::time::Instant::now();
+                let due: Vec<BureauCode> = logs
+                    .iter()
+                    .filter(|(_, (_, _, at))| *at <= now)
+                    .map(|(log, _)| *log)
+                    .collect();
+                for log in due {
+                    if let Some((size, peer, _)) = logs.remove(&log)
+                        && !pull_log_on_demand(&service, &net, &peers, log, size, peer).await
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        while let Some(job) = queued.pop_front() {
+            let ok = match job {
+                Job::Digest(peer) => {
+                    if digests_differ(&service, &net, peer).await {
+                        let mut round = Round::default();
+                        sync_with(&service, &net, &peers, peer, &witness, &mut catch_up, &mut round)
+                            .await
+                    } else {
+                        true
+                    }
+                }
+                Job::Sync(peer) => {
+                    let mut round = Round::default();
+                    sync_with(&service, &net, &peers, peer, &witness, &mut catch_up, &mut round)
+                        .await
+                }
+                Job::Log { .. } => true,
+            };
+            if !ok {
+                return;
+            }
+            catch_up.end_round(&service).await;
+            // Jobs that came in meanwhile join the queue (duplicates of queued ones dropped).
+            while let Ok(job) = jobs.try_recv() {
+                match job {
+                    Job::Log { log, size, peer } => {
+                        let due = tokio::time::Instant::now()
+                            + Duration::from_millis(ON_DEMAND_DELAY_MS);
+                        let entry = logs.entry(log).or_insert((size, peer, due));
+                        if size > entry.0 {
+                            entry.0 = size;
+                            entry.1 = peer;
+                        }
+                    }
+                    job if !queued.contains(&job) => queued.push_back(job),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The connected peers that are this node's overlay neighbours (all connected peers if none
+/// is: a node whose view of the membership lags still checks with someone).
+fn neighbours_connected(service: &Service, net: &NetHandle, peers: &Peers) -> Vec<PeerId> {
+    let neighbours = crate::run::overlay_of(&service.epochs(), service.me());
+    let connected = net.connected_peers();
+    let near: Vec<PeerId> = connected
+        .iter()
+        .filter(|p| peers.bureau(p).is_some_and(|b| neighbours.contains(&b)))
+        .copied()
+        .collect();
+    if near.is_empty() { connected } else { near }
+}
+
+/// Sends our digest to `peer` and compares: true if they differ (or the peer did not answer
+/// with a digest, e.g. an older node: then sync to be safe).
+async fn digests_differ(service: &Service, net: &NetHandle, peer: PeerId) -> bool {
+    let ours = digest(service).await;
+    match net.request(peer, encode(&SyncRequest::Digest(ours))).await {
+        Ok(bytes) => !matches!(decode::<SyncResponse>(&bytes), Some(SyncResponse::Digest(theirs)) if theirs == ours),
+        Err(_) => false, // unreachable: the next turn or reconnection tries again
+    }
+}
+
+/// Pulls `log` until it holds `size` entries (or `size` is an epoch of the configuration log)
+/// from `peer`, then from the log's author if still short. False if storage failed.
+async fn pull_log_on_demand(
+    service: &Service,
+    net: &NetHandle,
+    peers: &Peers,
+    log: BureauCode,
+    size: u64,
+    peer: PeerId,
+) -> bool {
+    if log == hukou_protocol::types::CONFIG_LOG {
+        if u64::from(service.epochs().latest().epoch) < size
+            && let Some(bureau) = peers.bureau(&peer)
+        {
+            pull_config(service, net, peer, bureau).await;
+        }
+        return true;
+    }
+    let mut askers = vec![peer];
+    if let Some(author) = peers.peer(log, &net.connected_peers())
+        && author != peer
+        && log != service.me()
+    {
+        askers.push(author);
+    }
+    for asked in askers {
+        let held = service.store().log_len(log);
+        if held >= size {
+            break;
+        }
+        let want = Want {
+            log,
+            next: held,
+            until: size.max(held + BATCH_ENTRIES_MAX as u64),
+            target: size,
+        };
+        let mut catch_up = CatchUpTracker::default();
+        match pull_logs(service, net, asked, vec![want], &mut catch_up).await {
+            Ok(applied) => {
+                tracing::debug!(%log, applied, "pulled on demand");
+            }
+            Err(e) => {
+                tracing::error!("storage failed while pulling {log} on demand: {e}");
+                return false;
+            }
+        }
+    }
+    true
+}
+
 
 /// Pulls the configuration updates `peer` holds beyond ours and takes each in
 /// (`Service::apply_config` judges it: signatures of the epoch before, chain, changes).
@@ -517,6 +882,7 @@ async fn answer(service: &Service, asker: Option<BureauCode>, bytes: &[u8]) -> S
             }
             SyncResponse::Certificates(certificates)
         }
+        Some(SyncRequest::Digest(_)) => SyncResponse::Digest(digest(service).await),
         None => SyncResponse::Error("request did not decode".into()),
     }
 }
@@ -534,7 +900,8 @@ struct Round {
     applied: usize,
 }
 
-/// One anti-entropy round with every connected peer.
+/// One pull round with every connected peer (start-up and catch-up; afterwards digests and
+/// on-demand pulls decide whom to pull from).
 async fn pull_round(
     service: &Service,
     net: &NetHandle,
@@ -542,102 +909,9 @@ async fn pull_round(
     witness: &WitnessHandle,
     catch_up: &mut CatchUpTracker,
 ) -> Round {
-    let me = service.me();
     let mut round = Round::default();
     for peer in net.connected_peers() {
-        let Some(bureau) = peers.bureau(&peer) else {
-            continue;
-        };
-        let Ok(bytes) = net.request(peer, encode(&SyncRequest::Tips)).await else {
-            continue;
-        };
-        let Some(SyncResponse::Tips(their_epoch, tips)) = decode::<SyncResponse>(&bytes) else {
-            continue;
-        };
-        round.answered = true;
-        // The configuration first: entries of a newer epoch wait for it.
-        if their_epoch > service.epochs().latest().epoch {
-            pull_config(service, net, peer, bureau).await;
-        }
-        let wants: Vec<Want> = {
-            let mut state = service.state().await;
-            for (log, len, _) in &tips {
-                let known = state.peer_lengths.entry(*log).or_insert(0);
-                *known = (*known).max(*len);
-            }
-            tips.iter()
-                .filter_map(|&(log, target, _)| {
-                    let held = state.ledger.log_len(log);
-                    (held < target).then(|| Want {
-                        log,
-                        next: held,
-                        until: target
-                            .min(held + (PULL_BATCHES_PER_ROUND_MAX * BATCH_ENTRIES_MAX) as u64),
-                        target,
-                    })
-                })
-                .collect()
-        };
-        if !wants.is_empty() {
-            catch_up.begin_if_behind(service, bureau).await;
-            match pull_logs(service, net, peer, wants, catch_up).await {
-                Ok(applied) => round.applied += applied,
-                Err(e) => {
-                    tracing::error!("storage failed while pulling from {bureau}: {e}");
-                    return Round {
-                        answered: round.answered,
-                        ..Round::default()
-                    };
-                }
-            }
-        }
-        let mut own_ok = true;
-        // Logs where this peer may hold a different history than ours: same length but another
-        // tip, or longer but what it has could not be appended here.
-        let mut suspect = Vec::new();
-        {
-            let state = service.state().await;
-            for &(log, their_len, their_tip) in &tips {
-                let held = state.ledger.log(log).map_or(0, |l| l.len());
-                let tip = state.ledger.log(log).map(|l| l.tip().0);
-                if held < their_len {
-                    round.behind = true;
-                    if log == me {
-                        own_ok = false;
-                    }
-                }
-                if held > 0 && (held < their_len || (held == their_len && tip != Some(their_tip))) {
-                    suspect.push((log, held - 1));
-                }
-            }
-        }
-        round.confirmed |= own_ok;
-        // A fork shown to different peers by pulls alone would otherwise stay unnoticed: fetch
-        // the peer's entry at our last position. If it differs from ours, the author signed two
-        // entries at one position and ingesting it records the fraud proof (every honest node
-        // compares with every peer, so each finds it); if it is ours, it counts as a duplicate.
-        for (log, seq) in suspect {
-            let request = SyncRequest::Range {
-                log,
-                from: seq,
-                max: 1,
-            };
-            if let Ok(bytes) = net.request(peer, encode(&request)).await
-                && let Some(SyncResponse::Entries(raw)) = decode::<SyncResponse>(&bytes)
-                && !raw.is_empty()
-                && let Err(e) = service.ingest(raw).await
-            {
-                tracing::error!("storage failed while checking {log} against {bureau}: {e}");
-            }
-        }
-        // After the entries, so the certificates can be checked against what was just pulled.
-        if let Ok(bytes) = net.request(peer, encode(&SyncRequest::Certificates)).await
-            && let Some(SyncResponse::Certificates(raw)) = decode::<SyncResponse>(&bytes)
-        {
-            witness.offer_certificates(raw);
-        }
-        if let Err(e) = adopt_certified_forks(service, net, peer, bureau, witness).await {
-            tracing::error!("storage failed while moving to a certified fork: {e}");
+        if !sync_with(service, net, peers, peer, witness, catch_up, &mut round).await {
             return Round {
                 answered: round.answered,
                 ..Round::default()
@@ -645,6 +919,115 @@ async fn pull_round(
         }
     }
     round
+}
+
+/// Pulls from `peer` whatever it holds beyond this node: its configuration epochs, the entries
+/// of every log where it is ahead (its `Tips`), a check of every log where it may hold another
+/// history, its latest certificates, and the certified fork of any log this node holds a losing
+/// fork of. Adds what it found to `round`. False if storage failed.
+async fn sync_with(
+    service: &Service,
+    net: &NetHandle,
+    peers: &Peers,
+    peer: PeerId,
+    witness: &WitnessHandle,
+    catch_up: &mut CatchUpTracker,
+    round: &mut Round,
+) -> bool {
+    let me = service.me();
+    let Some(bureau) = peers.bureau(&peer) else {
+        return true;
+    };
+    let Ok(bytes) = net.request(peer, encode(&SyncRequest::Tips)).await else {
+        return true;
+    };
+    let Some(SyncResponse::Tips(their_epoch, tips)) = decode::<SyncResponse>(&bytes) else {
+        return true;
+    };
+    round.answered = true;
+    // The configuration first: entries of a newer epoch wait for it.
+    if their_epoch > service.epochs().latest().epoch {
+        pull_config(service, net, peer, bureau).await;
+    }
+    let wants: Vec<Want> = {
+        let mut state = service.state().await;
+        for (log, len, _) in &tips {
+            let known = state.peer_lengths.entry(*log).or_insert(0);
+            *known = (*known).max(*len);
+        }
+        tips.iter()
+            .filter_map(|&(log, target, _)| {
+                let held = state.ledger.log_len(log);
+                (held < target).then(|| Want {
+                    log,
+                    next: held,
+                    until: target
+                        .min(held + (PULL_BATCHES_PER_ROUND_MAX * BATCH_ENTRIES_MAX) as u64),
+                    target,
+                })
+            })
+            .collect()
+    };
+    if !wants.is_empty() {
+        catch_up.begin_if_behind(service, bureau).await;
+        match pull_logs(service, net, peer, wants, catch_up).await {
+            Ok(applied) => round.applied += applied,
+            Err(e) => {
+                tracing::error!("storage failed while pulling from {bureau}: {e}");
+                return false;
+            }
+        }
+    }
+    let mut own_ok = true;
+    // Logs where this peer may hold a different history than ours: same length but another
+    // tip, or longer but what it has could not be appended here.
+    let mut suspect = Vec::new();
+    {
+        let state = service.state().await;
+        for &(log, their_len, their_tip) in &tips {
+            let held = state.ledger.log(log).map_or(0, |l| l.len());
+            let tip = state.ledger.log(log).map(|l| l.tip().0);
+            if held < their_len {
+                round.behind = true;
+                if log == me {
+                    own_ok = false;
+                }
+            }
+            if held > 0 && (held < their_len || (held == their_len && tip != Some(their_tip))) {
+                suspect.push((log, held - 1));
+            }
+        }
+    }
+    round.confirmed |= own_ok;
+    // A fork shown to different peers by pulls alone would otherwise stay unnoticed: fetch
+    // the peer's entry at our last position. If it differs from ours, the author signed two
+    // entries at one position and ingesting it records the fraud proof (every honest node
+    // compares with every peer, so each finds it); if it is ours, it counts as a duplicate.
+    for (log, seq) in suspect {
+        let request = SyncRequest::Range {
+            log,
+            from: seq,
+            max: 1,
+        };
+        if let Ok(bytes) = net.request(peer, encode(&request)).await
+            && let Some(SyncResponse::Entries(raw)) = decode::<SyncResponse>(&bytes)
+            && !raw.is_empty()
+            && let Err(e) = service.ingest(raw).await
+        {
+            tracing::error!("storage failed while checking {log} against {bureau}: {e}");
+        }
+    }
+    // After the entries, so the certificates can be checked against what was just pulled.
+    if let Ok(bytes) = net.request(peer, encode(&SyncRequest::Certificates)).await
+        && let Some(SyncResponse::Certificates(raw)) = decode::<SyncResponse>(&bytes)
+    {
+        witness.offer_certificates(raw);
+    }
+    if let Err(e) = adopt_certified_forks(service, net, peer, bureau, witness).await {
+        tracing::error!("storage failed while moving to a certified fork: {e}");
+        return false;
+    }
+    true
 }
 
 /// For each log whose replica a certificate showed to be a losing fork, fetches the certified

@@ -5,8 +5,9 @@
 //! One task, so every decision about one log is taken in order:
 //!
 //! - **Checkpoint** (author): every [`CHECKPOINT_INTERVAL_MS`] if the durable length of the own
-//!   log grew, and at least every [`CHECKPOINT_HEARTBEAT_MS`] so peers learn the tip, the node
-//!   signs `(network, me, size, root, time)` over its *durable* log (`Store::log_len`), stores it
+//!   log grew, and again (re-signed at the same size) while no certificate covers the last one,
+//!   after [`CHECKPOINT_RESEND_MIN_MS`], doubling up to [`CHECKPOINT_RESEND_MAX_MS`], so lost
+//!   cosignatures are made again; an idle, certified log sends nothing. The node signs `(network, me, size, root, time)` over its *durable* log (`Store::log_len`), stores it
 //!   and gossips it on [`TOPIC_CHECKPOINTS`]. It then judges it like any other checkpoint: the
 //!   author cosigns its own log too.
 //! - **Cosign** (witness): a checkpoint of log B is judged by `hukou_protocol::witness::judge`
@@ -45,7 +46,7 @@
 //! the membership alone ([`decode_checkpoint_fork`], `CheckpointFork::verify`), and served by
 //! the API beside fraud proofs. Its author showed different logs to different members.
 //!
-//! Lost gossip costs only time: the author's heartbeat checkpoint is cosigned again by every
+//! Lost gossip costs only time: the author's re-sent checkpoint is cosigned again by every
 //! witness that lacks a certificate at that size, and certificates are pulled by anti-entropy
 //! (`sync`).
 
@@ -72,10 +73,15 @@ use crate::sync::{decode, encode};
 pub const TOPIC_CHECKPOINTS: &str = "hukou/checkpoints/1";
 /// How often the own log is checkpointed when its durable length grew.
 pub const CHECKPOINT_INTERVAL_MS: u64 = 100;
-/// Longest between two checkpoints of the own log, grown or not, so peers learn the tip and a
-/// checkpoint whose cosignatures were lost is cosigned again.
-pub const CHECKPOINT_HEARTBEAT_MS: u64 = 5_000;
-/// Bound of the witness's input queue; beyond it gossip is dropped (the heartbeat and
+/// First wait before the last own checkpoint is signed and gossiped again while no certificate
+/// covers it (its cosignatures or certificate were lost, or witnesses were offline); doubled
+/// after each resend up to [`CHECKPOINT_RESEND_MAX_MS`]. Certification normally takes tens of
+/// milliseconds, so a resend is rare; an uncertified log (its quorum offline) costs one
+/// checkpoint per 30 s.
+pub const CHECKPOINT_RESEND_MIN_MS: u64 = 1_000;
+/// Longest wait between two resends of an uncertified own checkpoint.
+pub const CHECKPOINT_RESEND_MAX_MS: u64 = 30_000;
+/// Bound of the witness's input queue; beyond it gossip is dropped (the resend and
 /// anti-entropy make up for it).
 const INPUT_QUEUE_MAX: usize = 4_096;
 /// How many times a cosignature is retried when the recorded "last cosigned" changed between
@@ -144,6 +150,7 @@ pub async fn spawn(service: Service, net: NetHandle) -> (WitnessHandle, JoinHand
         service,
         net,
         own_last: None,
+        own_resend: Duration::from_millis(CHECKPOINT_RESEND_MIN_MS),
         pending_checkpoints: HashMap::new(),
         pending_certificates: HashMap::new(),
         builders: HashMap::new(),
@@ -162,6 +169,8 @@ struct Witness {
     me: BureauCode,
     /// Size of the last own checkpoint and when it was signed.
     own_last: Option<(u64, Instant)>,
+    /// Wait before the last own checkpoint is re-sent if still not certified.
+    own_resend: Duration,
     /// The newest checkpoint of each log that this node does not hold yet.
     pending_checkpoints: HashMap<BureauCode, SignedCheckpoint>,
     /// The newest certificate of each log that this node does not hold yet (verified), and
@@ -295,8 +304,8 @@ impl Witness {
         self.service.state().await.final_size(log)
     }
 
-    /// Signs, stores and gossips a checkpoint of the own durable log if it grew or the
-    /// heartbeat is due, then cosigns it.
+    /// Signs, stores and gossips a checkpoint of the own durable log if it grew, or if the last
+    /// one is still not certified and its resend is due, then cosigns it.
     async fn checkpoint_own_log(&mut self) -> Result<(), StoreError> {
         if self.service.is_recovering() {
             // The own log may still be coming back from peers: a checkpoint now could be of a
@@ -306,8 +315,17 @@ impl Witness {
         let size = self.service.store().log_len(self.me);
         let due = match self.own_last {
             None => size > 0,
+            Some((last, _)) if size > last => {
+                self.own_resend = Duration::from_millis(CHECKPOINT_RESEND_MIN_MS);
+                true
+            }
             Some((last, at)) => {
-                size > last || at.elapsed() >= Duration::from_millis(CHECKPOINT_HEARTBEAT_MS)
+                let resend = at.elapsed() >= self.own_resend && self.final_size(self.me).await < last;
+                if resend {
+                    self.own_resend = (self.own_resend * 2)
+                        .min(Duration::from_millis(CHECKPOINT_RESEND_MAX_MS));
+                }
+                resend
             }
         };
         if !due {
@@ -694,7 +712,7 @@ impl Witness {
     }
 
     async fn publish(&self, message: WitnessGossip) {
-        // No peer subscribed yet is not an error: the heartbeat and anti-entropy catch up.
+        // No peer subscribed yet is not an error: the resend and anti-entropy catch up.
         let _ = self.net.publish(TOPIC_CHECKPOINTS, encode(&message)).await;
     }
 }

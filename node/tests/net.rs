@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hukou_node::net::{
     self, FRAME_HEADER_BYTES, FrameCodec, FrameError, NetConfig, NetError, NetEvent, NetHandle,
-    NetMember, read_frame, write_frame,
+    NetMember, PeerRole, read_frame, write_frame,
 };
 use hukou_protocol::limits::FRAME_BYTES_MAX;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, futures::io::Cursor, request_response::Codec};
@@ -47,6 +47,7 @@ fn member(n: u8, addresses: Vec<Multiaddr>) -> NetMember {
     NetMember {
         peer_id: peer_id(n),
         addresses,
+        role: PeerRole::Neighbour { dial_first: true },
     }
 }
 
@@ -92,6 +93,7 @@ async fn start(
         psk,
         listen: listen.parse().expect("multiaddr"),
         members,
+        message_id: None,
     };
     let (net, mut events) = net::spawn(config, async move {
         let _ = stop_rx.await;
@@ -109,7 +111,9 @@ async fn start(
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
-                NetEvent::Gossip { from, topic, bytes } => {
+                NetEvent::Gossip {
+                    from, topic, bytes, ..
+                } => {
                     let _ = gossip_tx.send((from, topic, bytes));
                 }
                 NetEvent::Request { bytes, reply, .. } => {

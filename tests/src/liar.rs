@@ -98,7 +98,11 @@ impl Liar {
                 .iter()
                 .map(|a| a.parse().expect("genesis address"))
                 .collect();
-            members.push((m.code.to_string(), NetMember { peer_id, addresses }));
+            members.push((m.code.to_string(), NetMember {
+                    peer_id,
+                    addresses,
+                    role: net::PeerRole::Neighbour { dial_first: true },
+                }));
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -256,6 +260,7 @@ impl Liar {
             psk: self.psk,
             listen: "/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr"),
             members,
+            message_id: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (handle, events) = self
@@ -350,6 +355,9 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
                 Some(SyncRequest::Range { .. }) => SyncResponse::Entries(Vec::new()),
                 Some(SyncRequest::Certificates) => SyncResponse::Certificates(Vec::new()),
                 Some(SyncRequest::Config { .. }) => SyncResponse::Config(Vec::new()),
+                // A digest no honest node's matches: whoever asks pulls from the liar, as an
+                // honest node pulls from any peer whose holdings differ from its own.
+                Some(SyncRequest::Digest(_)) => SyncResponse::Digest([0; 32]),
                 // As an arbiter the liar grants nothing (refusing service is all a lone liar can
                 // do to claims: a claim it grants still needs a certificate to be used).
                 Some(SyncRequest::Claims { .. }) => {

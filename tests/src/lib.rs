@@ -43,6 +43,22 @@ pub const BUREAUS: [(&str, &str); 8] = [
     ("320102", "南京市公安局玄武分局"),
 ];
 
+/// Most bureaus a testnet can have: [`BUREAUS`], then generated ones ([`bureau`]).
+pub const BUREAUS_MAX: usize = 64;
+
+/// The code and name of the `i`-th bureau of a testnet: [`BUREAUS`] first, then plausible codes
+/// (a real province prefix, a city and a county number) for networks larger than those, e.g.
+/// above the overlay's full mesh.
+pub fn bureau(i: usize) -> (String, String) {
+    if let Some((code, name)) = BUREAUS.get(i) {
+        return (code.to_string(), name.to_string());
+    }
+    const PROVINCES: [u32; 8] = [11, 32, 44, 51, 37, 42, 61, 65];
+    let k = i - BUREAUS.len();
+    let code = format!("{}{:02}{:02}", PROVINCES[k % 8], 1 + k / 8, 2 + k % 5);
+    (code.clone(), format!("测试公安局{code}"))
+}
+
 /// Name of the network every testnet creates.
 pub const NETWORK: &str = "hukou-it";
 
@@ -512,9 +528,8 @@ impl Testnet {
     /// Creates `n` bureaus (keys, genesis, configs, tokens) without starting them.
     pub fn create(n: usize) -> Testnet {
         assert!(
-            (1..=BUREAUS.len()).contains(&n),
-            "1..={} bureaus",
-            BUREAUS.len()
+            (1..=BUREAUS_MAX).contains(&n),
+            "1..={BUREAUS_MAX} bureaus"
         );
         let dir = tempfile::Builder::new()
             .prefix("hukou-it-")
@@ -552,7 +567,8 @@ impl Testnet {
         hukou(&create.iter().map(String::as_str).collect::<Vec<_>>());
         let ports = free_ports(2 * n);
         let mut nodes = Vec::new();
-        for (i, (code, name)) in BUREAUS.iter().take(n).enumerate() {
+        for (i, (code, name)) in (0..n).map(bureau).enumerate() {
+            let (code, name) = (code.as_str(), name.as_str());
             let node_dir = root.join(code);
             std::fs::create_dir_all(&node_dir).expect("node dir");
             let key = node_dir.join("bureau.key");
@@ -811,8 +827,9 @@ impl Testnet {
         self.nodes[i].kill9();
     }
 
-    /// Waits until every node in `which` says `"status":"ok"` and lists every other node in
-    /// `which` in `peers_connected`; panics with the nodes' logs after `timeout`.
+    /// Waits until every node in `which` says `"status":"ok"` and lists in `peers_connected`
+    /// every other node in `which` that is its overlay neighbour (`overlay_neighbors`: every
+    /// member in a network of up to 12); panics with the nodes' logs after `timeout`.
     pub fn wait_ready(&mut self, which: &[usize], timeout: Duration) {
         let started = Instant::now();
         let ready = |net: &mut Testnet, i: usize| -> bool {
@@ -823,11 +840,17 @@ impl Testnet {
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
+            let neighbours: Vec<&str> = h["overlay_neighbors"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             h["status"] == "ok"
                 && which
                     .iter()
                     .filter(|j| **j != i)
-                    .all(|j| peers.contains(&net.nodes[*j].code.as_str()))
+                    .map(|j| net.nodes[*j].code.as_str())
+                    .filter(|code| neighbours.contains(code))
+                    .all(|code| peers.contains(&code))
         };
         let ok = wait_until(timeout, || {
             for &i in which {
