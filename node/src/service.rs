@@ -967,48 +967,65 @@ impl Service {
     /// [`Service::apply_verified`], [`Service::settle`]) so that a catch-up can verify the next
     /// batch while the previous one is being written.
     pub async fn ingest(&self, raw: Vec<Vec<u8>>) -> Result<usize, StoreError> {
-        let verified = self.verify_received(raw).await;
+        let mut entries = self.decode_received(raw);
+        self.drop_held(&mut entries).await;
+        let verified = self.verify_decoded(entries).await;
         let applied = self.apply_verified(verified).await?;
         let count = applied.applied;
         self.settle(applied).await?;
         Ok(count)
     }
 
-    /// Stage 1 of [`Service::ingest`]: decodes received entries (an undecodable one is counted
-    /// and dropped), drops (and counts) those this node already holds, and batch-verifies the
-    /// signatures of the rest on every core. Holds the state lock only to look the entries up.
-    pub async fn verify_received(&self, raw: Vec<Vec<u8>>) -> Verified {
-        let inner = &self.inner;
+    /// Decodes received entries; an undecodable one is counted and dropped.
+    fn decode_received(&self, raw: Vec<Vec<u8>>) -> Vec<SignedEntry> {
         let mut entries = Vec::with_capacity(raw.len());
         for bytes in &raw {
             match SignedEntry::decode(bytes) {
                 Ok(e) => entries.push(e),
                 Err(err) => {
-                    inner.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    self.inner
+                        .counters
+                        .decode_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%err, "refused undecodable entry from a peer");
                 }
             }
         }
-        drop(raw);
-        // An entry whose content this node already holds at its position is a duplicate (the
-        // rulebook's `duplicate_entry`) whatever its signature: nothing in it is new, so its
-        // signature is not verified again. Gossip and pull rounds bring many such copies (at a
-        // steady load, more than half of the entries received), and verifying them was most of
-        // what they cost.
-        if !entries.is_empty() {
-            let state = inner.state.lock().await;
-            let before = entries.len();
-            entries.retain(|e| {
-                let r = e.reference();
-                state.ledger.reference_at(r.author, r.seq) != Some(r)
-            });
-            drop(state);
-            let duplicates = (before - entries.len()) as u64;
-            inner
-                .counters
-                .entries_duplicate
-                .fetch_add(duplicates, Ordering::Relaxed);
+        entries
+    }
+
+    /// Drops (and counts as duplicates) the entries whose content this node already holds at
+    /// their position: the rulebook's `duplicate_entry`, whatever their signature, since nothing
+    /// in them is new; so their signatures are not verified again. Gossip and pull rounds bring
+    /// many such copies (most of the entries a node received in the benchmarks), and verifying
+    /// them was most of what they cost. Only for replication ([`Service::ingest`]): an adoption's
+    /// offer must stay whole, shared prefix included.
+    async fn drop_held(&self, entries: &mut Vec<SignedEntry>) {
+        if entries.is_empty() {
+            return;
         }
+        let state = self.inner.state.lock().await;
+        let before = entries.len();
+        entries.retain(|e| {
+            let r = e.reference();
+            state.ledger.reference_at(r.author, r.seq) != Some(r)
+        });
+        drop(state);
+        self.inner
+            .counters
+            .entries_duplicate
+            .fetch_add((before - entries.len()) as u64, Ordering::Relaxed);
+    }
+
+    /// Stage 1 of [`Service::ingest`]: decodes received entries (an undecodable one is counted
+    /// and dropped) and batch-verifies their signatures on every core. Takes no lock.
+    pub async fn verify_received(&self, raw: Vec<Vec<u8>>) -> Verified {
+        let entries = self.decode_received(raw);
+        self.verify_decoded(entries).await
+    }
+
+    /// Batch-verifies decoded entries on every core.
+    async fn verify_decoded(&self, entries: Vec<SignedEntry>) -> Verified {
         if entries.is_empty() {
             return Verified {
                 entries,
