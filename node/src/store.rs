@@ -54,8 +54,9 @@
 //! retried on conflict. One tree also means any later combination (an entry with derived state,
 //! a cosigned checkpoint with its check) can be made atomic the same way.
 //!
-//! *Durability.* [`Store::append`] does not flush. [`Store::flush_async`] (which the
-//! [`Committer`] calls once per group) runs sled's flush and then `fsync`s the data file itself:
+//! *Durability.* [`Store::append`] does not flush. [`Store::flush`] (which the [`Committer`]
+//! calls once per group, on the blocking thread that appended the group) and
+//! [`Store::flush_async`] run sled's flush and then `fsync` the data file itself:
 //! on Linux sled 0.34.7 ends a flush with `sync_file_range`, which survives the process dying but
 //! neither flushes the drive's write cache nor persists metadata such as the file's new length,
 //! so it does not survive a power cut. (sled writes a node larger than 128 KiB to an unsynced
