@@ -967,28 +967,65 @@ impl Service {
     /// [`Service::apply_verified`], [`Service::settle`]) so that a catch-up can verify the next
     /// batch while the previous one is being written.
     pub async fn ingest(&self, raw: Vec<Vec<u8>>) -> Result<usize, StoreError> {
-        let verified = self.verify_received(raw).await;
+        let mut entries = self.decode_received(raw);
+        self.drop_held(&mut entries).await;
+        let verified = self.verify_decoded(entries).await;
         let applied = self.apply_verified(verified).await?;
         let count = applied.applied;
         self.settle(applied).await?;
         Ok(count)
     }
 
-    /// Stage 1 of [`Service::ingest`]: decodes received entries (an undecodable one is counted
-    /// and dropped) and batch-verifies their signatures on every core. Takes no lock.
-    pub async fn verify_received(&self, raw: Vec<Vec<u8>>) -> Verified {
-        let inner = &self.inner;
+    /// Decodes received entries; an undecodable one is counted and dropped.
+    fn decode_received(&self, raw: Vec<Vec<u8>>) -> Vec<SignedEntry> {
         let mut entries = Vec::with_capacity(raw.len());
         for bytes in &raw {
             match SignedEntry::decode(bytes) {
                 Ok(e) => entries.push(e),
                 Err(err) => {
-                    inner.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    self.inner
+                        .counters
+                        .decode_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%err, "refused undecodable entry from a peer");
                 }
             }
         }
-        drop(raw);
+        entries
+    }
+
+    /// Drops (and counts as duplicates) the entries whose content this node already holds at
+    /// their position: the rulebook's `duplicate_entry`, whatever their signature, since nothing
+    /// in them is new; so their signatures are not verified again. Gossip and pull rounds bring
+    /// many such copies (most of the entries a node received in the benchmarks), and verifying
+    /// them was most of what they cost. Only for replication ([`Service::ingest`]): an adoption's
+    /// offer must stay whole, shared prefix included.
+    async fn drop_held(&self, entries: &mut Vec<SignedEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let state = self.inner.state.lock().await;
+        let before = entries.len();
+        entries.retain(|e| {
+            let r = e.reference();
+            state.ledger.reference_at(r.author, r.seq) != Some(r)
+        });
+        drop(state);
+        self.inner
+            .counters
+            .entries_duplicate
+            .fetch_add((before - entries.len()) as u64, Ordering::Relaxed);
+    }
+
+    /// Stage 1 of [`Service::ingest`]: decodes received entries (an undecodable one is counted
+    /// and dropped) and batch-verifies their signatures on every core. Takes no lock.
+    pub async fn verify_received(&self, raw: Vec<Vec<u8>>) -> Verified {
+        let entries = self.decode_received(raw);
+        self.verify_decoded(entries).await
+    }
+
+    /// Batch-verifies decoded entries on every core.
+    async fn verify_decoded(&self, entries: Vec<SignedEntry>) -> Verified {
         if entries.is_empty() {
             return Verified {
                 entries,
@@ -2278,5 +2315,81 @@ mod tests {
         assert_eq!(ingest.await.expect("task"), Ok(1));
         assert_eq!(store.log_len(me), 1);
         assert_eq!(store.log_len(BureauCode::new(B).expect("valid")), 1);
+    }
+
+    /// An entry this node already holds is a duplicate before its signature is looked at:
+    /// counted as one, and neither verified, refused nor stored again, even with a corrupted
+    /// signature. Another entry at that position is still verified and judged by the rulebook.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_entry_already_held_is_a_duplicate_without_verifying_it_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let me = BureauCode::new(A).expect("valid");
+        let b = BureauCode::new(B).expect("valid");
+        let store = Store::open(&dir.path().join("db"), me, membership().network()).expect("store");
+        let (committer, _task) = Committer::start(store.clone(), std::future::pending());
+        let service = Service::start(
+            me,
+            key(A),
+            PersonKey::from_bytes([0x5a; 32]),
+            hukou_protocol::config::Epochs::of_membership(membership()),
+            store.clone(),
+            committer,
+            false,
+        )
+        .expect("service starts")
+        .service;
+        let time_ms = now_ms();
+        let entry_of = |body: Body| {
+            Entry {
+                network: membership().network(),
+                epoch: 0,
+                author: b,
+                seq: Seq(0),
+                prev: EntryHash::ZERO,
+                time_ms,
+                body,
+            }
+            .sign(&key(B))
+        };
+        let held = entry_of(permit(B, 2));
+        assert_eq!(service.ingest(vec![held.encode()]).await, Ok(1));
+        let counters = service.counters();
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(count(&counters.entries_duplicate), 0);
+
+        // The same entry, and a copy whose signature no longer verifies (the last byte of the
+        // wire form is the signature's): both duplicates, neither refused.
+        let mut forged = held.encode();
+        *forged.last_mut().expect("not empty") ^= 1;
+        assert_eq!(
+            SignedEntry::decode(&forged).expect("decodes").reference(),
+            held.reference()
+        );
+        assert_eq!(service.ingest(vec![held.encode(), forged]).await, Ok(0));
+        assert_eq!(count(&counters.entries_duplicate), 2);
+        assert_eq!(count(&counters.entries_refused), 0);
+        assert!(service.state().await.recent_refusals.is_empty());
+        assert_eq!(store.log_len(b), 1);
+
+        // Another entry at the held position with a corrupted signature is verified, and
+        // refused by the rulebook's first rule it breaks.
+        let mut other = entry_of(permit(B, 3)).encode();
+        *other.last_mut().expect("not empty") ^= 1;
+        assert_eq!(service.ingest(vec![other]).await, Ok(0));
+        assert_eq!(count(&counters.entries_duplicate), 2);
+        assert_eq!(count(&counters.entries_refused), 1);
+        let refusals: Vec<String> = service
+            .state()
+            .await
+            .recent_refusals
+            .iter()
+            .map(|(_, rule, _)| rule.clone())
+            .collect();
+        assert_eq!(refusals, ["bad_signature"]);
+        assert_eq!(store.log_len(b), 1);
+        assert_eq!(
+            service.state().await.ledger.reference_at(b, Seq(0)),
+            Some(held.reference())
+        );
     }
 }

@@ -13,11 +13,21 @@ use hukou_protocol::config::Epochs;
 /// Below this many entries one thread is faster than starting others.
 const PARALLEL_ENTRIES_MIN: usize = 256;
 
+/// The machine's cores, asked once: `available_parallelism` reads the cgroup's CPU quota files
+/// on Linux (several system calls), which cost more than verifying a small gossiped batch.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// For each entry, whether its signature verifies under its author's key: the same verdict
 /// `SignedEntry::verify` gives it alone.
 pub fn verify_entries(epochs: &Epochs, entries: &[SignedEntry]) -> Vec<bool> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores <= 1 || entries.len() < PARALLEL_ENTRIES_MIN {
+    if entries.len() < PARALLEL_ENTRIES_MIN {
+        return verify_part(epochs, entries);
+    }
+    let cores = cores();
+    if cores <= 1 {
         return verify_part(epochs, entries);
     }
     let part = entries.len().div_ceil(cores);

@@ -106,6 +106,10 @@ struct Args {
     /// checks afterwards that every one of them is still in the ledger).
     #[arg(long, value_name = "FILE")]
     acks: Option<PathBuf>,
+    /// Create FILE when the timed run starts (after the population is enrolled and settled), so
+    /// a script can start something beside the run itself (bench.sh's busy loop).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 /// Where acknowledged references go (`--acks`).
@@ -1167,6 +1171,10 @@ fn main() -> anyhow::Result<()> {
         args,
     });
 
+    if let Some(path) = &driver.args.ready_file {
+        std::fs::write(path, b"")
+            .with_context(|| format!("cannot create --ready-file {}", path.display()))?;
+    }
     let pids = node_pids(&nodes);
     let cpu_before = nodes_cpu_ms(&pids);
     let self_cpu_before = cpu_ms(std::process::id()).unwrap_or(0.0);
