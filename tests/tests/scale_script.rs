@@ -1,0 +1,126 @@
+//! `testnet/scale.sh` at its smallest size works (issue 14, item 4): `--sizes 8 --quick` on the
+//! debug build, in its own run directory, prints every `n8_name=value` line with a value that
+//! makes sense, every transfer of both trickles (all bureaus up; 上海市's two bureaus stopped)
+//! becomes final, and every node it started is gone afterwards. The figures themselves are
+//! measured by running the script with the release build (docs/BENCHMARKS.md), not here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use hukou_tests::hukou_bin;
+
+fn number(values: &BTreeMap<String, String>, name: &str) -> f64 {
+    let v = values
+        .get(name)
+        .unwrap_or_else(|| panic!("scale.sh printed no {name}= line; it printed {values:?}"));
+    v.parse()
+        .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+}
+
+#[test]
+fn scale_script_runs_at_its_smallest_size_and_stops_everything() {
+    let bin = hukou_bin();
+    // <target>/debug/hukou
+    let target = bin
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary's target dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let run = tempfile::tempdir().expect("a run directory");
+    let out = Command::new(root.join("testnet/scale.sh"))
+        .args(["--sizes", "8", "--quick"])
+        .env("HUKOU_TESTNET_RUN", run.path())
+        .env("HUKOU_PROFILE", "debug")
+        .env("HUKOU_SKIP_BUILD", "1")
+        .env("CARGO_TARGET_DIR", target)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("testnet/scale.sh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scale.sh failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let values: BTreeMap<String, String> = stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+
+    assert_eq!(values.get("n8_up").map(String::as_str), Some("ok"));
+    let committees = &values["n8_committees"];
+    assert!(
+        committees == "none" || committees == "7",
+        "n8_committees={committees}"
+    );
+    let cpu = number(&values, "n8_idle_cpu_ms_per_s_p50");
+    let cpu_max = number(&values, "n8_idle_cpu_ms_per_s_max");
+    assert!(
+        (0.0..=cpu_max).contains(&cpu) && cpu_max < 2_000.0,
+        "idle CPU p50 {cpu}, max {cpu_max} ms/s"
+    );
+    // Eight bureaus: every node is connected to at least one other, and (one connection per
+    // pair, or two while both dialled at once) to at most all seven twice.
+    let connections = number(&values, "n8_connections_max");
+    assert!(
+        (1.0..=14.0).contains(&connections),
+        "n8_connections_max={connections}"
+    );
+    let rss = number(&values, "n8_rss_mib_p50");
+    assert!((1.0..4_096.0).contains(&rss), "n8_rss_mib_p50={rss}");
+    let msgs = number(&values, "n8_msgs_per_node_per_s");
+    assert!(msgs >= 0.0, "n8_msgs_per_node_per_s={msgs}");
+    let source = &values["n8_msgs_source"];
+    assert!(
+        source == "metrics" || source == "write_syscalls",
+        "n8_msgs_source={source}"
+    );
+
+    let started = number(&values, "n8_transfers_started");
+    assert!(started >= 1.0, "no transfer started: {stdout}");
+    assert_eq!(
+        number(&values, "n8_transfers_final"),
+        started,
+        "every transfer with all bureaus up finalises: {stdout}"
+    );
+    let p50 = number(&values, "n8_finality_p50_ms");
+    let p99 = number(&values, "n8_finality_p99_ms");
+    assert!(0.0 <= p50 && p50 <= p99, "finality p50 {p50}, p99 {p99}");
+
+    // 上海市 (310104, 310115) is the quarter of eight stopped.
+    assert_eq!(number(&values, "n8_province_down_bureaus"), 2.0);
+    let down_started = number(&values, "n8_province_down_started");
+    assert!(down_started >= 1.0, "no transfer started with 上海市 down: {stdout}");
+    assert_eq!(
+        number(&values, "n8_province_down_final"),
+        down_started,
+        "transfers among the other six finalise with 上海市 stopped: {stdout}"
+    );
+    assert_eq!(
+        values.get("n8_province_down_errors").map(String::as_str),
+        Some("none")
+    );
+
+    // Everything stopped: no process of the nodes the run started is alive (the SIGSTOPped
+    // ones included).
+    let nodes: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.path().join("n8/nodes.json")).expect("nodes.json of n8"),
+    )
+    .expect("nodes.json is JSON");
+    let nodes = nodes.as_array().expect("a list of nodes");
+    assert_eq!(nodes.len(), 8);
+    for node in nodes {
+        let pid = node["pid"].as_u64().expect("a pid");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains("node.toml"),
+            "node {} (pid {pid}) still runs after scale.sh",
+            node["bureau"]
+        );
+    }
+}
