@@ -15,8 +15,8 @@
 #      measures deregistration -> final (testnet/trickle.py);
 #   4. province down: SIGSTOPs every bureau of the province holding a quarter of the network
 #      (testnet/codes.py --quarter N; a stopped process keeps its sockets but answers nothing,
-#      the harsher case for its peers), then runs the same trickle among the others and counts
-#      how many finalise within the bound.
+#      the harsher case for its peers; `--province-down kill` kills them instead), then runs the
+#      same trickle among the others and counts how many finalise within the bound.
 #
 # Prints `nN_name=value` lines on stdout (e.g. n200_idle_cpu_ms_per_s_p50, n200_connections_max,
 # n200_rss_mib_p50, n200_msgs_per_node_per_s, n200_finality_p50_ms, n200_finality_p99_ms,
@@ -26,7 +26,7 @@
 # node logs stay there, the stores are deleted after each size unless --keep.
 #
 # usage: testnet/scale.sh [--sizes "50 100 200"] [--quick] [--idle S] [--rate R] [--trickle S]
-#                         [--committee-size K] [--keep]
+#                         [--committee-size K] [--province-down stop|kill] [--keep]
 #   --sizes     sizes to run, space- or comma-separated (default "50 100 200")
 #   --quick     short phases for a check that the script works (idle 5 s, trickle 5 s at 4/s,
 #               2 people per bureau, 20 s bound)
@@ -45,13 +45,14 @@ PER_BUREAU=3
 BOUND=30
 SETTLE=5
 COMMITTEE_SIZE=7
+DOWN_HOW=stop
 KEEP=0
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
 while (( $# > 0 )); do
     case "$1" in
         --quick) IDLE=5; RATE=4; TRICKLE=5; PER_BUREAU=2; BOUND=20; SETTLE=2; shift ;;
         --keep) KEEP=1; shift ;;
-        --sizes | --idle | --rate | --trickle | --committee-size)
+        --sizes | --idle | --rate | --trickle | --committee-size | --province-down)
             (( $# >= 2 )) || die "$1 needs a value"
             case "$1" in
                 --sizes) SIZES="${2//,/ }" ;;
@@ -59,6 +60,7 @@ while (( $# > 0 )); do
                 --rate) RATE="$2" ;;
                 --trickle) TRICKLE="$2" ;;
                 --committee-size) COMMITTEE_SIZE="$2" ;;
+                --province-down) DOWN_HOW="$2" ;;
             esac
             shift 2
             ;;
@@ -69,6 +71,7 @@ done
 for n in $SIZES; do
     [[ "$n" =~ ^[0-9]+$ ]] && (( n >= 4 && n <= 1000 )) || die "each size must be 4..1000, got '$n'"
 done
+[[ "$DOWN_HOW" == stop || "$DOWN_HOW" == kill ]] || die "--province-down is stop or kill, got '$DOWN_HOW'"
 for v in "$IDLE" "$RATE" "$TRICKLE" "$COMMITTEE_SIZE"; do
     [[ "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "expected a number, got '$v'"
 done
@@ -199,13 +202,22 @@ PY
 
     # 4. A whole province down.
     read -r -a DOWN < <(python3 "$TESTNET_DIR/codes.py" --quarter "$N" 2>"$RUN/province.txt")
-    say "stopping ${#DOWN[@]} of $N bureaus ($(cat "$RUN/province.txt")) with SIGSTOP ..."
+    if [[ "$DOWN_HOW" == stop ]]; then
+        say "stopping ${#DOWN[@]} of $N bureaus ($(cat "$RUN/province.txt")) with SIGSTOP ..."
+    else
+        say "killing ${#DOWN[@]} of $N bureaus ($(cat "$RUN/province.txt")) with SIGKILL ..."
+    fi
     for code in "${DOWN[@]}"; do
         pid="$(cat "$RUN/$code/data/node.pid")"
-        echo "$pid" >>"$RUN/stopped.pids"
-        kill -STOP "$pid"
+        if [[ "$DOWN_HOW" == stop ]]; then
+            echo "$pid" >>"$RUN/stopped.pids"
+            kill -STOP "$pid"
+        else
+            kill -KILL "$pid"
+        fi
     done
     emit "$N" province_down_bureaus "${#DOWN[@]}"
+    emit "$N" province_down_how "$DOWN_HOW"
     sleep 2
     down="$(timeout $((120 + ${TRICKLE%.*} + 2 * BOUND)) python3 "$TESTNET_DIR/trickle.py" run \
         --nodes "$NODES" --state "$STATE" --rate "$RATE" --duration "$TRICKLE" --bound "$BOUND" \
