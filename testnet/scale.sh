@@ -10,9 +10,14 @@
 #   2. idle: lets the network settle, then measures it idle for --idle seconds (default 20):
 #      CPU per node (ms/s), ESTABLISHED TCP connections per node, RSS per node, messages per
 #      node per second (testnet/idle_measure.py says how each is taken);
-#   3. trickle: enrols a few people at every bureau, then starts --rate transfers a second
-#      (default 10) for --trickle seconds (default 30) between random pairs of bureaus and
-#      measures deregistration -> final (testnet/trickle.py);
+#   3. trickle: enrols people at every bureau (enough for 10 s of transfers in flight, at least
+#      3 a bureau; and as many again at the bureaus outside the province of step 4, for its
+#      trickle, since an enrolment needs the person's arbiter, which may be in that province),
+#      then starts --rate transfers a second (default 10) for --trickle seconds (default 30)
+#      between random pairs of bureaus and measures deregistration -> final
+#      (testnet/trickle.py); a transfer not final within 30 s counts as failed, its person stays
+#      in transit, and when nobody is free to move a scheduled transfer is not started
+#      (nN_transfers_not_started);
 #   4. province down: SIGSTOPs every bureau of the province holding a quarter of the network
 #      (testnet/codes.py --quarter N; a stopped process keeps its sockets but answers nothing,
 #      the harsher case for its peers; `--province-down kill` kills them instead), then runs the
@@ -29,7 +34,7 @@
 #                         [--committee-size K] [--province-down stop|kill] [--keep]
 #   --sizes     sizes to run, space- or comma-separated (default "50 100 200")
 #   --quick     short phases for a check that the script works (idle 5 s, trickle 5 s at 4/s,
-#               2 people per bureau, 20 s bound)
+#               20 s bound)
 #   HUKOU_PROFILE=debug runs the debug build (the default is release: measure with release).
 set -euo pipefail
 TESTNET_DIR_="$(cd "$(dirname "$0")" && pwd)"
@@ -47,10 +52,10 @@ SETTLE=5
 COMMITTEE_SIZE=7
 DOWN_HOW=stop
 KEEP=0
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n "2,$(( $(grep -n '^set -euo' "$0" | cut -d: -f1) - 1 ))p" "$0" | sed 's/^# \{0,1\}//'; }
 while (( $# > 0 )); do
     case "$1" in
-        --quick) IDLE=5; RATE=4; TRICKLE=5; PER_BUREAU=2; BOUND=20; SETTLE=2; shift ;;
+        --quick) IDLE=5; RATE=4; TRICKLE=5; BOUND=20; SETTLE=2; shift ;;
         --keep) KEEP=1; shift ;;
         --sizes | --idle | --rate | --trickle | --committee-size | --province-down)
             (( $# >= 2 )) || die "$1 needs a value"
@@ -181,13 +186,21 @@ PY
 
     # 3. A trickle of transfers, every bureau up.
     STATE="$RUN/trickle.json"
-    say "enrolling $PER_BUREAU people at each bureau ..."
-    enrolled="$(timeout $((240 + 2 * N)) python3 "$TESTNET_DIR/trickle.py" enrol --nodes "$NODES" \
-        --state "$STATE" --per-bureau "$PER_BUREAU" --bound "$BOUND")" || {
-        say "not every enrolment succeeded (above); going on with those that did"
-        FAILED=1
-    }
-    emit "$N" enrol_s "$(value enrol_s "$enrolled")"
+    STATE_DOWN="$RUN/trickle-province-down.json"
+    read -r -a DOWN < <(python3 "$TESTNET_DIR/codes.py" --quarter "$N" 2>"$RUN/province.txt")
+    DOWN_LIST="$(IFS=,; echo "${DOWN[*]}")"
+    per=$(python3 -c 'import math,sys; r,n,p=map(float,sys.argv[1:]); print(max(int(p), math.ceil(r*10/n)))' "$RATE" "$N" "$PER_BUREAU")
+    say "enrolling $per people at each bureau, and $per more at each outside $(cat "$RUN/province.txt") ..."
+    enrol_started=$(date +%s)
+    for phase in all down; do
+        if [[ "$phase" == all ]]; then st="$STATE" ex=""; else st="$STATE_DOWN" ex="$DOWN_LIST"; fi
+        timeout $((240 + 2 * N)) python3 "$TESTNET_DIR/trickle.py" enrol --nodes "$NODES" \
+            --state "$st" --per-bureau "$per" --bound "$BOUND" --exclude "$ex" >/dev/null || {
+            say "not every enrolment succeeded (above); going on with those that did"
+            FAILED=1
+        }
+    done
+    emit "$N" enrol_s $(( $(date +%s) - enrol_started ))
     say "trickle: $RATE transfers/s for $TRICKLE s between random pairs ..."
     trickle="$(timeout $((120 + ${TRICKLE%.*} + 2 * BOUND)) python3 "$TESTNET_DIR/trickle.py" run \
         --nodes "$NODES" --state "$STATE" --rate "$RATE" --duration "$TRICKLE" --bound "$BOUND")" || {
@@ -196,12 +209,12 @@ PY
     }
     emit "$N" transfers_started "$(value started "$trickle")"
     emit "$N" transfers_final "$(value final "$trickle")"
+    emit "$N" transfers_not_started "$(value not_started "$trickle")"
     emit "$N" finality_p50_ms "$(value final_p50_ms "$trickle")"
     emit "$N" finality_p99_ms "$(value final_p99_ms "$trickle")"
     emit "$N" transfer_errors "$(value errors_by_name "$trickle")"
 
     # 4. A whole province down.
-    read -r -a DOWN < <(python3 "$TESTNET_DIR/codes.py" --quarter "$N" 2>"$RUN/province.txt")
     if [[ "$DOWN_HOW" == stop ]]; then
         say "stopping ${#DOWN[@]} of $N bureaus ($(cat "$RUN/province.txt")) with SIGSTOP ..."
     else
@@ -220,13 +233,14 @@ PY
     emit "$N" province_down_how "$DOWN_HOW"
     sleep 2
     down="$(timeout $((120 + ${TRICKLE%.*} + 2 * BOUND)) python3 "$TESTNET_DIR/trickle.py" run \
-        --nodes "$NODES" --state "$STATE" --rate "$RATE" --duration "$TRICKLE" --bound "$BOUND" \
-        --exclude "$(IFS=,; echo "${DOWN[*]}")" --seed 15)" || {
+        --nodes "$NODES" --state "$STATE_DOWN" --rate "$RATE" --duration "$TRICKLE" --bound "$BOUND" \
+        --exclude "$DOWN_LIST" --seed 15)" || {
         say "the province-down trickle failed"
         FAILED=1
     }
     emit "$N" province_down_started "$(value started "$down")"
     emit "$N" province_down_final "$(value final "$down")"
+    emit "$N" province_down_not_started "$(value not_started "$down")"
     emit "$N" province_down_finality_p99_ms "$(value final_p99_ms "$down")"
     emit "$N" province_down_errors "$(value errors_by_name "$down")"
     emit "$N" total_s $(( $(date +%s) - started ))

@@ -2,12 +2,14 @@
 """A trickle of whole transfers between random pairs of bureaus, for testnet/scale.sh.
 
     testnet/trickle.py enrol --nodes NODES.json --state STATE.json [--per-bureau K]
+                             [--exclude CODE,CODE,...]
     testnet/trickle.py run   --nodes NODES.json --state STATE.json [--rate R] [--duration S]
                              [--exclude CODE,CODE,...] [--bound S] [--seed N]
 
-`enrol` enrols K people (default 3) at every bureau of nodes.json, one POST /v1/enrol each (the
-node asks the person's arbiter for a claim and waits until it is final), and writes who is where
-to STATE. `run` starts R transfers a second (default 10, open loop: on a fixed schedule whatever
+`enrol` enrols K people (default 3) at every bureau of nodes.json not excluded, one POST
+/v1/enrol each (the node asks the person's arbiter for a claim and waits until it is final), and
+writes who is where to STATE. (testnet/scale.sh enrols the people the province-down trickle moves
+before it stops the province: a claim needs the person's arbiter, possibly in that province.) `run` starts R transfers a second (default 10, open loop: on a fixed schedule whatever
 happens) for S seconds between random pairs of the bureaus not excluded that hold someone free:
 permit at the destination, deregistration at the origin (retried while the origin does not
 hold the permit yet), registration at the destination with `wait_ms` (the node registers only
@@ -70,9 +72,11 @@ def percentile(sorted_values, p):
 
 def enrol(args, nodes):
     per = args.per_bureau
-    salt = int(time.time()) % 100000
+    salt = int(time.time() * 1000) % 10_000_000
     pools, errors, lock = {}, {}, threading.Lock()
-    todo = [(code, i) for code in nodes for i in range(per)]
+    excluded = set(c for c in args.exclude.split(",") if c)
+    codes = [c for c in nodes if c not in excluded]
+    todo = [(code, i) for code in codes for i in range(per)]
     started = time.time()
 
     def worker():
@@ -105,11 +109,11 @@ def enrol(args, nodes):
         t.join()
     enrolled = sum(len(v) for v in pools.values())
     json.dump({"pools": pools}, open(args.state, "w"), indent=0)
-    print(f"trickle: enrolled {enrolled} of {len(nodes) * per} people in {time.time() - started:.1f} s"
+    print(f"trickle: enrolled {enrolled} of {len(codes) * per} people in {time.time() - started:.1f} s"
           + (f" (refusals on the way: {errors})" if errors else ""), file=sys.stderr)
     print(f"enrolled={enrolled}")
     print(f"enrol_s={time.time() - started:.1f}")
-    return 0 if enrolled == len(nodes) * per else 1
+    return 0 if enrolled == len(codes) * per else 1
 
 
 def run(args, nodes):
@@ -200,6 +204,7 @@ def run(args, nodes):
     print(f"final={len(ok)}")
     print(f"failed={len(results) - len(ok)}")
     print(f"not_started={skipped}")
+    print(f"in_transit_at_end={sum(1 for r in results if not r[0] and r[2].startswith('register_'))}")
     print(f"final_p50_ms={p50:.0f}")
     print(f"final_p99_ms={p99:.0f}")
     print(f"final_max_ms={pmax:.0f}")
