@@ -127,3 +127,55 @@ fn scale_script_runs_at_its_smallest_size_and_stops_everything() {
         );
     }
 }
+
+/// `testnet/codes.py N` (the bureaus of `testnet/up.sh N` beyond the 8 real ones) gives N
+/// distinct six-digit codes, each a valid address code of a citizen ID (its province among
+/// the real ones: `protocol::id`), named like a bureau, starting with the real bureaus the
+/// tests use; and `--quarter 200` is one whole province holding a quarter of the network.
+#[test]
+fn bureau_code_generator_gives_distinct_plausible_codes_and_a_province_of_a_quarter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let run = |args: &[&str]| {
+        let out = Command::new("python3")
+            .arg(root.join("testnet/codes.py"))
+            .args(args)
+            .output()
+            .expect("python3 runs testnet/codes.py");
+        assert!(out.status.success(), "codes.py {args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let listing = run(&["300"]);
+    let rows: Vec<Vec<&str>> = listing.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 300);
+    for (i, (code, name)) in hukou_tests::BUREAUS.iter().enumerate() {
+        assert_eq!((rows[i][0], rows[i][1]), (*code, *name), "bureau {i}");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for row in &rows {
+        let [code, name, province] = row[..] else {
+            panic!("a row of three fields: {row:?}")
+        };
+        assert!(seen.insert(code), "{code} twice");
+        assert_eq!(&code[..2], province, "{code}: province {province}");
+        // A citizen ID of this division parses: six digits, a real province prefix.
+        let first17 = format!("{code}19900101001");
+        let check = hukou_protocol::id::check_character_for(&first17).expect("17 digits");
+        let id = format!("{first17}{check}");
+        let parsed = hukou_protocol::id::CitizenId::parse(&id)
+            .unwrap_or_else(|e| panic!("{code}: an ID of this division does not parse: {e:?}"));
+        assert_eq!(parsed.address_code(), code);
+        assert!(name.ends_with("公安局") || name.ends_with("分局"), "{code} {name}");
+    }
+    // Deterministic, and list N is a prefix of list N+1.
+    assert_eq!(run(&["300"]), listing);
+    assert!(listing.starts_with(&run(&["120"])));
+
+    let quarter = run(&["--quarter", "200"]);
+    let codes: Vec<&str> = quarter.split_whitespace().collect();
+    assert_eq!(codes.len(), 50, "{quarter}");
+    assert!(codes.iter().all(|c| c.starts_with("44")), "{quarter}");
+    let guangdong = rows[..200].iter().filter(|r| r[2] == "44").count();
+    assert_eq!(guangdong, 50, "广东省 holds exactly the quarter stopped");
+}
