@@ -95,7 +95,10 @@ fn scale_script_runs_at_its_smallest_size_and_stops_everything() {
     // 上海市 (310104, 310115) is the quarter of eight stopped.
     assert_eq!(number(&values, "n8_province_down_bureaus"), 2.0);
     let down_started = number(&values, "n8_province_down_started");
-    assert!(down_started >= 1.0, "no transfer started with 上海市 down: {stdout}");
+    assert!(
+        down_started >= 1.0,
+        "no transfer started with 上海市 down: {stdout}"
+    );
     // Whether they finalise is what the script measures, not what this check asserts: before
     // witness committees, with 6 of 8 up (exactly the all-member quorum) after some activity,
     // none did (issue 14).
@@ -166,7 +169,10 @@ fn bureau_code_generator_gives_distinct_plausible_codes_and_a_province_of_a_quar
         let parsed = hukou_protocol::id::CitizenId::parse(&id)
             .unwrap_or_else(|e| panic!("{code}: an ID of this division does not parse: {e:?}"));
         assert_eq!(parsed.address_code(), code);
-        assert!(name.ends_with("公安局") || name.ends_with("分局"), "{code} {name}");
+        assert!(
+            name.ends_with("公安局") || name.ends_with("分局"),
+            "{code} {name}"
+        );
     }
     // Deterministic, and list N is a prefix of list N+1.
     assert_eq!(run(&["300"]), listing);
