@@ -282,6 +282,13 @@ pub fn router(api: Api) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/config", get(config::show))
         .route("/v1/config/log", get(config::log))
+        // Read-only: what a proposal would do (it changes nothing), for `hukou config propose`.
+        .route(
+            "/v1/config/draft",
+            post(config::draft).layer(axum::extract::DefaultBodyLimit::max(
+                config::CONFIG_BODY_BYTES_MAX,
+            )),
+        )
         .route("/v1/inbox", get(inbox))
         .route("/v1/transfers/{reference}", get(transfer_show))
         .route("/v1/logs", get(logs))

@@ -1544,6 +1544,7 @@ impl Service {
                 "configuration epoch {epoch} cut logs: entries it refuses were dropped (kept as evidence)");
             truncated = truncation;
         }
+        cap_handovers(&inner.store, &mut state)?;
         let waiting = state.buffer.take_all();
         let (to_store, equivocations) = self.judge_replicated(&mut state, waiting);
         let released = to_store.len();
@@ -1937,6 +1938,7 @@ fn replay(store: &Store, epochs: Epochs, me: BureauCode) -> Result<State, StoreE
     state.buffer = CausalBuffer::new();
     load_final_sizes(store, &mut state)?;
     cap_final_sizes(&mut state);
+    cap_handovers(store, &mut state)?;
     for (_, _, raw) in store.fraud_proofs()? {
         if let Ok(p) = FraudProof::decode(&raw) {
             state.fraud_proofs.insert((p.author(), p.seq()), p);
@@ -2095,6 +2097,32 @@ fn cap_final_sizes(state: &mut State) {
             *size = len;
         }
     }
+}
+
+/// A log whose witness committee was seated anew after its latest stored certificate's epoch
+/// is final only up to the new committee's anchor (a certificate of the committee before it,
+/// verified when the update was judged); a certificate of that earlier committee above the
+/// anchor counts no more (`certificate_beyond_handover`) until the new committee certifies.
+fn cap_handovers(store: &Store, state: &mut State) -> Result<(), StoreError> {
+    let epochs = state.ledger.epochs().clone();
+    let logs: Vec<(BureauCode, u64)> = state.final_sizes.iter().map(|(l, s)| (*l, *s)).collect();
+    for (log, size) in logs {
+        let Some((stored, raw)) = store.latest_certificate(log)? else {
+            continue;
+        };
+        if stored != size {
+            continue; // final at a cut below its certificate, or raised since
+        }
+        let Ok(certificate) = Certificate::decode(&raw) else {
+            continue;
+        };
+        if let Some((anchor, _)) = epochs.handover_cap(log, certificate.checkpoint.epoch)
+            && size > anchor
+        {
+            state.final_sizes.insert(log, anchor);
+        }
+    }
+    Ok(())
 }
 
 /// Sets each log's final size from its latest stored certificate. Certificates were verified,

@@ -369,6 +369,7 @@ impl Witness {
                 let held = store.log_len(c.log);
                 judge(
                     &self.service.epochs(),
+                    self.me,
                     &signed,
                     held,
                     |size| tree.and_then(|t| t.root_at(size).ok()),
@@ -480,7 +481,15 @@ impl Witness {
             WitnessError::OlderThanCosigned { .. } => {
                 tracing::debug!(log = %c.log, size = c.size, "witness: stale checkpoint: {e}");
             }
-            WitnessError::RootMismatch { .. } | WitnessError::CosignedNotInTree { .. } => {
+            WitnessError::NotInCommittee { .. } => {
+                tracing::trace!(log = %c.log, size = c.size, "witness: not on this log's committee");
+            }
+            WitnessError::BeyondHandover { .. } | WitnessError::BelowAnchor { .. } => {
+                tracing::debug!(log = %c.log, size = c.size, rule = e.name(), "witness: {e}");
+            }
+            WitnessError::RootMismatch { .. }
+            | WitnessError::CosignedNotInTree { .. }
+            | WitnessError::AnchorNotInTree { .. } => {
                 self.count_refusal();
                 tracing::error!(log = %c.log, size = c.size, rule = e.name(),
                     "witness: NOT cosigning checkpoint of {}: {e}", c.log);

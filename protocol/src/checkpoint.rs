@@ -32,14 +32,13 @@ use bincode::{Decode, Encode};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Epochs;
+use crate::config::{EpochConfig, Epochs};
 use crate::encoding::{
     self, DOMAIN_CHECKPOINT_SIGNATURE, DOMAIN_COSIGNATURE, DecodeError, MAGIC_CERTIFICATE,
     MAGIC_CHECKPOINT,
 };
 use crate::entry::Signature;
 use crate::limits::{CERTIFICATE_BYTES_MAX, MEMBERS_MAX};
-use crate::membership::Membership;
 use crate::signature;
 use crate::types::{BureauCode, Hash32, NetworkId};
 
@@ -243,12 +242,17 @@ impl Cosignature {
     /// known epoch and of a member's log, the witness is a member, and the signature is valid
     /// ([`Signature::verify`]).
     pub fn verify(&self, checkpoint: &Checkpoint, epochs: &Epochs) -> Result<(), CertificateError> {
-        let membership = check_checkpoint(checkpoint, epochs)?;
-        let Some(key) = membership.key(self.witness) else {
+        let epoch = check_checkpoint(checkpoint, epochs)?;
+        let Some(key) = epoch.membership.key(self.witness) else {
             return Err(CertificateError::UnknownWitness {
                 witness: self.witness,
             });
         };
+        if !epoch.is_witness(checkpoint.log, self.witness) {
+            return Err(CertificateError::NotInCommittee {
+                witness: self.witness,
+            });
+        }
         if !self.signature.verify(key, &checkpoint.cosigning_message()) {
             return Err(CertificateError::BadCosignature {
                 witness: self.witness,
@@ -277,6 +281,10 @@ pub enum CertificateError {
     /// Rule 3: a witness is not a member (the first in order).
     #[error("cosignature by {witness}, which is not a member")]
     UnknownWitness { witness: BureauCode },
+    /// Rule 3: a witness is a member but not on the log's committee in the checkpoint's epoch
+    /// (the first in order).
+    #[error("cosignature by {witness}, which is not on this log's witness committee")]
+    NotInCommittee { witness: BureauCode },
     /// Rule 4: a witness cosigned more than once (the first repeated).
     #[error("{witness} cosigned twice")]
     DuplicateWitness { witness: BureauCode },
@@ -292,6 +300,12 @@ pub enum CertificateError {
         "a later configuration epoch ({epoch}) cut this log at seq {from_seq}, below the certified size"
     )]
     Cut { from_seq: u64, epoch: u32 },
+    /// Rule 8: a later epoch seated a new committee for the log, anchored at `anchor` entries;
+    /// the earlier committee's certificates count only up to it.
+    #[error(
+        "configuration epoch {epoch} seated a new witness committee for this log from size {anchor}; this certificate of size {size} by the committee before counts no more"
+    )]
+    BeyondHandover { size: u64, anchor: u64, epoch: u32 },
 }
 
 impl CertificateError {
@@ -306,15 +320,17 @@ impl CertificateError {
             CertificateError::BadCosignature { .. } => "certificate_bad_cosignature",
             CertificateError::BelowQuorum { .. } => "certificate_below_quorum",
             CertificateError::Cut { .. } => "certificate_cut",
+            CertificateError::NotInCommittee { .. } => "certificate_witness_not_in_committee",
+            CertificateError::BeyondHandover { .. } => "certificate_beyond_handover",
         }
     }
 }
 
-/// The first checks of a certificate: network, epoch, then log. Returns the epoch's membership.
+/// The first checks of a certificate: network, epoch, then log. Returns the epoch.
 fn check_checkpoint<'a>(
     checkpoint: &Checkpoint,
     epochs: &'a Epochs,
-) -> Result<&'a Membership, CertificateError> {
+) -> Result<&'a EpochConfig, CertificateError> {
     if checkpoint.network != epochs.network() {
         return Err(CertificateError::WrongNetwork {
             found: checkpoint.network,
@@ -331,7 +347,7 @@ fn check_checkpoint<'a>(
             log: checkpoint.log,
         });
     }
-    Ok(&epoch.membership)
+    Ok(epoch)
 }
 
 /// A checkpoint cosigned by a quorum of members: the entries it covers are final.
@@ -404,19 +420,27 @@ impl Certificate {
     /// 1. the checkpoint is of this network ([`CertificateError::WrongNetwork`]);
     /// 2. its epoch is known ([`CertificateError::UnknownEpoch`]) and its log is a member of it
     ///    ([`CertificateError::UnknownLog`]); the epoch's keys and quorum judge the rest;
-    /// 3. every witness is a member ([`CertificateError::UnknownWitness`], the first in order);
+    /// 3. every witness is a member ([`CertificateError::UnknownWitness`], the first in order)
+    ///    on the log's committee in that epoch ([`CertificateError::NotInCommittee`]);
     /// 4. no witness appears twice ([`CertificateError::DuplicateWitness`]);
     /// 5. every cosignature is valid ([`CertificateError::BadCosignature`], the first in order;
     ///    see [`verify_signatures_batch`]);
-    /// 6. there are at least `membership.quorum()` of them ([`CertificateError::BelowQuorum`]);
-    /// 7. no later epoch cut the log below the certified size ([`CertificateError::Cut`]).
+    /// 6. there are at least the committee's quorum of them ([`CertificateError::BelowQuorum`];
+    ///    the membership's quorum while everyone witnesses);
+    /// 7. no later epoch cut the log below the certified size ([`CertificateError::Cut`]);
+    /// 8. no later epoch seated a new committee for the log anchored below the certified size
+    ///    ([`CertificateError::BeyondHandover`]).
     pub fn verify(&self, epochs: &Epochs) -> Result<(), CertificateError> {
-        let membership = check_checkpoint(&self.checkpoint, epochs)?;
+        let epoch = check_checkpoint(&self.checkpoint, epochs)?;
+        let log = self.checkpoint.log;
         let mut keys = Vec::with_capacity(self.cosignatures.len());
         for c in &self.cosignatures {
-            let Some(key) = membership.key(c.witness) else {
+            let Some(key) = epoch.membership.key(c.witness) else {
                 return Err(CertificateError::UnknownWitness { witness: c.witness });
             };
+            if !epoch.is_witness(log, c.witness) {
+                return Err(CertificateError::NotInCommittee { witness: c.witness });
+            }
             keys.push(key);
         }
         let mut seen = BTreeSet::new();
@@ -437,7 +461,7 @@ impl Certificate {
                 witness: self.cosignatures[bad].witness,
             });
         }
-        let (have, need) = (self.cosignatures.len(), membership.quorum());
+        let (have, need) = (self.cosignatures.len(), epoch.certificate_quorum(log));
         if have < need {
             return Err(CertificateError::BelowQuorum { have, need });
         }
@@ -448,6 +472,15 @@ impl Certificate {
             return Err(CertificateError::Cut {
                 from_seq: cut.from_seq.0,
                 epoch: cut.epoch,
+            });
+        }
+        if let Some((anchor, seated)) = epochs.handover_cap(c.log, c.epoch)
+            && c.size > anchor
+        {
+            return Err(CertificateError::BeyondHandover {
+                size: c.size,
+                anchor,
+                epoch: seated,
             });
         }
         Ok(())
@@ -544,11 +577,11 @@ impl CertificateBuilder {
     }
 }
 
-/// The quorum of a checkpoint's epoch (unreachable for an unknown epoch).
+/// The quorum of a checkpoint's log's committee in its epoch (unreachable for an unknown epoch).
 fn quorum_of(epochs: &Epochs, checkpoint: &Checkpoint) -> usize {
     epochs
         .get(checkpoint.epoch)
-        .map_or(usize::MAX, |e| e.membership.quorum())
+        .map_or(usize::MAX, |e| e.certificate_quorum(checkpoint.log))
 }
 
 /// Why a claimed checkpoint fork proves nothing.
@@ -661,7 +694,7 @@ mod hex_signature {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::membership::{Member, quorum_for};
+    use crate::membership::{Member, Membership, quorum_for};
     use proptest::prelude::*;
 
     const NET: &str = "test-net";

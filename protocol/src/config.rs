@@ -40,6 +40,10 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 use crate::calendar::Calendar;
+use crate::checkpoint::Certificate;
+use crate::committee::{
+    Anchor, COMMITTEE_SIZE_MAX, COMMITTEE_SIZE_MIN, Committee, Committees, draw, needs_redraw,
+};
 use crate::encoding::{self, DOMAIN_ARBITER, DOMAIN_CONFIG_SIGNATURE, DecodeError};
 use crate::entry::Signature;
 use crate::limits::{
@@ -116,6 +120,14 @@ pub enum Change {
     PublishCalendarYear { text: String },
     /// New deadline rules, for clocks that start under this epoch or later.
     SetDeadlines(Deadlines),
+    /// Drawn witness committees of `size` witnesses per log from this epoch on
+    /// ([`crate::committee`]); before the first, every member witnesses every log.
+    SetCommittees { size: u32 },
+    /// Where the committee this update seats for the certificate's log takes over: a
+    /// `Certificate::encode` by the committee before it. One per log; without one, the new
+    /// committee starts from size 0 and the earlier committee's certificates of that log count
+    /// no more.
+    Anchor { certificate: Vec<u8> },
 }
 
 impl Change {
@@ -131,6 +143,8 @@ impl Change {
             Change::SetQuorum { .. } => "set_quorum",
             Change::PublishCalendarYear { .. } => "publish_calendar_year",
             Change::SetDeadlines(_) => "set_deadlines",
+            Change::SetCommittees { .. } => "set_committees",
+            Change::Anchor { .. } => "anchor",
         }
     }
 }
@@ -436,6 +450,8 @@ pub struct EpochConfig {
     /// The arbiter of each slot: slot i is the i-th member of the genesis in code order; a
     /// retired arbiter's slots pass to its successor.
     arbiter_slots: Arc<Vec<BureauCode>>,
+    /// Who witnesses each log, and from where a seated committee takes over.
+    pub committees: Arc<Committees>,
     /// When the update was proposed (0 for the genesis).
     pub time_ms: u64,
 }
@@ -451,6 +467,46 @@ impl EpochConfig {
     /// The slot holders, by slot.
     pub fn arbiter_slots(&self) -> &[BureauCode] {
         &self.arbiter_slots
+    }
+
+    /// Whether `witness` witnesses `log` in this epoch: a member of its drawn committee, or any
+    /// member while everyone witnesses.
+    pub fn is_witness(&self, log: BureauCode, witness: BureauCode) -> bool {
+        match &*self.committees {
+            Committees::Everyone => self.membership.contains(witness),
+            Committees::Drawn { .. } => self
+                .committees
+                .drawn(log)
+                .is_some_and(|c| c.contains(witness)),
+        }
+    }
+
+    /// The witnesses of `log` in this epoch, in code order.
+    pub fn witnesses(&self, log: BureauCode) -> Vec<BureauCode> {
+        match &*self.committees {
+            Committees::Everyone => self.membership.members().map(|m| m.code).collect(),
+            Committees::Drawn { .. } => self
+                .committees
+                .drawn(log)
+                .map_or_else(Vec::new, |c| c.members.clone()),
+        }
+    }
+
+    /// Cosignatures a certificate of `log` under this epoch needs (`usize::MAX` for a log
+    /// without a committee).
+    pub fn certificate_quorum(&self, log: BureauCode) -> usize {
+        match &*self.committees {
+            Committees::Everyone => self.membership.quorum(),
+            Committees::Drawn { .. } => self.committees.drawn(log).map_or(usize::MAX, |c| c.quorum),
+        }
+    }
+
+    /// The checkpoint of `log` its committee of this epoch takes over from (size 0 when
+    /// everyone witnesses, or none was given).
+    pub fn anchor(&self, log: BureauCode) -> Anchor {
+        self.committees
+            .drawn(log)
+            .map_or_else(Anchor::default, |c| c.anchor)
     }
 }
 
@@ -525,6 +581,7 @@ impl Epochs {
                 deadlines: Deadlines::GENESIS,
                 calendar: Arc::new(g.calendar),
                 arbiter_slots: Arc::new(slots),
+                committees: Arc::new(Committees::Everyone),
                 time_ms: 0,
                 membership: g.membership,
             })],
@@ -592,6 +649,20 @@ impl Epochs {
             .find(|c| c.from_seq.0 <= seq.0 && c.epoch > epoch)
     }
 
+    /// How far a certificate of `log` naming `epoch` counts: `Some((size, e))` when a later epoch
+    /// `e` seated a new committee for the log, whose anchor is at `size` (a certificate above
+    /// it counts no more: `certificate_beyond_handover`); `None` while no later committee was
+    /// seated. The first such epoch decides: every later anchor extends it.
+    pub fn handover_cap(&self, log: BureauCode, epoch: u32) -> Option<(u64, u32)> {
+        self.epochs
+            .iter()
+            .skip(epoch as usize + 1)
+            .find_map(|e| match e.committees.drawn(log) {
+                Some(c) if c.seated == e.epoch => Some((c.anchor.size, e.epoch)),
+                _ => None,
+            })
+    }
+
     /// Whether `code` is a member in some epoch from 0 to `epoch`.
     pub fn was_member_by(&self, code: BureauCode, epoch: u32) -> bool {
         self.epochs
@@ -648,6 +719,13 @@ impl Epochs {
     /// changes nothing.
     pub fn check(&self, signed: &SignedUpdate) -> Result<EpochConfig, ConfigError> {
         self.judge(signed).map(|(e, _, _)| e)
+    }
+
+    /// The epoch an update's changes would make on the latest epoch, without judging its
+    /// network, number, chain or signatures: what a proposal would do (`hukou config propose`
+    /// asks which committees it seats anew, to anchor them). Pure; changes nothing.
+    pub fn draft(&self, update: &ConfigUpdate) -> Result<EpochConfig, ConfigError> {
+        self.apply_changes(update, self.latest()).map(|(e, _, _)| e)
     }
 
     /// Takes an update in; returns the cuts it makes. On `Err` nothing changed. An update
@@ -803,6 +881,8 @@ impl Epochs {
         let mut administrators = prev.administrators.clone();
         let mut threshold = prev.threshold;
         let mut quorum: Option<usize> = None;
+        let mut committee_size: Option<(usize, usize)> = None;
+        let mut anchors: BTreeMap<BureauCode, (usize, Anchor)> = BTreeMap::new();
         let mut deadlines = prev.deadlines;
         let mut calendar: Option<Calendar> = None;
         let mut cuts = Vec::new();
@@ -984,6 +1064,46 @@ impl Epochs {
                     }
                     deadlines = *d;
                 }
+                Change::SetCommittees { size } => {
+                    let size = *size as usize;
+                    if !(COMMITTEE_SIZE_MIN..=COMMITTEE_SIZE_MAX).contains(&size) {
+                        return Err(invalid(format!(
+                            "a committee of {size}; it must be {COMMITTEE_SIZE_MIN} to {COMMITTEE_SIZE_MAX} witnesses"
+                        )));
+                    }
+                    if committee_size.is_some() {
+                        return Err(invalid("the committee size is set twice".into()));
+                    }
+                    committee_size = Some((size, index));
+                }
+                Change::Anchor { certificate } => {
+                    let certificate = Certificate::decode(certificate)
+                        .map_err(|e| invalid(format!("the anchor is not a certificate: {e}")))?;
+                    // Verified against the epochs before this update: certified by the
+                    // committee the log had, and within what that committee may still certify.
+                    certificate.verify(self).map_err(|e| {
+                        invalid(format!(
+                            "the anchor certificate does not verify ({}): {e}",
+                            e.name()
+                        ))
+                    })?;
+                    let c = certificate.checkpoint;
+                    if anchors
+                        .insert(
+                            c.log,
+                            (
+                                index,
+                                Anchor {
+                                    size: c.size,
+                                    root: c.root,
+                                },
+                            ),
+                        )
+                        .is_some()
+                    {
+                        return Err(invalid(format!("log {} is anchored twice", c.log)));
+                    }
+                }
             }
         }
 
@@ -1021,6 +1141,22 @@ impl Epochs {
             quorum,
         )
         .map_err(ConfigError::Membership)?;
+        let committees = seat_committees(
+            prev,
+            &membership,
+            committee_size.map(|(s, _)| s),
+            &mut anchors,
+            epoch,
+        )
+        .map_err(|(index, reason)| ConfigError::Invalid {
+            index: index.or(committee_size.map(|(_, i)| i)).unwrap_or(0),
+            change: if index.is_some() {
+                "anchor"
+            } else {
+                "set_committees"
+            },
+            reason,
+        })?;
         let mut slots = (*prev.arbiter_slots).clone();
         for (code, _, successor) in &retired {
             for s in slots.iter_mut() {
@@ -1040,12 +1176,83 @@ impl Epochs {
                 deadlines,
                 calendar: calendar.map_or_else(|| prev.calendar.clone(), Arc::new),
                 arbiter_slots: Arc::new(slots),
+                committees: Arc::new(committees),
                 time_ms: u.time_ms,
             },
             cuts,
             retired,
         ))
     }
+}
+
+/// The committees of a new epoch (`membership`), from the previous epoch's: drawn anew where
+/// the draw changed (seated in `epoch`, with the update's anchor for that log or size 0),
+/// kept where it did not. Every anchor must be for a log seated here. `Err((change index of an
+/// anchor, or None for the size change), reason)`.
+fn seat_committees(
+    prev: &EpochConfig,
+    membership: &Membership,
+    size: Option<usize>,
+    anchors: &mut BTreeMap<BureauCode, (usize, Anchor)>,
+    epoch: u32,
+) -> Result<Committees, (Option<usize>, String)> {
+    let (size, previous) = match (&*prev.committees, size) {
+        (Committees::Everyone, None) => {
+            if let Some((&log, &(index, _))) = anchors.iter().next() {
+                return Err((
+                    Some(index),
+                    format!("log {log} gets no new committee in this update (everyone witnesses)"),
+                ));
+            }
+            return Ok(Committees::Everyone);
+        }
+        (Committees::Everyone, Some(size)) => (size, None),
+        (Committees::Drawn { size, by_log }, None) => (*size, Some(by_log)),
+        (Committees::Drawn { size: old, by_log }, Some(size)) => {
+            (size, (*old == size).then_some(by_log))
+        }
+    };
+    let mut by_log = BTreeMap::new();
+    for m in membership.members() {
+        let log = m.code;
+        let kept = previous
+            .and_then(|p| p.get(&log))
+            .filter(|c| !needs_redraw(log, c, &prev.membership, membership, size));
+        let committee = match kept {
+            Some(c) => c.clone(),
+            None => {
+                let d = draw(log, membership, size);
+                match previous.and_then(|p| p.get(&log)) {
+                    // Drawn again to the same witnesses: the committee stays seated.
+                    Some(c) if c.members == d.members => Arc::new(Committee {
+                        spread: d.spread,
+                        max_score: d.max_score,
+                        ..(**c).clone()
+                    }),
+                    _ => {
+                        let anchor = anchors.remove(&log).map(|(_, a)| a).unwrap_or_default();
+                        Arc::new(Committee::seat(d, epoch, anchor))
+                    }
+                }
+            }
+        };
+        by_log.insert(log, committee);
+    }
+    if let Some((&log, &(index, _))) = anchors.iter().next() {
+        return Err((
+            Some(index),
+            format!(
+                "log {log} gets no new committee in this update; an anchor is for a log whose committee changes"
+            ),
+        ));
+    }
+    if by_log.values().any(|c| c.members.is_empty()) {
+        return Err((
+            None,
+            "a log would have no witness: drawn committees need at least two members".into(),
+        ));
+    }
+    Ok(Committees::Drawn { size, by_log })
 }
 
 /// Adds a published year to the calendar in force: one year per change, never one already

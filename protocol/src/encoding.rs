@@ -50,6 +50,9 @@ pub const DOMAIN_GENESIS_SIGNATURE: &[u8] = b"hukou-ledger/v1/genesis-signature\
 
 /// Domain tag before a configuration update's hash in the message an administrator signs.
 pub const DOMAIN_CONFIG_SIGNATURE: &[u8] = b"hukou-ledger/v1/config-signature\0";
+/// Domain tag before a (log, witness) pair in the rendezvous score that draws witness
+/// committees ([`crate::committee::score`]).
+pub const DOMAIN_COMMITTEE: &[u8] = b"hukou-ledger/v1/committee\0";
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

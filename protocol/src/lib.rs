@@ -27,6 +27,7 @@ pub mod audit;
 pub mod batch;
 pub mod calendar;
 pub mod checkpoint;
+pub mod committee;
 pub mod config;
 pub mod encoding;
 pub mod entry;

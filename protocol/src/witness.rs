@@ -18,7 +18,7 @@
 
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 use crate::config::Epochs;
-use crate::types::Hash32;
+use crate::types::{BureauCode, Hash32};
 
 /// Why a witness does not cosign a checkpoint (yet). Variants are listed in the order [`judge`]
 /// checks them; each has a stable name ([`WitnessError::name`]).
@@ -28,6 +28,20 @@ pub enum WitnessError {
     /// the log's author.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// Check 1b: this witness is not on the log's committee in the checkpoint's epoch; its
+    /// cosignature would not count.
+    #[error("{witness} is not on the witness committee of log {log} in epoch {epoch}")]
+    NotInCommittee {
+        witness: BureauCode,
+        log: BureauCode,
+        epoch: u32,
+    },
+    /// Check 1c: a later epoch seated a new committee for the log from `anchor` entries; the
+    /// committee of the checkpoint's epoch certifies nothing beyond it any more.
+    #[error(
+        "configuration epoch {epoch} handed this log to a new committee from size {anchor}; a checkpoint of size {size} under an earlier epoch is not cosigned"
+    )]
+    BeyondHandover { size: u64, anchor: u64, epoch: u32 },
     /// Check 2: the witness holds fewer entries than the checkpoint covers. Not a refusal: judge
     /// again once replication has caught up.
     #[error("holds {held} entries of the log, the checkpoint covers {size}; try again later")]
@@ -61,6 +75,22 @@ pub enum WitnessError {
     /// wrong: a witness only moves forward.
     #[error("the checkpoint covers {size} entries, but we already cosigned {cosigned}")]
     OlderThanCosigned { size: u64, cosigned: u64 },
+    /// Check 5a: the committee took over the log at a larger size (its anchor); it cosigns only
+    /// checkpoints that extend the anchor.
+    #[error("the committee took this log over at size {anchor}; the checkpoint covers {size}")]
+    BelowAnchor { size: u64, anchor: u64 },
+    /// Check 5b: the witness's tree does not have the anchor's root at the anchor's size: its
+    /// replica is not the history the committee before certified.
+    #[error(
+        "the committee took this log over at size {size} with root {}, our tree has {} there",
+        hex::encode(anchor),
+        ours.map_or_else(|| "no such size".to_string(), hex::encode)
+    )]
+    AnchorNotInTree {
+        size: u64,
+        anchor: Hash32,
+        ours: Option<Hash32>,
+    },
 }
 
 impl WitnessError {
@@ -72,6 +102,10 @@ impl WitnessError {
             WitnessError::RootMismatch { .. } => "witness_root_mismatch",
             WitnessError::CosignedNotInTree { .. } => "witness_cosigned_not_in_tree",
             WitnessError::OlderThanCosigned { .. } => "witness_older_than_cosigned",
+            WitnessError::NotInCommittee { .. } => "witness_not_in_committee",
+            WitnessError::BeyondHandover { .. } => "witness_beyond_handover",
+            WitnessError::BelowAnchor { .. } => "witness_below_anchor",
+            WitnessError::AnchorNotInTree { .. } => "witness_anchor_not_in_tree",
         }
     }
 }
@@ -87,6 +121,7 @@ impl WitnessError {
 /// cosignature leaves.
 pub fn judge(
     epochs: &Epochs,
+    witness: BureauCode,
     checkpoint: &SignedCheckpoint,
     held: u64,
     root_at: impl Fn(u64) -> Option<Hash32>,
@@ -95,6 +130,27 @@ pub fn judge(
     // SPEC: the checkpoint is signed by log B's author, a member, on this network.
     checkpoint.verify(epochs)?;
     let c = &checkpoint.checkpoint;
+    // SPEC: the witness is on the log's committee of the checkpoint's epoch.
+    let epoch = epochs
+        .get(c.epoch)
+        .expect("a verified checkpoint names a known epoch");
+    if !epoch.is_witness(c.log, witness) {
+        return Err(WitnessError::NotInCommittee {
+            witness,
+            log: c.log,
+            epoch: c.epoch,
+        });
+    }
+    // SPEC: a committee handed over by a later epoch certifies nothing beyond the anchor.
+    if let Some((anchor, seated)) = epochs.handover_cap(c.log, c.epoch)
+        && c.size > anchor
+    {
+        return Err(WitnessError::BeyondHandover {
+            size: c.size,
+            anchor,
+            epoch: seated,
+        });
+    }
     // A checkpoint cosigned before a later epoch cut the log below its size covered entries the
     // cut refuses; the witness's own tree was cut with them, so it is no longer a prefix to keep.
     let last_cosigned = last_cosigned.filter(|l| {
@@ -138,6 +194,27 @@ pub fn judge(
             return Err(WitnessError::OlderThanCosigned {
                 size: c.size,
                 cosigned: last.size,
+            });
+        }
+    }
+
+    // SPEC: a seated committee cosigns only checkpoints that extend its anchor (the checkpoint
+    // its predecessor certified), so its certificates extend every one of the predecessor's
+    // that still counts.
+    let anchor = epoch.anchor(c.log);
+    if anchor.size > 0 {
+        if c.size < anchor.size {
+            return Err(WitnessError::BelowAnchor {
+                size: c.size,
+                anchor: anchor.size,
+            });
+        }
+        let ours = root_at(anchor.size);
+        if ours != Some(anchor.root) {
+            return Err(WitnessError::AnchorNotInTree {
+                size: anchor.size,
+                anchor: anchor.root,
+                ours,
             });
         }
     }
@@ -201,6 +278,7 @@ mod tests {
     ) -> Result<(), WitnessError> {
         judge(
             &crate::config::Epochs::of_membership(membership()),
+            code(2),
             c,
             ours.len(),
             |s| ours.root_at(s).ok(),
@@ -273,6 +351,7 @@ mod tests {
         assert_eq!(
             judge(
                 &crate::config::Epochs::of_membership(membership()),
+                code(2),
                 &checkpoint(&full, 12),
                 11,
                 |s| full.root_at(s).ok(),

@@ -30,11 +30,17 @@ pub mod liar;
 pub mod links;
 
 /// Division codes and bureau names of the bureaus a testnet is made of, in order.
-pub const BUREAUS: [(&str, &str); 4] = [
+/// The first four are the usual network; the last four (tests of witness committees) make four
+/// provinces of two bureaus each.
+pub const BUREAUS: [(&str, &str); 8] = [
     ("310104", "上海市公安局徐汇分局"),
     ("330502", "湖州市公安局吴兴分局"),
     ("340100", "合肥市公安局"),
     ("340104", "合肥市公安局蜀山分局"),
+    ("320506", "苏州市公安局吴中分局"),
+    ("310115", "上海市公安局浦东分局"),
+    ("330106", "杭州市公安局西湖分局"),
+    ("320102", "南京市公安局玄武分局"),
 ];
 
 /// Name of the network every testnet creates.

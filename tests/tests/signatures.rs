@@ -261,6 +261,7 @@ fn the_witness_gives_each_crafted_checkpoint_signature_the_same_verdict() {
         };
         let judged = witness::judge(
             &hukou_protocol::config::Epochs::of_membership(m.clone()),
+            checkpoint.log,
             &signed,
             tree.len(),
             |size| tree.root_at(size).ok(),

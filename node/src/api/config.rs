@@ -10,11 +10,18 @@
 //!   `{"error": "config_*", "message"}` (409 for a refused update, 400 for one that does not
 //!   decode). Its body may be up to [`CONFIG_BODY_BYTES_MAX`] (a calendar year or a hundred new
 //!   members do not fit the 8 KiB of the other routes).
+//! - `POST /v1/config/draft` (no token: it changes nothing): `{"update": HEX}` (an unsigned proposal,
+//!   `SignedUpdate::encode`) answers which logs' witness committees it would seat anew
+//!   (`reseated`) and, for each that this node holds a certificate of, that certificate
+//!   (`anchors`, hex): `hukou config propose` adds them as `Change::Anchor`, so the new
+//!   committees take over from the last certified size instead of from 0.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::StatusCode;
+use hukou_protocol::checkpoint::Certificate;
+use hukou_protocol::committee::Committees;
 use hukou_protocol::config::{EpochConfig, Epochs, SignedUpdate};
 use hukou_protocol::limits::CONFIG_UPDATE_BYTES_MAX;
 use serde_json::{Value, json};
@@ -71,8 +78,32 @@ pub fn config_json(epochs: &Epochs) -> Value {
             "registration_working_days": latest.deadlines.registration_working_days,
         },
         "cuts": cuts,
+        "committees": committees_json(latest),
         "history": history,
     })
+}
+
+/// Who witnesses each log in an epoch.
+pub fn committees_json(e: &EpochConfig) -> Value {
+    match &*e.committees {
+        Committees::Everyone => json!({
+            "mode": "everyone",
+            "quorum": e.membership.quorum(),
+        }),
+        Committees::Drawn { size, by_log } => json!({
+            "mode": "drawn",
+            "size": size,
+            "province_cap": hukou_protocol::committee::province_cap(*size),
+            "logs": by_log.iter().map(|(log, c)| json!({
+                "bureau": log,
+                "witnesses": c.members,
+                "quorum": c.quorum,
+                "seated": c.seated,
+                "anchor_size": c.anchor.size,
+                "spread": c.spread,
+            })).collect::<Vec<_>>(),
+        }),
+    }
 }
 
 fn epoch_json(epochs: &Epochs, e: &EpochConfig) -> Value {
@@ -103,6 +134,60 @@ pub async fn log(AxumState(api): AxumState<Api>) -> Json<Value> {
         "epoch": epochs.latest().epoch,
         "updates": epochs.updates().iter().map(|u| hex::encode(u.encode())).collect::<Vec<_>>(),
     }))
+}
+
+/// `POST /v1/config/draft`.
+pub async fn draft(AxumState(api): AxumState<Api>, body: Bytes) -> ApiResult<Json<Value>> {
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("request body is not valid JSON for this call: {e}"),
+        )
+    })?;
+    let update = value["update"]
+        .as_str()
+        .and_then(|t| hex::decode(t.trim()).ok())
+        .and_then(|b| SignedUpdate::decode(&b).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "config_undecodable",
+                "expected {\"update\": HEX} of a configuration update (hukou config propose)",
+            )
+        })?;
+    let epochs = api.service.epochs();
+    let draft = epochs
+        .draft(&update.update)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.name(), e.to_string()))?;
+    let reseated: Vec<_> = match &*draft.committees {
+        Committees::Everyone => Vec::new(),
+        Committees::Drawn { by_log, .. } => by_log
+            .iter()
+            .filter(|(_, c)| c.seated == draft.epoch)
+            .map(|(log, _)| *log)
+            .collect(),
+    };
+    let mut anchors = Vec::new();
+    for log in &reseated {
+        let held = api.service.store().latest_certificate(*log).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_error",
+                e.to_string(),
+            )
+        })?;
+        if let Some((_, bytes)) = held
+            && Certificate::decode(&bytes).is_ok_and(|c| c.verify(&epochs).is_ok())
+        {
+            anchors.push(hex::encode(bytes));
+        }
+    }
+    Ok(Json(json!({
+        "epoch": draft.epoch,
+        "reseated": reseated,
+        "anchors": anchors,
+    })))
 }
 
 /// `POST /v1/config`.

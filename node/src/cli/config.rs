@@ -25,6 +25,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use hukou_keys::secret::BureauKey;
 use hukou_protocol::BureauCode;
+use hukou_protocol::checkpoint::Certificate;
 use hukou_protocol::config::{Change, ConfigHash, ConfigUpdate, Deadlines, SignedUpdate};
 use hukou_protocol::limits::CONFIG_UPDATE_BYTES_MAX;
 use hukou_protocol::types::{NetworkId, Seq};
@@ -43,7 +44,7 @@ const FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Write an unsigned proposal for the next epoch (asks the node for the current one).
-    Propose(ProposeArgs),
+    Propose(Box<ProposeArgs>),
     /// Show a proposal and add an administrator's signature to it.
     Sign(SignArgs),
     /// Hand a signed proposal to a node, which judges and replicates it.
@@ -86,9 +87,16 @@ pub struct ProposeArgs {
     /// New administrators: KEY_HEX,KEY_HEX,...:THRESHOLD.
     #[arg(long, value_name = "KEYS:K")]
     pub administrators: Option<String>,
-    /// New quorum (cosignatures a certificate needs).
+    /// New quorum (cosignatures a certificate needs while every member witnesses every log).
     #[arg(long, value_name = "N")]
     pub quorum: Option<u32>,
+    /// Witness committees of N members per log (4 to 64; at most a third of one province), drawn
+    /// from the members: a log's certificates then need its committee's quorum only. The node
+    /// is asked which committees the proposal seats anew, and its latest certificate of each is
+    /// added as the anchor the new committee takes over from (also for --add/--retire once
+    /// committees are drawn).
+    #[arg(long, value_name = "N")]
+    pub committee_size: Option<u32>,
     /// Where to write the proposal.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -134,7 +142,7 @@ impl ConfigCommand {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
         match self {
-            ConfigCommand::Propose(args) => propose(args),
+            ConfigCommand::Propose(args) => propose(*args),
             ConfigCommand::Sign(args) => sign(args),
             ConfigCommand::Submit(args) => submit(args),
             ConfigCommand::Show(args) => show(args),
@@ -247,9 +255,12 @@ fn changes(args: &ProposeArgs) -> anyhow::Result<Vec<Change>> {
     if let Some(q) = args.quorum {
         out.push(Change::SetQuorum { quorum: q });
     }
+    if let Some(size) = args.committee_size {
+        out.push(Change::SetCommittees { size });
+    }
     if out.is_empty() {
         bail!(
-            "nothing to propose: give at least one of --add, --rotate, --revoke, --retire, --addresses, --calendar-year, --deadlines, --administrators, --quorum"
+            "nothing to propose: give at least one of --add, --rotate, --revoke, --retire, --addresses, --calendar-year, --deadlines, --administrators, --quorum, --committee-size"
         );
     }
     Ok(out)
@@ -323,6 +334,19 @@ pub fn describe(change: &Change) -> String {
             "deadlines: origin answers within {} working day(s), destination registers within {}",
             d.answer_working_days, d.registration_working_days
         ),
+        Change::SetCommittees { size } => format!(
+            "witness committees of {size} per log (at most {} of one province), drawn from the members; a log's certificates then need its committee's quorum",
+            hukou_protocol::committee::province_cap(*size as usize)
+        ),
+        Change::Anchor { certificate } => match Certificate::decode(certificate) {
+            Ok(c) => format!(
+                "the new committee of log {} takes over from its certified size {} (root {}…)",
+                c.checkpoint.log,
+                c.checkpoint.size,
+                hex::encode(&c.checkpoint.root[..8])
+            ),
+            Err(e) => format!("an anchor that is not a certificate ({e})"),
+        },
     }
 }
 
@@ -460,6 +484,25 @@ fn propose(args: ProposeArgs) -> anyhow::Result<()> {
         changes,
     };
     warn_about_cuts(&client, &update.changes)?;
+    let mut update = update;
+    let draft = client.post(
+        "/v1/config/draft",
+        &json!({"update": hex::encode(SignedUpdate::unsigned(update.clone()).encode())}),
+    )?;
+    let reseated = draft["reseated"].as_array().map_or(0, Vec::len);
+    for a in draft["anchors"].as_array().into_iter().flatten() {
+        let certificate = a
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+            .context("the node's /v1/config/draft answered an anchor that is not hex")?;
+        update.changes.push(Change::Anchor { certificate });
+    }
+    if reseated > 0 {
+        eprintln!(
+            "this update seats new witness committees for {reseated} log(s); {} of them take over from their latest certificate, the others from the start",
+            draft["anchors"].as_array().map_or(0, Vec::len)
+        );
+    }
     let signed = SignedUpdate::unsigned(update);
     write_proposal(&args.out, &signed)?;
     if args.node.json {

@@ -167,6 +167,30 @@ pub fn describe(l: Lang, names: &BTreeMap<BureauCode, String>, change: &Change) 
             Some(years) => format!("publish the {years} working-day calendar"),
             None => "publish a working-day calendar".to_string(),
         },
+        (Lang::Zh, Change::SetCommittees { size }) => format!(
+            "启用见证委员会：每条日志由 {size} 个成员见证（同一省份至多 {} 个），按委员会法定人数确认",
+            hukou_protocol::committee::province_cap(*size as usize)
+        ),
+        (Lang::En, Change::SetCommittees { size }) => format!(
+            "witness committees of {size} per log (at most {} of one province)",
+            hukou_protocol::committee::province_cap(*size as usize)
+        ),
+        (l, Change::Anchor { certificate }) => {
+            match hukou_protocol::checkpoint::Certificate::decode(certificate) {
+                Ok(c) if l == Lang::Zh => format!(
+                    "{}的新见证委员会自已确认的第{}条起接手",
+                    b(c.checkpoint.log),
+                    c.checkpoint.size
+                ),
+                Ok(c) => format!(
+                    "the new committee of {} takes over from its certified size {}",
+                    b(c.checkpoint.log),
+                    c.checkpoint.size
+                ),
+                Err(_) if l == Lang::Zh => "无效的交接证书".to_string(),
+                Err(_) => "an anchor that is not a certificate".to_string(),
+            }
+        }
         (Lang::Zh, Change::SetDeadlines(d)) => format!(
             "修改期限规则：迁出地 {} 个工作日内办理，迁入地 {} 个工作日内落户",
             d.answer_working_days, d.registration_working_days
