@@ -25,6 +25,26 @@ BUREAU_NAMES=(
     "南京市公安局玄武分局"
 )
 
+# Fills BUREAU_CODES, BUREAU_NAMES and BUREAU_PROVINCES with the first N bureaus of
+# testnet/codes.py (deterministic; its first 8 are the real ones above, checked here).
+load_bureaus() {
+    local n="$1" code name province i=0
+    local real=("${BUREAU_CODES[@]}")
+    BUREAU_CODES=()
+    BUREAU_NAMES=()
+    BUREAU_PROVINCES=()
+    while IFS=$'\t' read -r code name province; do
+        if (( i < ${#real[@]} )) && [[ "$code" != "${real[$i]}" ]]; then
+            die "testnet/codes.py and common.sh disagree on bureau $((i + 1)): $code vs ${real[$i]}"
+        fi
+        BUREAU_CODES+=("$code")
+        BUREAU_NAMES+=("$name")
+        BUREAU_PROVINCES+=("$province")
+        i=$((i + 1))
+    done < <(python3 "$TESTNET_DIR/codes.py" "$n")
+    (( ${#BUREAU_CODES[@]} == n )) || die "testnet/codes.py gave ${#BUREAU_CODES[@]} bureaus, not $n"
+}
+
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
