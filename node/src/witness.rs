@@ -5,7 +5,9 @@
 //! One task, so every decision about one log is taken in order:
 //!
 //! - **Checkpoint** (author): every [`CHECKPOINT_INTERVAL_MS`] if the durable length of the own
-//!   log grew, and again (re-signed at the same size) while no certificate covers the last one,
+//!   log grew and the last own checkpoint is certified (or has waited
+//!   [`CHECKPOINT_IN_FLIGHT_MAX_MS`]: one checkpoint in flight, so every witness cosigns the same
+//!   one), and again (re-signed at the same size) while no certificate covers the last one,
 //!   after [`CHECKPOINT_RESEND_MIN_MS`], doubling up to [`CHECKPOINT_RESEND_MAX_MS`], so lost
 //!   cosignatures are made again; an idle, certified log sends nothing. The node signs `(network, me, size, root, time)` over its *durable* log (`Store::log_len`), stores it
 //!   and gossips it on [`TOPIC_CHECKPOINTS`]. It then judges it like any other checkpoint: the
@@ -73,6 +75,9 @@ use crate::sync::{decode, encode};
 pub const TOPIC_CHECKPOINTS: &str = "hukou/checkpoints/1";
 /// How often the own log is checkpointed when its durable length grew.
 pub const CHECKPOINT_INTERVAL_MS: u64 = 100;
+/// Longest a grown own log waits for the last own checkpoint to be certified before a newer one
+/// is signed (one checkpoint in flight; `checkpoint_own_log`).
+pub const CHECKPOINT_IN_FLIGHT_MAX_MS: u64 = 500;
 /// First wait before the last own checkpoint is signed and gossiped again while no certificate
 /// covers it (its cosignatures or certificate were lost, or witnesses were offline); doubled
 /// after each resend up to [`CHECKPOINT_RESEND_MAX_MS`]. Certification normally takes tens of
@@ -315,9 +320,18 @@ impl Witness {
         let size = self.service.store().log_len(self.me);
         let due = match self.own_last {
             None => size > 0,
-            Some((last, _)) if size > last => {
-                self.own_resend = Duration::from_millis(CHECKPOINT_RESEND_MIN_MS);
-                true
+            Some((last, at)) if size > last => {
+                // One checkpoint in flight: a grown log is checkpointed once the last one is
+                // certified, or after CHECKPOINT_IN_FLIGHT_MAX_MS. Each witness counts on the
+                // newest checkpoint it cosigned, so checkpoints signed faster than a cosigning
+                // round would leave the witnesses on different ones, and with exactly a quorum
+                // up no checkpoint would ever gather all of them.
+                let due = at.elapsed() >= Duration::from_millis(CHECKPOINT_IN_FLIGHT_MAX_MS)
+                    || self.final_size(self.me).await >= last;
+                if due {
+                    self.own_resend = Duration::from_millis(CHECKPOINT_RESEND_MIN_MS);
+                }
+                due
             }
             Some((last, at)) => {
                 let resend = at.elapsed() >= self.own_resend && self.final_size(self.me).await < last;
