@@ -832,7 +832,10 @@ fn build_behaviour(
     let limits = connection_limits::Behaviour::new(connection_limits_for(members.len()));
 
     let message_id = move |m: &gossipsub::Message| -> gossipsub::MessageId {
-        if let Some(key) = message_id.as_ref().and_then(|f| f(m.topic.as_str(), &m.data)) {
+        if let Some(key) = message_id
+            .as_ref()
+            .and_then(|f| f(m.topic.as_str(), &m.data))
+        {
             let mut id = b"k:".to_vec();
             id.extend(key);
             return gossipsub::MessageId::new(&id);
@@ -1259,9 +1262,7 @@ impl NetTask {
         } in members
         {
             if peer_id != local {
-                let entry = wanted
-                    .entry(peer_id)
-                    .or_insert_with(|| (Vec::new(), role));
+                let entry = wanted.entry(peer_id).or_insert_with(|| (Vec::new(), role));
                 entry.0.extend(addresses);
                 entry.1 = role;
             }
@@ -1299,8 +1300,7 @@ impl NetTask {
                 }
             }
         }
-        *self.swarm.behaviour_mut().limits.limits_mut() =
-            connection_limits_for(self.members.len());
+        *self.swarm.behaviour_mut().limits.limits_mut() = connection_limits_for(self.members.len());
         self.redial_due_members();
     }
 
