@@ -1597,13 +1597,36 @@ async fn metrics(AxumState(api): AxumState<Api>) -> Response {
         net.connections_open
     );
     for (name, help, value) in [
-        ("hukou_gossip_in_total", "Gossip messages delivered to this node.", net.gossip_in),
-        ("hukou_gossip_out_total", "Gossip messages this node published.", net.gossip_out),
-        ("hukou_requests_in_total", "Requests received from peers.", net.requests_in),
-        ("hukou_requests_out_total", "Requests sent to peers.", net.requests_out),
-        ("hukou_idle_connections_closed_total", "On-demand connections closed when idle.", net.idle_closed),
+        (
+            "hukou_gossip_in_total",
+            "Gossip messages delivered to this node.",
+            net.gossip_in,
+        ),
+        (
+            "hukou_gossip_out_total",
+            "Gossip messages this node published.",
+            net.gossip_out,
+        ),
+        (
+            "hukou_requests_in_total",
+            "Requests received from peers.",
+            net.requests_in,
+        ),
+        (
+            "hukou_requests_out_total",
+            "Requests sent to peers.",
+            net.requests_out,
+        ),
+        (
+            "hukou_idle_connections_closed_total",
+            "On-demand connections closed when idle.",
+            net.idle_closed,
+        ),
     ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     }
     let _ = writeln!(
         out,

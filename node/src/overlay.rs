@@ -111,7 +111,10 @@ mod tests {
                 }
             }
             assert_eq!(seen.len(), n as usize, "n = {n}: not connected");
-            assert!(depth <= 2 * rounds(n.max(2) as usize), "n = {n}: diameter {depth}");
+            assert!(
+                depth <= 2 * rounds(n.max(2) as usize),
+                "n = {n}: diameter {depth}"
+            );
         }
     }
 

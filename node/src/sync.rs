@@ -557,8 +557,7 @@ async fn pull_loop(
     // that nothing later refers to (the last entry or certificate of an idle log) would
     // otherwise stay lost. Cost: one request of 32 bytes each way per ANTI_ENTROPY_INTERVAL_MS
     // per node (and one answer for each neighbour's turn), i.e. a few µs per second.
-    let mut anti_entropy =
-        tokio::time::interval(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS));
+    let mut anti_entropy = tokio::time::interval(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS));
     anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     anti_entropy.tick().await; // the first tick is immediate; the start-up rounds just ran
     let mut adoption_check = tokio::time::interval(Duration::from_millis(ADOPTION_CHECK_MS));
@@ -635,16 +634,32 @@ async fn pull_loop(
                 Job::Digest(peer) => {
                     if digests_differ(&service, &net, peer).await {
                         let mut round = Round::default();
-                        sync_with(&service, &net, &peers, peer, &witness, &mut catch_up, &mut round)
-                            .await
+                        sync_with(
+                            &service,
+                            &net,
+                            &peers,
+                            peer,
+                            &witness,
+                            &mut catch_up,
+                            &mut round,
+                        )
+                        .await
                     } else {
                         true
                     }
                 }
                 Job::Sync(peer) => {
                     let mut round = Round::default();
-                    sync_with(&service, &net, &peers, peer, &witness, &mut catch_up, &mut round)
-                        .await
+                    sync_with(
+                        &service,
+                        &net,
+                        &peers,
+                        peer,
+                        &witness,
+                        &mut catch_up,
+                        &mut round,
+                    )
+                    .await
                 }
                 Job::Log { .. } => true,
             };
@@ -656,8 +671,8 @@ async fn pull_loop(
             while let Ok(job) = jobs.try_recv() {
                 match job {
                     Job::Log { log, size, peer } => {
-                        let due = tokio::time::Instant::now()
-                            + Duration::from_millis(ON_DEMAND_DELAY_MS);
+                        let due =
+                            tokio::time::Instant::now() + Duration::from_millis(ON_DEMAND_DELAY_MS);
                         let entry = logs.entry(log).or_insert((size, peer, due));
                         if size > entry.0 {
                             entry.0 = size;
@@ -698,7 +713,9 @@ fn neighbours_connected(service: &Service, net: &NetHandle, peers: &Peers) -> Ve
 async fn digests_differ(service: &Service, net: &NetHandle, peer: PeerId) -> bool {
     let ours = digest(service).await;
     match net.request(peer, encode(&SyncRequest::Digest(ours))).await {
-        Ok(bytes) => !matches!(decode::<SyncResponse>(&bytes), Some(SyncResponse::Digest(theirs)) if theirs == ours),
+        Ok(bytes) => {
+            !matches!(decode::<SyncResponse>(&bytes), Some(SyncResponse::Digest(theirs)) if theirs == ours)
+        }
         Err(_) => false, // unreachable: the next turn or reconnection tries again
     }
 }
@@ -752,7 +769,6 @@ async fn pull_log_on_demand(
     }
     true
 }
-
 
 /// Pulls the configuration updates `peer` holds beyond ours and takes each in
 /// (`Service::apply_config` judges it: signatures of the epoch before, chain, changes).

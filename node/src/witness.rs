@@ -334,10 +334,11 @@ impl Witness {
                 due
             }
             Some((last, at)) => {
-                let resend = at.elapsed() >= self.own_resend && self.final_size(self.me).await < last;
+                let resend =
+                    at.elapsed() >= self.own_resend && self.final_size(self.me).await < last;
                 if resend {
-                    self.own_resend = (self.own_resend * 2)
-                        .min(Duration::from_millis(CHECKPOINT_RESEND_MAX_MS));
+                    self.own_resend =
+                        (self.own_resend * 2).min(Duration::from_millis(CHECKPOINT_RESEND_MAX_MS));
                 }
                 resend
             }

@@ -98,11 +98,14 @@ impl Liar {
                 .iter()
                 .map(|a| a.parse().expect("genesis address"))
                 .collect();
-            members.push((m.code.to_string(), NetMember {
+            members.push((
+                m.code.to_string(),
+                NetMember {
                     peer_id,
                     addresses,
                     role: net::PeerRole::Neighbour { dial_first: true },
-                }));
+                },
+            ));
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -527,10 +527,7 @@ impl Testnet {
 
     /// Creates `n` bureaus (keys, genesis, configs, tokens) without starting them.
     pub fn create(n: usize) -> Testnet {
-        assert!(
-            (1..=BUREAUS_MAX).contains(&n),
-            "1..={BUREAUS_MAX} bureaus"
-        );
+        assert!((1..=BUREAUS_MAX).contains(&n), "1..={BUREAUS_MAX} bureaus");
         let dir = tempfile::Builder::new()
             .prefix("hukou-it-")
             .tempdir()

@@ -16,7 +16,12 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn codes_in(v: &Value) -> BTreeSet<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -38,7 +43,7 @@ fn transfer_final(net: &Testnet, i: usize, permit: &str, steps: usize) -> bool {
 
 #[test]
 fn sparse_overlay_connects_neighbours_only_and_transfers_between_strangers() {
-    assert!(NODES > FULL_MESH_MAX);
+    const { assert!(NODES > FULL_MESH_MAX) };
     let net = Testnet::new(NODES);
     let codes: Vec<u32> = (0..NODES)
         .map(|i| net.code(i).parse().expect("code"))
@@ -53,13 +58,23 @@ fn sparse_overlay_connects_neighbours_only_and_transfers_between_strangers() {
             .collect();
         assert!(expected.len() < NODES - 1, "not a full mesh");
         let h = net.get(i, "/healthz").1;
-        assert_eq!(codes_in(&h["overlay_neighbors"]), expected, "{}: {h}", net.code(i));
+        assert_eq!(
+            codes_in(&h["overlay_neighbors"]),
+            expected,
+            "{}: {h}",
+            net.code(i)
+        );
         let ok = wait_until(WAIT, || {
             let h = net.get(i, "/healthz").1;
             codes_in(&h["peers_connected"]) == expected
                 && h["connections_open"].as_u64() == Some(expected.len() as u64)
         });
-        assert!(ok, "{} connections: {}", net.code(i), net.get(i, "/healthz").1);
+        assert!(
+            ok,
+            "{} connections: {}",
+            net.code(i),
+            net.get(i, "/healthz").1
+        );
     }
 
     // Two bureaus that are not neighbours.
@@ -76,12 +91,8 @@ fn sparse_overlay_connects_neighbours_only_and_transfers_between_strangers() {
         &json!({"person": person, "origin": net.code(a), "category": "spouse"}),
         WAIT,
     ));
-    let dereg = reference(&net.post_until_ok(
-        a,
-        "/v1/deregister",
-        &json!({"permit": permit}),
-        WAIT,
-    ));
+    let dereg =
+        reference(&net.post_until_ok(a, "/v1/deregister", &json!({"permit": permit}), WAIT));
     net.post_until_ok(
         b,
         "/v1/register",
