@@ -6,6 +6,7 @@
 //! - [`net`]: the private libp2p network
 //! - [`sync`]: replication over the network (push and pull)
 //! - [`witness`]: checkpoints, cosignatures, certificates: finality
+//! - [`finality`]: why a log is not final yet (committee, cosigners, who is missing)
 //! - [`verify`]: signature verification across cores
 //! - [`api`]: the HTTP/JSON API
 //! - [`ui`]: the web console under `/ui/` (server-rendered HTML)
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod finality;
 pub mod net;
 pub mod run;
 pub mod service;

@@ -229,20 +229,22 @@ pub async fn run(
     let api_addr = listener.local_addr()?;
     let peer_net = net_handle.clone();
     let peer_map = peers.clone();
+    let connected: crate::service::ConnectedMembers = Arc::new(move || {
+        let mut v: Vec<_> = peer_net
+            .connected_peers()
+            .iter()
+            .filter_map(|p| peer_map.bureau(p))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    });
+    service.set_connected_members(connected.clone());
     let api = Api {
         service: service.clone(),
         token: Arc::new(token),
         metrics: Arc::new(ApiMetrics::default()),
-        peers: Arc::new(move || {
-            let mut v: Vec<_> = peer_net
-                .connected_peers()
-                .iter()
-                .filter_map(|p| peer_map.bureau(p))
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        }),
+        peers: connected,
     };
     let pid_file = write_pid(&config.data_dir)?;
     tracing::info!(bureau = %me, api = %api_addr, "node running");
