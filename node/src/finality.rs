@@ -49,7 +49,14 @@ struct Pending {
 impl FinalityBook {
     /// A validly signed checkpoint of `log` at `size` (epoch `epoch`) was seen at `now_ms`, while
     /// the log was final up to `final_size`.
-    pub fn checkpoint(&mut self, log: BureauCode, size: u64, epoch: u32, final_size: u64, now_ms: u64) {
+    pub fn checkpoint(
+        &mut self,
+        log: BureauCode,
+        size: u64,
+        epoch: u32,
+        final_size: u64,
+        now_ms: u64,
+    ) {
         if size <= final_size {
             return;
         }
@@ -365,9 +372,96 @@ mod tests {
         assert!(!book.heard_since(a, 5_001));
     }
 
+    fn epochs() -> Epochs {
+        use ed25519_dalek::SigningKey;
+        use hukou_protocol::calendar::Calendar;
+        use hukou_protocol::config::GenesisConfig;
+        use hukou_protocol::membership::{Member, Membership};
+        let codes = ["310104", "330502", "340100", "340104"];
+        let members = codes.iter().enumerate().map(|(i, c)| Member {
+            code: code(c),
+            name: format!("局{c}"),
+            key: SigningKey::from_bytes(&[i as u8 + 1; 32]).verifying_key(),
+        });
+        Epochs::genesis(GenesisConfig {
+            membership: Membership::new("finality-test", members, 3).expect("membership"),
+            addresses: BTreeMap::new(),
+            administrators: (0..3u8)
+                .map(|i| SigningKey::from_bytes(&[0xa0 + i; 32]).verifying_key())
+                .collect(),
+            threshold: 2,
+            hash: [0x99; 32],
+            calendar: Calendar::prc().clone(),
+        })
+    }
+
+    #[test]
+    fn the_report_names_the_committee_the_cosigners_and_who_is_missing() {
+        let epochs = epochs();
+        let (a, b, c, d) = (
+            code("310104"),
+            code("330502"),
+            code("340100"),
+            code("340104"),
+        );
+        let mut book = FinalityBook::default();
+        book.heard(c, 500);
+        book.cosigned(a, 3, 0, a, 2, 1_000);
+        book.cosigned(a, 3, 0, b, 2, 1_200);
+        let connected = BTreeSet::from([a]);
+        let report = book.report(&epochs, b, &connected, a, 2).expect("waiting");
+        assert_eq!(
+            report,
+            Waiting {
+                log: a,
+                log_name: "局310104".into(),
+                size: 3,
+                final_size: 2,
+                since_ms: 1_000,
+                epoch: 0,
+                committee: vec![a, b, c, d],
+                quorum: 3,
+                cosigned: vec![a, b],
+                missing: vec![
+                    WitnessHeard {
+                        bureau: c,
+                        name: "局340100".into(),
+                        connected: false,
+                        last_heard_ms: Some(500),
+                    },
+                    WitnessHeard {
+                        bureau: d,
+                        name: "局340104".into(),
+                        connected: false,
+                        last_heard_ms: None,
+                    },
+                ],
+            }
+        );
+        // This node counts as connected; a log final at the checkpoint's size is not reported.
+        let heard = book.witnesses(&epochs, b, &connected);
+        assert_eq!(
+            heard
+                .iter()
+                .map(|w| (w.connected, w.last_heard_ms))
+                .collect::<Vec<_>>(),
+            vec![
+                (true, Some(1_000)),
+                (true, Some(1_200)),
+                (false, Some(500)),
+                (false, None)
+            ]
+        );
+        assert_eq!(book.report(&epochs, b, &connected, a, 3), None);
+        assert_eq!(book.report(&epochs, b, &connected, c, 0), None);
+    }
+
     #[test]
     fn clock_is_china_time() {
         // 1970-01-01 04:05:06 UTC is 12:05:06 in China.
-        assert_eq!(clock_china((4 * 3600 + 5 * 60 + 6) * 1000 + 999), "12:05:06");
+        assert_eq!(
+            clock_china((4 * 3600 + 5 * 60 + 6) * 1000 + 999),
+            "12:05:06"
+        );
     }
 }

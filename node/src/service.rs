@@ -681,7 +681,13 @@ impl Service {
             .waiting_logs(|log| state.final_size(log))
             .into_iter()
             .filter_map(|log| {
-                book.report(&epochs, self.inner.me, &connected, log, state.final_size(log))
+                book.report(
+                    &epochs,
+                    self.inner.me,
+                    &connected,
+                    log,
+                    state.final_size(log),
+                )
             })
             .collect();
         let witnesses = book.witnesses(&epochs, self.inner.me, &connected);

@@ -56,7 +56,11 @@ fn a_registration_waiting_for_its_committee_names_who_is_missing() {
 
     for i in [HEFEI, SHUSHAN] {
         let status = net.stop(i);
-        assert!(status.success(), "{} did not stop cleanly: {status}", net.code(i));
+        assert!(
+            status.success(),
+            "{} did not stop cleanly: {status}",
+            net.code(i)
+        );
     }
     let stopped = [net.code(HEFEI).to_string(), net.code(SHUSHAN).to_string()];
     assert!(
@@ -72,12 +76,8 @@ fn a_registration_waiting_for_its_committee_names_who_is_missing() {
         &json!({"person": person, "origin": "310104", "category": "spouse"}),
         WAIT,
     ));
-    let deregistration = reference(&net.post_until_ok(
-        XUHUI,
-        "/v1/deregister",
-        &json!({"permit": permit}),
-        WAIT,
-    ));
+    let deregistration =
+        reference(&net.post_until_ok(XUHUI, "/v1/deregister", &json!({"permit": permit}), WAIT));
     let (len, _) = net.log_of(XUHUI, "310104").expect("own log");
     assert_eq!(len, enrolled + 1);
     let (wuxing_len, _) = net.log_of(WUXING, "330502").expect("own log");
@@ -91,7 +91,9 @@ fn a_registration_waiting_for_its_committee_names_who_is_missing() {
         assert_eq!(status, 409, "{v}");
         assert_eq!(v["error"], "deregistration_not_final", "{v}");
         let ready = v["waiting"]["size"].as_u64().is_some_and(|s| s >= len)
-            && v["waiting"]["cosigned"].as_array().is_some_and(|c| c.len() == 2);
+            && v["waiting"]["cosigned"]
+                .as_array()
+                .is_some_and(|c| c.len() == 2);
         last = v;
         ready
     });
@@ -159,7 +161,10 @@ fn a_registration_waiting_for_its_committee_names_who_is_missing() {
     assert!(section.contains("待确认的日志"), "{section}");
     assert!(section.contains("data-log=\"310104\""), "{section}");
     assert!(section.contains("合肥市公安局（未连接，自 "), "{section}");
-    assert!(section.contains("合肥市公安局蜀山分局（未连接，自 "), "{section}");
+    assert!(
+        section.contains("合肥市公安局蜀山分局（未连接，自 "),
+        "{section}"
+    );
     assert!(section.contains("2 / 3"), "{section}");
 
     // One stopped bureau back: a quorum of three cosigns, and the registration goes through.

@@ -166,7 +166,12 @@ mod tests {
             final_size: 4,
             since_ms: t(4, 2, 58),
             epoch: 0,
-            committee: vec![code("310104"), code("330502"), code("340100"), code("340104")],
+            committee: vec![
+                code("310104"),
+                code("330502"),
+                code("340100"),
+                code("340104"),
+            ],
             quorum: 3,
             cosigned: vec![code("340100")],
             missing: vec![
@@ -218,7 +223,10 @@ mod tests {
         let w = waiting();
         let page = section(Lang::Zh, std::slice::from_ref(&w), &w.missing).into_string();
         assert!(page.contains("待确认的日志"), "{page}");
-        assert!(page.contains("湖州市公安局吴兴分局（未连接，自 12:03 起无应答）"), "{page}");
+        assert!(
+            page.contains("湖州市公安局吴兴分局（未连接，自 12:03 起无应答）"),
+            "{page}"
+        );
         assert!(page.contains("1 / 3"), "{page}");
     }
 }
