@@ -76,16 +76,16 @@ pub enum WriteError {
     /// destination registers only against a final deregistration).
     /// With why, when this node saw a checkpoint of the log waiting for its committee.
     #[error(
-        "deregistration {0} is not final yet: {}; retry shortly, or ask to wait for it",
-        waiting_reason(.1.as_deref(), "its log")
+        "deregistration {0} is not final yet: {why}; retry shortly, or ask to wait for it",
+        why = waiting_reason(.1.as_deref(), "its log")
     )]
     NotFinal(EntryRef, Option<Box<Waiting>>),
     /// An enrolment or birth whose claim no certificate covers yet on this node (nobody is
     /// registered out of nowhere before the arbiter's grant is final).
     #[error(
-        "claim {0} on this person is not final yet: {}; retry shortly (the claim is kept for this \
+        "claim {0} on this person is not final yet: {why}; retry shortly (the claim is kept for this \
          bureau), or ask to wait longer",
-        waiting_reason(.1.as_deref(), "its arbiter's log")
+        why = waiting_reason(.1.as_deref(), "its arbiter's log")
     )]
     ClaimNotFinal(EntryRef, Option<Box<Waiting>>),
     /// The person's arbiter could not be asked for a claim.
