@@ -82,12 +82,16 @@ fn a_registration_waiting_for_its_committee_names_who_is_missing() {
     assert_eq!(len, enrolled + 1);
     let (wuxing_len, _) = net.log_of(WUXING, "330502").expect("own log");
 
-    // Refused until the destination holds the deregistration and both running bureaus'
-    // cosignatures of the checkpoint covering it; nothing is written by a refusal.
+    // Unknown until the deregistration reaches the destination, then refused as not final; the
+    // refusal names both running bureaus once their cosignatures of the checkpoint covering it
+    // arrived. Nothing is written by a refusal.
     let register = json!({"deregistration": deregistration});
     let mut last = Value::Null;
     let reported = wait_until(WAIT, || {
         let (status, v) = net.post(WUXING, "/v1/register", &register);
+        if status == 404 && v["error"] == "unknown_reference" {
+            return false; // the deregistration has not reached the destination yet
+        }
         assert_eq!(status, 409, "{v}");
         assert_eq!(v["error"], "deregistration_not_final", "{v}");
         let ready = v["waiting"]["size"].as_u64().is_some_and(|s| s >= len)
