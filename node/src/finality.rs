@@ -82,7 +82,6 @@ impl FinalityBook {
 
     /// A valid cosignature by `witness` of a checkpoint of `log` at `size` was counted at
     /// `now_ms`.
-    #[allow(clippy::too_many_arguments)]
     pub fn cosigned(
         &mut self,
         log: BureauCode,
