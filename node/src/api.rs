@@ -30,6 +30,7 @@ use hukou_protocol::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::finality::Waiting;
 use crate::service::{Service, State, WriteError, Written, now_ms, resolve_ref};
 
 mod batch;
@@ -124,6 +125,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub message: String,
+    /// Why an entry is not final yet (`deregistration_not_final`, `claim_not_final`), when this
+    /// node saw its log wait for its committee: the `waiting` field beside `error`.
+    pub waiting: Option<Box<Waiting>>,
 }
 
 impl ApiError {
@@ -136,6 +140,7 @@ impl ApiError {
             status,
             error: error.into(),
             message: message.into(),
+            waiting: None,
         }
     }
     fn bad(error: impl Into<String>, message: impl Into<String>) -> ApiError {
@@ -148,11 +153,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.error, "message": self.message})),
-        )
-            .into_response()
+        let mut body = json!({"error": self.error, "message": self.message});
+        if let Some(waiting) = &self.waiting {
+            body["waiting"] = json!(waiting);
+        }
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -171,14 +176,18 @@ impl From<WriteError> for ApiError {
             WriteError::Syncing => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "recovering", e.to_string())
             }
-            WriteError::NotFinal(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                "deregistration_not_final",
-                e.to_string(),
-            ),
-            WriteError::ClaimNotFinal(_) => {
-                ApiError::new(StatusCode::CONFLICT, "claim_not_final", e.to_string())
-            }
+            WriteError::NotFinal(_, ref waiting) => ApiError {
+                waiting: waiting.clone(),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    "deregistration_not_final",
+                    e.to_string(),
+                )
+            },
+            WriteError::ClaimNotFinal(_, ref waiting) => ApiError {
+                waiting: waiting.clone(),
+                ..ApiError::new(StatusCode::CONFLICT, "claim_not_final", e.to_string())
+            },
             WriteError::ArbiterUnreachable { .. } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "arbiter_unreachable",
@@ -302,6 +311,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/logs/{code}/consistency", get(consistency))
         .route("/v1/logs/{code}/certificate", get(log_certificate))
         .route("/v1/logs/{code}/checkpoint", get(log_checkpoint))
+        .route("/v1/finality", get(finality))
         .route("/v1/fraud-proofs", get(fraud_proofs))
         .route("/v1/revoked", get(revoked))
         .route("/v1/refusals", get(refusals))
@@ -1489,6 +1499,14 @@ fn entry_time(ledger: &Ledger, r: EntryRef) -> Option<u64> {
         .or_else(|| ledger.registration(&r).map(|x| x.time_ms))
 }
 
+/// `GET /v1/finality`: every log with a checkpoint this node saw waiting for its committee's
+/// cosignatures (its committee, quorum, who cosigned, who is missing and since when), and every
+/// member with whether it is connected and when this node last received a cosignature from it.
+async fn finality(AxumState(api): AxumState<Api>) -> Json<Value> {
+    let (waiting, witnesses) = api.service.finality_report().await;
+    Json(json!({"waiting": waiting, "witnesses": witnesses}))
+}
+
 async fn healthz(AxumState(api): AxumState<Api>) -> Json<Value> {
     let state = api.service.state().await;
     let peers = (api.peers)();
@@ -2112,6 +2130,7 @@ pub(crate) async fn call(api: &Api, path: &str, body: Value) -> ApiResult<Value>
         "/v1/inbox" => inbox(s).await,
         "/v1/logs" => logs(s).await,
         "/v1/fraud-proofs" => fraud_proofs(s).await,
+        "/v1/finality" => finality(s).await,
         "/v1/checkpoint-forks" => checkpoint_forks(s).await?,
         _ => match path.strip_prefix("/v1/transfers/") {
             Some(reference) => transfer_show(s, Path(reference.to_string())).await?,

@@ -7,6 +7,7 @@
 //! - [`overlay`]: which members a node keeps connections to
 //! - [`sync`]: replication over the network (push and pull)
 //! - [`witness`]: checkpoints, cosignatures, certificates: finality
+//! - [`finality`]: why a log is not final yet (committee, cosigners, who is missing)
 //! - [`verify`]: signature verification across cores
 //! - [`api`]: the HTTP/JSON API
 //! - [`ui`]: the web console under `/ui/` (server-rendered HTML)
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod finality;
 pub mod net;
 pub mod overlay;
 pub mod run;

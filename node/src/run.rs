@@ -232,22 +232,24 @@ pub async fn run(
     let peer_map = peers.clone();
     let overlay_epochs = service.clone();
     let stats_net = net_handle.clone();
+    let connected: crate::service::ConnectedMembers = Arc::new(move || {
+        let mut v: Vec<_> = peer_net
+            .connected_peers()
+            .iter()
+            .filter_map(|p| peer_map.bureau(p))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    });
+    service.set_connected_members(connected.clone());
     let api = Api {
         service: service.clone(),
         token: Arc::new(token),
         metrics: Arc::new(ApiMetrics::default()),
         overlay: Arc::new(move || overlay_of(&overlay_epochs.epochs(), me)),
         net_stats: Arc::new(move || stats_net.stats()),
-        peers: Arc::new(move || {
-            let mut v: Vec<_> = peer_net
-                .connected_peers()
-                .iter()
-                .filter_map(|p| peer_map.bureau(p))
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        }),
+        peers: connected,
     };
     let pid_file = write_pid(&config.data_dir)?;
     tracing::info!(bureau = %me, api = %api_addr, "node running");

@@ -47,6 +47,7 @@ use hukou_protocol::{
 };
 use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 
+use crate::finality::{FinalityBook, Waiting, WitnessHeard};
 use crate::store::{Committer, Receipt, Store, StoreError};
 
 /// Milliseconds since the Unix epoch, from the system clock (the only clock the node reads).
@@ -73,18 +74,20 @@ pub enum WriteError {
     Syncing,
     /// A registration against a deregistration no certificate covers yet (DESIGN: a
     /// destination registers only against a final deregistration).
+    /// With why, when this node saw a checkpoint of the log waiting for its committee.
     #[error(
-        "deregistration {0} is not final yet: no certificate of its log covers it on this node; \
-         retry shortly, or ask to wait for it"
+        "deregistration {0} is not final yet: {why}; retry shortly, or ask to wait for it",
+        why = waiting_reason(.1.as_deref(), "its log")
     )]
-    NotFinal(EntryRef),
+    NotFinal(EntryRef, Option<Box<Waiting>>),
     /// An enrolment or birth whose claim no certificate covers yet on this node (nobody is
     /// registered out of nowhere before the arbiter's grant is final).
     #[error(
-        "claim {0} on this person is not final yet: no certificate of its arbiter's log covers it \
-         on this node; retry shortly (the claim is kept for this bureau), or ask to wait longer"
+        "claim {0} on this person is not final yet: {why}; retry shortly (the claim is kept for this \
+         bureau), or ask to wait longer",
+        why = waiting_reason(.1.as_deref(), "its arbiter's log")
     )]
-    ClaimNotFinal(EntryRef),
+    ClaimNotFinal(EntryRef, Option<Box<Waiting>>),
     /// The person's arbiter could not be asked for a claim.
     #[error(
         "bureau {arbiter} decides who may register this person and could not be reached ({reason}); \
@@ -97,6 +100,15 @@ pub enum WriteError {
     /// The store failed; the node stops writing.
     #[error("storage failed: {0}")]
     Store(Box<StoreError>),
+}
+
+/// Why an entry is not final, in the API message: the committee's state if this node saw the log
+/// wait, or that no certificate covers it.
+fn waiting_reason(waiting: Option<&Waiting>, whose: &str) -> String {
+    match waiting {
+        Some(w) => w.to_string(),
+        None => format!("no certificate of {whose} covers it on this node"),
+    }
 }
 
 impl From<Violation> for WriteError {
@@ -118,8 +130,8 @@ impl WriteError {
             WriteError::Rule(v) => v.name(),
             WriteError::BadRequest { error, .. } => error,
             WriteError::Syncing => "recovering",
-            WriteError::NotFinal(_) => "deregistration_not_final",
-            WriteError::ClaimNotFinal(_) => "claim_not_final",
+            WriteError::NotFinal(..) => "deregistration_not_final",
+            WriteError::ClaimNotFinal(..) => "claim_not_final",
             WriteError::ArbiterUnreachable { .. } => "arbiter_unreachable",
             WriteError::ClaimRefused { error, .. } => error,
             WriteError::Store(_) => "storage_failed",
@@ -308,7 +320,15 @@ struct Inner {
     /// Replicas a certificate showed to be a losing fork, waiting for `sync` to fetch the
     /// certified entries ([`Service::adopt_certified_fork`]).
     adoptions: std::sync::Mutex<Adoptions>,
+    /// What the witness saw of logs waiting for cosignatures and of the witnesses, to say why
+    /// an entry is not final ([`Service::finality_status`]).
+    finality: std::sync::Mutex<FinalityBook>,
+    /// The members connected now (set by `run.rs` from the network), for the same report.
+    connected: std::sync::OnceLock<ConnectedMembers>,
 }
+
+/// The members this node is connected to now (sorted).
+pub type ConnectedMembers = Arc<dyn Fn() -> Vec<BureauCode> + Send + Sync>;
 
 /// Certificates that show this node's replica of a log is a losing fork.
 #[derive(Default)]
@@ -501,6 +521,8 @@ impl Service {
                 catch_up: std::sync::Mutex::new(CatchUp::default()),
                 claimer: std::sync::OnceLock::new(),
                 adoptions: std::sync::Mutex::new(Adoptions::default()),
+                finality: std::sync::Mutex::new(FinalityBook::default()),
+                connected: std::sync::OnceLock::new(),
             }),
         };
         Ok(ServiceParts {
@@ -564,6 +586,112 @@ impl Service {
         if self.inner.recovering.swap(false, Ordering::AcqRel) {
             tracing::info!("own log confirmed complete; accepting writes");
         }
+    }
+
+    /// Sets where the members connected now are read from (once, by `run.rs`; without it, only
+    /// this node counts as connected).
+    pub fn set_connected_members(&self, connected: ConnectedMembers) {
+        let _ = self.inner.connected.set(connected);
+    }
+
+    fn finality_book(&self) -> std::sync::MutexGuard<'_, FinalityBook> {
+        self.inner
+            .finality
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn connected_members(&self) -> std::collections::BTreeSet<BureauCode> {
+        self.inner
+            .connected
+            .get()
+            .map(|f| f().into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Witness hook: a validly signed checkpoint of a log was seen.
+    pub fn finality_checkpoint(&self, checkpoint: &Checkpoint, final_size: u64) {
+        self.finality_book().checkpoint(
+            checkpoint.log,
+            checkpoint.size,
+            checkpoint.epoch,
+            final_size,
+            now_ms(),
+        );
+    }
+
+    /// Witness hook: a valid cosignature by `witness` of `checkpoint` was counted.
+    pub fn finality_cosigned(&self, checkpoint: &Checkpoint, witness: BureauCode, final_size: u64) {
+        self.finality_book().cosigned(
+            checkpoint.log,
+            checkpoint.size,
+            checkpoint.epoch,
+            witness,
+            final_size,
+            now_ms(),
+        );
+    }
+
+    /// Witness hook: a valid cosignature by `witness` arrived (of a checkpoint already final).
+    pub fn finality_heard(&self, witness: BureauCode) {
+        self.finality_book().heard(witness, now_ms());
+    }
+
+    /// Whether a cosignature from `witness` arrived in the last `within_ms`.
+    pub fn finality_heard_within(&self, witness: BureauCode, within_ms: u64) -> bool {
+        self.finality_book()
+            .heard_since(witness, now_ms().saturating_sub(within_ms))
+    }
+
+    /// Witness hook: a certificate of `log` at `size` was stored.
+    pub fn finality_certified(&self, log: BureauCode, size: u64) {
+        self.finality_book().certified(log, size);
+    }
+
+    /// Why `log` is not final beyond its final size on this node: its newest checkpoint, since
+    /// when it waits, its committee, quorum, who cosigned and who is missing. `None` when this
+    /// node saw no checkpoint of it above its final size.
+    pub async fn finality_status(&self, log: BureauCode) -> Option<Waiting> {
+        let state = self.inner.state.lock().await;
+        self.finality_waiting_in(&state, log).map(|w| *w)
+    }
+
+    /// [`Service::finality_status`] with the state already locked.
+    fn finality_waiting_in(&self, state: &State, log: BureauCode) -> Option<Box<Waiting>> {
+        let connected = self.connected_members();
+        self.finality_book()
+            .report(
+                &self.epochs(),
+                self.inner.me,
+                &connected,
+                log,
+                state.final_size(log),
+            )
+            .map(Box::new)
+    }
+
+    /// Every log waiting for cosignatures on this node, and every member with when this node
+    /// last heard a cosignature from it (`GET /v1/finality`, the network page).
+    pub async fn finality_report(&self) -> (Vec<Waiting>, Vec<WitnessHeard>) {
+        let state = self.inner.state.lock().await;
+        let epochs = self.epochs();
+        let connected = self.connected_members();
+        let book = self.finality_book();
+        let waiting = book
+            .waiting_logs(|log| state.final_size(log))
+            .into_iter()
+            .filter_map(|log| {
+                book.report(
+                    &epochs,
+                    self.inner.me,
+                    &connected,
+                    log,
+                    state.final_size(log),
+                )
+            })
+            .collect();
+        let witnesses = book.witnesses(&epochs, self.inner.me, &connected);
+        (waiting, witnesses)
     }
 
     /// The latest epoch's membership.
@@ -869,13 +997,19 @@ impl Service {
                 Body::Enrol { claim, .. } | Body::Birth { claim, .. }
                     if state.ledger.claim(claim).is_some() && !state.is_final(claim) =>
                 {
-                    Some(WriteError::ClaimNotFinal(*claim))
+                    Some(WriteError::ClaimNotFinal(
+                        *claim,
+                        self.finality_waiting_in(&state, claim.author),
+                    ))
                 }
                 Body::Registration { deregistration, .. }
                     if state.ledger.deregistration(deregistration).is_some()
                         && !state.is_final(deregistration) =>
                 {
-                    Some(WriteError::NotFinal(*deregistration))
+                    Some(WriteError::NotFinal(
+                        *deregistration,
+                        self.finality_waiting_in(&state, deregistration.author),
+                    ))
                 }
                 _ => None,
             };
@@ -1840,7 +1974,10 @@ impl Service {
             out[i] = Some(if is_final {
                 Ok(claim)
             } else {
-                Err(WriteError::ClaimNotFinal(claim))
+                Err(WriteError::ClaimNotFinal(
+                    claim,
+                    self.finality_status(claim.author).await.map(Box::new),
+                ))
             });
         }
         out.into_iter()

@@ -96,6 +96,9 @@ const RECORD_ATTEMPTS_MAX: usize = 2;
 /// one size); beyond it the smallest size is forgotten. The last cosigned checkpoint, in the
 /// store, is always compared too.
 pub const RECENT_CHECKPOINT_SIZES_MAX: usize = 64;
+/// A cosignature of a checkpoint already certified counts towards nothing; it is verified only
+/// to note its witness alive (`finality`), and at most once per witness in this interval.
+const HEARD_LATE_EVERY_MS: u64 = 1_000;
 
 /// A message on [`TOPIC_CHECKPOINTS`].
 #[derive(Debug, Encode, Decode)]
@@ -409,6 +412,11 @@ impl Witness {
                     last.as_ref(),
                 )
             };
+            if !matches!(verdict, Err(WitnessError::Checkpoint(_))) {
+                // Its signature verified: the log waits for its committee (status only).
+                let final_size = self.final_size(c.log).await;
+                self.service.finality_checkpoint(&c, final_size);
+            }
             match verdict {
                 Ok(()) => {}
                 Err(WitnessError::NotHeldYet { .. }) => {
@@ -548,7 +556,9 @@ impl Witness {
         c: Checkpoint,
         cosignature: Cosignature,
     ) -> Result<(), StoreError> {
-        if !self.service.epochs().ever_member(c.log) || c.size <= self.final_size(c.log).await {
+        let final_size = self.final_size(c.log).await;
+        if !self.service.epochs().ever_member(c.log) || c.size <= final_size {
+            self.heard_late(&c, &cosignature);
             return Ok(());
         }
         let key = (c.log, cosignature.witness);
@@ -565,6 +575,8 @@ impl Witness {
         let certificate = builder.certificate(&self.service.epochs());
         match outcome {
             Ok(AddOutcome::Counted { .. }) => {
+                self.service
+                    .finality_cosigned(&c, cosignature.witness, final_size);
                 self.newest_cosigned.insert(key, c);
                 self.drop_unreferenced_builders(c.log);
             }
@@ -579,6 +591,21 @@ impl Witness {
         match certificate {
             Some(certificate) => self.on_certificate(certificate, Origin::Built).await,
             None => Ok(()),
+        }
+    }
+
+    /// Notes that a witness is alive from a cosignature that came after its checkpoint was
+    /// certified (status only): verified at most once per witness per [`HEARD_LATE_EVERY_MS`],
+    /// so late cosignatures cost one signature check per witness per interval at most.
+    fn heard_late(&self, c: &Checkpoint, cosignature: &Cosignature) {
+        if self
+            .service
+            .finality_heard_within(cosignature.witness, HEARD_LATE_EVERY_MS)
+        {
+            return;
+        }
+        if cosignature.verify(c, &self.service.epochs()).is_ok() {
+            self.service.finality_heard(cosignature.witness);
         }
     }
 
@@ -661,6 +688,7 @@ impl Witness {
             if state.note_final(c.log, c.size) {
                 self.service.finality_advanced();
             }
+            self.service.finality_certified(c.log, c.size);
         }
         self.service
             .counters()

@@ -22,6 +22,7 @@
 mod network_config;
 mod pages;
 mod session;
+mod waiting;
 mod window;
 
 use std::sync::Arc;

@@ -192,6 +192,7 @@ pub async fn network(AxumState(ui): AxumState<Ui>, ctx: Ctx) -> Response {
             .collect()
     };
     let rows = logs["logs"].as_array().cloned().unwrap_or_default();
+    let (waiting, witnesses) = ui.api.service.finality_report().await;
     let body = html! {
         h1 { (title) }
         dl.facts {
@@ -230,6 +231,7 @@ pub async fn network(AxumState(ui): AxumState<Ui>, ctx: Ctx) -> Response {
         }
         p.note { (l.t("复制滞后：其他节点报告而本节点尚未持有的条数。证书：法定多数见证人联署的检查点，其覆盖的记录即为终局。",
                       "Replication lag: entries peers report that this node does not hold yet. Certificate: a checkpoint cosigned by a quorum of witnesses; the entries it covers are final.")) }
+        (super::waiting::section(l, &waiting, &witnesses))
         (network_config::section(l, &ui.api.service.epochs()))
     };
     page(&ui, &ctx, StatusCode::OK, title, body).await

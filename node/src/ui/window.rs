@@ -406,6 +406,9 @@ pub async fn act(
                 e.status,
                 html! {
                     (error_box(l, e))
+                    @if let Some(w) = &e.waiting {
+                        (super::waiting::note(l, w, not_final))
+                    }
                     @if claim_waits {
                         p #claim-not-final.note {
                             strong { (l.t("该人员的登记认领尚未终局，请稍后重试。", "The claim on this person is not final yet; retry."))}
