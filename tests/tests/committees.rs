@@ -214,7 +214,11 @@ fn a_committee_quorum_finalises_alone_and_a_stopped_province_blocks_no_one_else(
     });
     assert!(out.status.success(), "the audit is not clean: {report}");
     assert_eq!(report["totals"]["violations"], 0, "{report}");
-    assert_eq!(report["epochs"].as_array().map(Vec::len), Some(2), "{report}");
+    assert_eq!(
+        report["epochs"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
 
     let certificate = net.post_until_ok(
         4,
