@@ -564,6 +564,11 @@ async fn pull_loop(
     adoption_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut turn = 0usize;
     let mut queued: VecDeque<Job> = VecDeque::new();
+    // A new configuration epoch (submitted here, or pulled from a peer) is announced by a digest
+    // exchange with every connected peer: their digests differ, they pull it, and announce it
+    // in turn, so an update floods the overlay in a few round trips (only when one arrives).
+    let mut epochs_seen = service.watch_epochs();
+    epochs_seen.borrow_and_update();
     // On-demand log pulls: the size needed, whom to ask, and when.
     let mut logs: HashMap<BureauCode, (u64, PeerId, tokio::time::Instant)> = HashMap::new();
     loop {
@@ -585,6 +590,18 @@ async fn pull_loop(
                     }
                 }
             },
+            changed = epochs_seen.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                epochs_seen.borrow_and_update();
+                for peer in net.connected_peers() {
+                    let job = Job::Digest(peer);
+                    if !queued.contains(&job) {
+                        queued.push_back(job);
+                    }
+                }
+            }
             _ = anti_entropy.tick() => {
                 let connected = neighbours_connected(&service, &net, &peers);
                 if !connected.is_empty() {

@@ -306,6 +306,8 @@ struct View {
     entries: BTreeMap<u64, Vec<u8>>,
     /// A length to claim in `Tips` instead of the contiguous prefix shown.
     claimed: Option<u64>,
+    /// Certificates (encoded) served to `Certificates` requests.
+    certificates: Vec<Vec<u8>>,
 }
 
 impl View {
@@ -356,7 +358,9 @@ async fn serve(mut events: mpsc::Receiver<NetEvent>, view: Arc<Mutex<View>>, me:
                     SyncResponse::Entries(out)
                 }
                 Some(SyncRequest::Range { .. }) => SyncResponse::Entries(Vec::new()),
-                Some(SyncRequest::Certificates) => SyncResponse::Certificates(Vec::new()),
+                Some(SyncRequest::Certificates) => {
+                    SyncResponse::Certificates(view.certificates.clone())
+                }
                 Some(SyncRequest::Config { .. }) => SyncResponse::Config(Vec::new()),
                 // A digest no honest node's matches: whoever asks pulls from the liar, as an
                 // honest node pulls from any peer whose holdings differ from its own.
@@ -393,11 +397,29 @@ impl Face {
         self.net.connected_peers().len()
     }
 
-    /// Serves `log` to pulls from now on (replacing what was shown).
+    /// Serves `log` to pulls from now on (replacing what was shown), and tells each connected
+    /// peer its digest changed (a digest request that cannot match), so the peer pulls from
+    /// it: nodes no longer poll each other, they pull when a digest or a size says so.
     pub fn show(&self, log: &[SignedEntry]) {
-        let mut view = self.view.lock().expect("view");
-        view.entries = log.iter().map(|e| (e.entry().seq.0, e.encode())).collect();
-        view.claimed = None;
+        {
+            let mut view = self.view.lock().expect("view");
+            view.entries = log.iter().map(|e| (e.entry().seq.0, e.encode())).collect();
+            view.claimed = None;
+        }
+        self.nudge();
+    }
+
+    /// Sends every connected peer a digest request that cannot match its own: each answers
+    /// and pulls from this face.
+    pub fn nudge(&self) {
+        for peer in self.net.connected_peers() {
+            let net = self.net.clone();
+            self.rt.spawn(async move {
+                let _ = net
+                    .request(peer, sync::encode(&SyncRequest::Digest([0xff; 32])))
+                    .await;
+            });
+        }
     }
 
     /// Serves these entries (by their own seq, gaps allowed) to pulls, and claims `claimed` as
@@ -409,6 +431,8 @@ impl Face {
             .map(|e| (e.entry().seq.0, e.encode()))
             .collect();
         view.claimed = claimed;
+        drop(view);
+        self.nudge();
     }
 
     /// Gossips raw entry bytes (which need not decode) on the node's entry topic, in one
@@ -448,6 +472,15 @@ impl Face {
             }
         });
         *self.heartbeat.lock().expect("heartbeat") = Some(task);
+    }
+
+    /// Serves these certificates (whatever they hold) to pulls from now on, and nudges the
+    /// connected peers to pull. Gossip would carry only the first certificate of a checkpoint
+    /// (its message id is the checkpoint's), so several for one checkpoint are offered here.
+    pub fn offer_certificates(&self, certificates: &[&Certificate]) {
+        self.view.lock().expect("view").certificates =
+            certificates.iter().map(|c| c.encode()).collect();
+        self.nudge();
     }
 
     /// Gossips a certificate (whatever it holds) on the checkpoint topic, once.

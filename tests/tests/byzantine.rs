@@ -632,8 +632,8 @@ fn certificates_that_do_not_verify_never_move_a_replica() {
                 ))
                 .is_err()
         );
-        face2.gossip_certificate(certificate);
     }
+    face2.offer_certificates(&[&flipped, &too_few, &unknown]);
     let log_of_h2 = || std::fs::read_to_string(&net.nodes[H2].log).unwrap_or_default();
     let rules = [
         "certificate_bad_cosignature",

@@ -485,10 +485,19 @@ fn propose(args: ProposeArgs) -> anyhow::Result<()> {
     };
     warn_about_cuts(&client, &update.changes)?;
     let mut update = update;
-    let draft = client.post(
+    let draft = match client.post(
         "/v1/config/draft",
         &json!({"update": hex::encode(SignedUpdate::unsigned(update.clone()).encode())}),
-    )?;
+    ) {
+        Ok(draft) => draft,
+        Err(e) => {
+            // Written anyway: the administrators see it, and a submission names the refusal.
+            eprintln!(
+                "warning: the node refuses these changes as they stand ({e:#}); the proposal is written, and will be refused when submitted"
+            );
+            json!({})
+        }
+    };
     let reseated = draft["reseated"].as_array().map_or(0, Vec::len);
     for a in draft["anchors"].as_array().into_iter().flatten() {
         let certificate = a
